@@ -1,0 +1,51 @@
+"""What inputs (GPIO, MQTT, HTTP, CLI, kiosk) may ask of the core, and how the core says no.
+
+Inputs never do work on their own thread: they validate, build a ``Command`` and call
+``Agent.request(cmd)``, which returns a ``concurrent.futures.Future`` at once. The future resolves to a
+small dict (e.g. ``{"job_id": ..., "state": "captured"}``) or raises ``CommandError``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Action = Literal["capture", "cancel", "retry", "print"]
+ACTIONS: tuple[str, ...] = ("capture", "cancel", "retry", "print")
+
+
+@dataclass
+class Command:
+    action: Action
+    source: str  # button | mqtt | http | cli | kiosk
+    profile: str | None = None  # capture: None = the default (first) profile
+    job_id: str | None = None  # cancel / retry / print: None = the latest job where that makes sense
+    params: dict[str, Any] = field(default_factory=dict)  # capture: remote overrides, checked against remote_params
+    request_id: str | None = None
+
+
+class CommandError(Exception):
+    """A refused command. `code` is stable (for MQTT/HTTP clients); `message` is for people."""
+
+    HTTP_STATUS = {
+        "bad_request": 400,
+        "not_found": 404,
+        "invalid_state": 409,
+        "busy": 409,
+        "disk_full": 507,
+        "camera": 503,
+        "unavailable": 503,
+        "printer": 503,
+    }
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    @property
+    def http_status(self) -> int:
+        return self.HTTP_STATUS.get(self.code, 400)
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}

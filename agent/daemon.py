@@ -1,0 +1,120 @@
+"""`edge-agent run`: the core plus every input and output the config asks for, until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+
+from agent import __version__
+from agent.config import LoadedConfig
+from agent.core import Agent
+from agent.httpapi import HttpApi
+from agent.jobs.spool import write_durable
+
+log = logging.getLogger(__name__)
+DAEMON_FILE = "daemon.json"
+
+
+def sd_notify(message: str) -> None:
+    """Tell systemd (Type=notify) about readiness; a no-op outside systemd."""
+    addr = os.environ.get("NOTIFY_SOCKET")
+    if not addr:
+        return
+    if addr.startswith("@"):
+        addr = "\0" + addr[1:]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            s.connect(addr)
+            s.sendall(message.encode())
+    except OSError as e:
+        log.debug("sd_notify failed: %s", e)
+
+
+def daemon_info(state_dir: Path) -> dict | None:
+    """Where the running daemon serves its API (written at start, removed at a clean stop), if it is alive."""
+    try:
+        info = json.loads((state_dir / DAEMON_FILE).read_text())
+        os.kill(int(info["pid"]), 0)
+        return info
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def run(loaded: LoadedConfig) -> int:
+    cfg = loaded.config
+    for w in loaded.warnings:
+        log.warning("config: %s", w)
+    agent = Agent(loaded)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("signal %s: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    agent.start()
+    api = HttpApi(agent)
+    api.start()
+    extras: list = []
+    if cfg.mqtt.enabled:
+        from agent.mqtt import MqttBridge
+
+        bridge = MqttBridge(agent)
+        bridge.start()
+        extras.append(bridge)
+    if cfg.buttons or any(v is not None for v in cfg.indicators.model_dump().values()):
+        extras += _start_gpio(agent)
+
+    info = {"pid": os.getpid(), "url": api.url, "version": __version__, "started_at": time.time()}
+    write_durable(cfg.device.state_dir / DAEMON_FILE, json.dumps(info).encode())
+    log.info("edge-agent %s running: device %s, API %s, %d profile(s)", __version__, cfg.device.id, api.url,
+             len(cfg.profiles))
+    sd_notify("READY=1\nSTATUS=running")
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        sd_notify("STOPPING=1")
+        for x in reversed(extras):
+            try:
+                x.close() if hasattr(x, "close") else x.stop()
+            except Exception:
+                log.exception("stopping %r failed", x)
+        api.stop()
+        agent.stop()
+        (cfg.device.state_dir / DAEMON_FILE).unlink(missing_ok=True)
+        log.info("stopped")
+    return 0
+
+
+def _start_gpio(agent: Agent) -> list:
+    started: list = []
+    cfg = agent.config
+    try:
+        from hardware.gpio import ButtonBoard, GpioUnavailable
+        from hardware.indicators import IndicatorLeds
+    except ImportError as e:  # pragma: no cover - gpiozero is a dependency
+        log.error("GPIO support missing: %s", e)
+        return started
+    if cfg.buttons:
+        try:
+            board = ButtonBoard(cfg.buttons, agent)
+            board.start()
+            started.append(board)
+        except GpioUnavailable as e:
+            log.error("%s", e)
+    try:
+        leds = IndicatorLeds(cfg.indicators, agent.events)
+        leds.start()
+        started.append(leds)
+    except GpioUnavailable as e:
+        log.error("%s", e)
+    return started

@@ -1,0 +1,79 @@
+"""The one record every step works on."""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+class JobState(str, enum.Enum):
+    CAPTURED = "captured"  # photo durable on disk, waiting (or backing off) to be submitted
+    SUBMITTING = "submitting"  # a submit request is (or was, before a crash) on the wire
+    SUBMITTED = "submitted"  # the platform holds a task: poll remote_task_id
+    DOWNLOADING = "downloading"  # the platform finished: fetch outputs
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"  # task_deadline_s passed without an answer
+
+    @property
+    def final(self) -> bool:
+        return self in FINAL_STATES
+
+
+FINAL_STATES = frozenset({JobState.DONE, JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED})
+ACTIVE_STATES = frozenset({JobState.SUBMITTING, JobState.SUBMITTED, JobState.DOWNLOADING})
+SOURCES = ("button", "mqtt", "http", "cli", "kiosk", "recovered")
+
+
+@dataclass
+class Output:
+    """One downloaded result, as it appears in job.json, MQTT and the API."""
+
+    type: str  # image | video | audio | text | 3d
+    path: str | None = None  # local file (None for text)
+    url: str | None = None  # where the local HTTP API serves it
+    text: str | None = None
+    content_type: str | None = None
+    size: int | None = None
+
+
+@dataclass
+class Job:
+    id: str
+    profile: str
+    source: str
+    state: JobState
+    created_at: float
+    updated_at: float
+    capture_path: str
+    platform: str | None = None
+    attempts: int = 0  # submit attempts
+    failures: int = 0  # transient failures in a row (the backoff exponent); reset by any success
+    next_attempt_at: float = 0.0
+    remote_task_id: str | None = None
+    progress: int | None = None
+    error: str | None = None
+    outputs: list[Output] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)  # remote overrides (validated against remote_params)
+    priority: int = 1  # 1: a guest is waiting; 0: backlog (after a transient failure)
+    wait_kind: str | None = None  # why next_attempt_at is in the future: network | rate_limit | poll
+    submitted_at: float | None = None
+    finished_at: float | None = None
+    remote_outputs: list[dict[str, Any]] = field(default_factory=list)  # what the platform returned, to fetch
+    result_dir: str | None = None
+    request_id: str | None = None
+    resubmits: int = 0  # submits repeated because a crash hit the at-least-once window
+    history: list[dict[str, Any]] = field(default_factory=list)  # transitions and errors, for job.json
+
+    def public(self) -> dict[str, Any]:
+        """What the API, MQTT and job.json show (no internals that could hold paths of secrets)."""
+        d = asdict(self)
+        d["state"] = self.state.value
+        d.pop("remote_outputs", None)
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.public(), indent=2, sort_keys=True)

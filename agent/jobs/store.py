@@ -1,0 +1,314 @@
+"""JobStore: the durable queue (SQLite, WAL, synchronous=FULL, explicit transactions).
+
+Every state change is a compare-and-set (``UPDATE ... WHERE id=? AND state IN (...)``), so the daemon, the CLI
+(``edge-agent queue ...``, which works with the daemon running or stopped) and a crash can never disagree about a
+job: whoever changes the state first wins, and the loser sees it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, Iterable
+
+from agent.jobs.model import ACTIVE_STATES, FINAL_STATES, Job, JobState, Output
+
+SCHEMA_VERSION = 1
+HISTORY_MAX = 60
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    profile TEXT NOT NULL,
+    source TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    capture_path TEXT NOT NULL,
+    platform TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    failures INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL DEFAULT 0,
+    remote_task_id TEXT,
+    progress INTEGER,
+    error TEXT,
+    outputs TEXT NOT NULL DEFAULT '[]',
+    params TEXT NOT NULL DEFAULT '{}',
+    priority INTEGER NOT NULL DEFAULT 1,
+    wait_kind TEXT,
+    submitted_at REAL,
+    finished_at REAL,
+    remote_outputs TEXT NOT NULL DEFAULT '[]',
+    result_dir TEXT,
+    request_id TEXT,
+    resubmits INTEGER NOT NULL DEFAULT 0,
+    history TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX IF NOT EXISTS jobs_due ON jobs(state, next_attempt_at);
+CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_at);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+_JSON_FIELDS = {"outputs", "params", "remote_outputs", "history"}
+_COLUMNS = [f.name for f in fields(Job)]
+WORK_STATES = (JobState.CAPTURED, JobState.SUBMITTING, JobState.SUBMITTED, JobState.DOWNLOADING)
+
+
+class StoreError(Exception):
+    pass
+
+
+def _to_row(job: Job) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for name in _COLUMNS:
+        v = getattr(job, name)
+        if name == "state":
+            v = JobState(v).value
+        elif name == "outputs":
+            v = json.dumps([o.__dict__ if isinstance(o, Output) else o for o in v])
+        elif name in _JSON_FIELDS:
+            v = json.dumps(v)
+        row[name] = v
+    return row
+
+
+def _from_row(row: sqlite3.Row) -> Job:
+    kw: dict[str, Any] = {}
+    for name in _COLUMNS:
+        v = row[name]
+        if name == "state":
+            v = JobState(v)
+        elif name == "outputs":
+            v = [Output(**o) for o in json.loads(v)]
+        elif name in _JSON_FIELDS:
+            v = json.loads(v)
+        kw[name] = v
+    return Job(**kw)
+
+
+class JobStore:
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        if not readonly:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        uri = f"file:{self.path}?mode=ro" if readonly else f"file:{self.path}"
+        try:
+            self._db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False, timeout=10)
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open the job store {self.path}: {e}") from None
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA busy_timeout = 10000")
+        if not readonly:
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = FULL")
+            with self._tx():
+                for stmt in filter(str.strip, _SCHEMA.split(";")):
+                    self._db.execute(stmt)
+                self._db.execute(
+                    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                )
+
+    # ------------------------------------------------------------------------------------------ plumbing
+
+    def _tx(self) -> "_Tx":
+        return _Tx(self)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def integrity_check(self) -> str:
+        with self._lock:
+            return self._db.execute("PRAGMA quick_check").fetchone()[0]
+
+    # ------------------------------------------------------------------------------------------ writes
+
+    def insert(self, job: Job) -> None:
+        row = _to_row(job)
+        cols = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        with self._tx():
+            self._db.execute(f"INSERT INTO jobs ({cols}) VALUES ({marks})", list(row.values()))
+
+    def transition(
+        self, job_id: str, from_states: Iterable[JobState], to_state: JobState, note: str | None = None,
+        **changes: Any,
+    ) -> Job | None:
+        """Move a job to `to_state` if it is in one of `from_states`; returns the new job or None if it was not."""
+        states = [JobState(s).value for s in from_states]
+        now = time.time()
+        with self._tx():
+            row = self._db.execute(
+                f"SELECT * FROM jobs WHERE id = ? AND state IN ({','.join('?' * len(states))})", [job_id, *states]
+            ).fetchone()
+            if row is None:
+                return None
+            job = _from_row(row)
+            for k, v in changes.items():
+                setattr(job, k, v)
+            entry: dict[str, Any] = {"ts": round(now, 3), "state": to_state.value}
+            if note:
+                entry["note"] = note
+            if to_state != job.state or note:
+                job.history = (job.history + [entry])[-HISTORY_MAX:]
+            job.state = to_state
+            job.updated_at = now
+            if to_state in FINAL_STATES and job.finished_at is None:
+                job.finished_at = now
+            self._write(job)
+            return job
+
+    def update(self, job_id: str, in_states: Iterable[JobState], **changes: Any) -> Job | None:
+        """Change fields without a state change (progress, next poll time), only while in `in_states`."""
+        states = list(in_states)
+        with self._tx():
+            row = self._db.execute(
+                f"SELECT * FROM jobs WHERE id = ? AND state IN ({','.join('?' * len(states))})",
+                [job_id, *[JobState(s).value for s in states]],
+            ).fetchone()
+            if row is None:
+                return None
+            job = _from_row(row)
+            for k, v in changes.items():
+                setattr(job, k, v)
+            job.updated_at = time.time()
+            self._write(job)
+            return job
+
+    def _write(self, job: Job) -> None:
+        row = _to_row(job)
+        sets = ", ".join(f"{k} = ?" for k in row if k != "id")
+        self._db.execute(f"UPDATE jobs SET {sets} WHERE id = ?", [v for k, v in row.items() if k != "id"] + [job.id])
+
+    def wake(self, platform: str, wait_kind: str) -> int:
+        """Make every job of `platform` waiting for `wait_kind` due now (the platform is reachable again)."""
+        now = time.time()
+        with self._tx():
+            cur = self._db.execute(
+                "UPDATE jobs SET next_attempt_at = ?, wait_kind = NULL WHERE platform = ? AND wait_kind = ? "
+                f"AND state IN ({','.join('?' * len(WORK_STATES))}) AND next_attempt_at > ?",
+                [now, platform, wait_kind, *[s.value for s in WORK_STATES], now],
+            )
+            return cur.rowcount
+
+    def delete(self, job_ids: Iterable[str]) -> int:
+        ids = list(job_ids)
+        if not ids:
+            return 0
+        with self._tx():
+            n = 0
+            for i in range(0, len(ids), 500):
+                chunk = ids[i : i + 500]
+                n += self._db.execute(f"DELETE FROM jobs WHERE id IN ({','.join('?' * len(chunk))})", chunk).rowcount
+            return n
+
+    # ------------------------------------------------------------------------------------------ reads
+
+    def get(self, job_id: str) -> Job | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return _from_row(row) if row else None
+
+    def find(self, prefix: str) -> list[Job]:
+        """Jobs whose id starts with `prefix` (technicians type the first few characters)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM jobs WHERE id >= ? AND id < ? ORDER BY created_at LIMIT 20", (prefix, prefix + "\uffff")
+            ).fetchall()
+        return [_from_row(r) for r in rows]
+
+    def due(self, now: float, states: Iterable[JobState], limit: int, exclude: Iterable[str] = ()) -> list[Job]:
+        """Jobs in `states` whose time has come: guests waiting first (priority), then the oldest."""
+        st = [JobState(s).value for s in states]
+        ex = list(exclude)
+        q = (
+            f"SELECT * FROM jobs WHERE state IN ({','.join('?' * len(st))}) AND next_attempt_at <= ?"
+            + (f" AND id NOT IN ({','.join('?' * len(ex))})" if ex else "")
+            + " ORDER BY priority DESC, created_at ASC LIMIT ?"
+        )
+        with self._lock:
+            rows = self._db.execute(q, [*st, now, *ex, limit]).fetchall()
+        return [_from_row(r) for r in rows]
+
+    def next_due_time(self, states: Iterable[JobState]) -> float | None:
+        st = [JobState(s).value for s in states]
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT MIN(next_attempt_at) FROM jobs WHERE state IN ({','.join('?' * len(st))})", st
+            ).fetchone()
+        return row[0]
+
+    def count_in(self, states: Iterable[JobState], priority: int | None = None) -> int:
+        st = [JobState(s).value for s in states]
+        q = f"SELECT COUNT(*) FROM jobs WHERE state IN ({','.join('?' * len(st))})"
+        args: list[Any] = list(st)
+        if priority is not None:
+            q += " AND priority = ?"
+            args.append(priority)
+        with self._lock:
+            return self._db.execute(q, args).fetchone()[0]
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    def list(self, states: Iterable[JobState] | None = None, limit: int = 100, newest_first: bool = True) -> list[Job]:
+        q = "SELECT * FROM jobs"
+        args: list[Any] = []
+        if states is not None:
+            st = [JobState(s).value for s in states]
+            q += f" WHERE state IN ({','.join('?' * len(st))})"
+            args += st
+        q += f" ORDER BY created_at {'DESC' if newest_first else 'ASC'} LIMIT ?"
+        args.append(limit)
+        with self._lock:
+            rows = self._db.execute(q, args).fetchall()
+        return [_from_row(r) for r in rows]
+
+    def latest(self, states: Iterable[JobState]) -> Job | None:
+        jobs = self.list(states, limit=1)
+        return jobs[0] if jobs else None
+
+    def last_error(self) -> str | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT error FROM jobs WHERE error IS NOT NULL ORDER BY updated_at DESC LIMIT 1"
+            ).fetchone()
+        return row[0] if row else None
+
+    def all_ids(self) -> set[str]:
+        with self._lock:
+            return {r[0] for r in self._db.execute("SELECT id FROM jobs")}
+
+
+class _Tx:
+    """BEGIN IMMEDIATE ... COMMIT under the store's thread lock (a writer never waits half-way)."""
+
+    def __init__(self, store: JobStore) -> None:
+        self.store = store
+
+    def __enter__(self) -> None:
+        self.store._lock.acquire()
+        try:
+            self.store._db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self.store._lock.release()
+            raise
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        try:
+            if exc_type is None:
+                self.store._db.execute("COMMIT")
+            else:
+                self.store._db.execute("ROLLBACK")
+        finally:
+            self.store._lock.release()
+
+
+__all__ = ["JobStore", "StoreError", "WORK_STATES", "ACTIVE_STATES"]

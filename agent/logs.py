@@ -1,0 +1,48 @@
+"""Logging set-up. Every record passes a filter that masks the configured secrets, whatever printed them."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Iterable
+
+MASK = "***"
+
+
+class RedactSecrets(logging.Filter):
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.secrets:
+            return True
+        msg = record.getMessage()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        for s in self.secrets:
+            msg = msg.replace(s, MASK)
+            if record.exc_text:
+                record.exc_text = record.exc_text.replace(s, MASK)
+        record.msg, record.args = msg, ()
+        return True
+
+
+def setup_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    handler = logging.StreamHandler(sys.stderr)
+    fmt = "%(levelname)s %(name)s: %(message)s" if _under_systemd() else "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    handler.setFormatter(logging.Formatter(fmt))
+    handler.addFilter(RedactSecrets(secrets))
+    root.addHandler(handler)
+    root.setLevel(level)
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _under_systemd() -> bool:
+    import os
+
+    return "JOURNAL_STREAM" in os.environ or "INVOCATION_ID" in os.environ

@@ -1,0 +1,107 @@
+"""Start-up reconciliation: make the store and the files agree again after a crash or a power cut.
+
+- The database is checked (``PRAGMA quick_check``); a corrupt one is moved aside and rebuilt from the job.json
+  files every job folder holds.
+- Jobs caught in ``submitting`` are submitted again (the documented at-least-once window, see worker.py).
+- ``submitted`` jobs keep their task id and resume polling; ``downloading`` jobs fetch again.
+- Rows whose photo file is gone fail with that reason; photo folders without a row (a crash between the photo
+  reaching the disk and the row being committed) are adopted as new jobs, so no photo is ever dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agent.config import Config
+from agent.jobs.model import Job, JobState
+from agent.jobs.store import WORK_STATES, JobStore
+from agent.results import CAPTURE_NAME, ResultLayout
+
+log = logging.getLogger(__name__)
+S = JobState
+RECENT_DAYS = 2  # photo folders scanned for orphans at every start (a crash only orphans the newest)
+
+
+@dataclass
+class RecoveryReport:
+    integrity: str = "ok"
+    resubmit: list[str] = field(default_factory=list)
+    resumed_polls: int = 0
+    missing_files: list[str] = field(default_factory=list)
+    adopted: list[str] = field(default_factory=list)
+    temp_files_removed: int = 0
+
+    def lines(self) -> list[str]:
+        out = []
+        if self.integrity != "ok":
+            out.append(f"database check: {self.integrity}")
+        if self.resubmit:
+            out.append(f"{len(self.resubmit)} job(s) were mid-submit at the crash and will be submitted again")
+        if self.resumed_polls:
+            out.append(f"{self.resumed_polls} submitted task(s) resume polling")
+        if self.missing_files:
+            out.append(f"{len(self.missing_files)} job(s) failed: their photo file is missing")
+        if self.adopted:
+            out.append(f"{len(self.adopted)} photo(s) found on disk without a queue entry were queued")
+        return out
+
+
+def recover(store: JobStore, layout: ResultLayout, config: Config) -> RecoveryReport:
+    rep = RecoveryReport()
+    rep.integrity = store.integrity_check()
+    if rep.integrity != "ok":
+        log.error("job store %s failed its integrity check: %s", store.path, rep.integrity)
+    for job in store.list(WORK_STATES, limit=1_000_000, newest_first=False):
+        if not Path(job.capture_path).is_file():
+            reason = f"the captured photo is missing after a restart: {job.capture_path}"
+            if store.transition(job.id, (job.state,), S.FAILED, note=reason, error=reason):
+                rep.missing_files.append(job.id)
+            continue
+        if job.state == S.SUBMITTING:
+            note = "interrupted mid-submit: submitting again (the platform may hold a duplicate task)"
+            store.transition(job.id, (S.SUBMITTING,), S.CAPTURED, note=note, resubmits=job.resubmits + 1,
+                             next_attempt_at=0.0)
+            rep.resubmit.append(job.id)
+        elif job.state == S.SUBMITTED:
+            rep.resumed_polls += 1
+    _adopt_orphans(store, layout, config, rep, days=None if rep.integrity != "ok" else RECENT_DAYS)
+    return rep
+
+
+def _adopt_orphans(store: JobStore, layout: ResultLayout, config: Config, rep: RecoveryReport,
+                   days: int | None) -> None:
+    known = store.all_ids()
+    for d in layout.recent_dirs(days):
+        for tmp in d.glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
+            rep.temp_files_removed += 1
+        if d.name in known:
+            continue
+        capture = d / CAPTURE_NAME
+        meta = layout.read_job_json(d)
+        if not capture.is_file() or meta is None or meta.get("id") != d.name:
+            continue
+        now = time.time()
+        state = S(meta.get("state", "captured"))
+        if state not in (S.DONE, S.FAILED, S.CANCELLED, S.EXPIRED):
+            state = S.CAPTURED
+        profile = meta.get("profile") or config.profiles[0].name
+        names = [p.name for p in config.profiles]
+        job = Job(
+            id=d.name, profile=profile if profile in names else names[0], source=meta.get("source", "recovered"),
+            state=state, created_at=float(meta.get("created_at", now)), updated_at=now,
+            capture_path=str(capture), platform=meta.get("platform"), params=meta.get("params") or {},
+            result_dir=str(d), request_id=meta.get("request_id"), error=meta.get("error"),
+            history=list(meta.get("history") or []) + [{"ts": round(now, 3), "state": state.value,
+                                                        "note": "recovered from disk at start-up"}],
+        )
+        if state == S.CAPTURED:
+            try:
+                job.platform = config.profile(job.profile).platform
+            except KeyError:
+                pass
+        store.insert(job)
+        rep.adopted.append(job.id)

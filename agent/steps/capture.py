@@ -1,0 +1,97 @@
+"""Capture: take the photo and make it durable before anyone is told it exists."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from agent.commands import CommandError
+from agent.config import Config, ProfileConfig
+from agent.jobs.model import Job, JobState
+from agent.jobs.spool import make_dirs_durable, write_durable
+from agent.results import CAPTURE_NAME, ResultLayout
+
+_URLISH = re.compile(r"^\s*([a-z][a-z0-9+.-]*:|//|/|~|\.\.?[/\\])", re.I)
+_SCALARS = (str, int, float, bool)
+
+
+def check_remote_params(profile: ProfileConfig, params: Any) -> dict[str, Any]:
+    """A remote trigger may set only the params its profile lists in `remote_params`, and never a path or URL."""
+    if params in (None, {}):
+        return {}
+    if not isinstance(params, dict):
+        raise CommandError("bad_request", "params must be an object")
+    allowed = set(profile.remote_params)
+    out: dict[str, Any] = {}
+    for k, v in params.items():
+        if k not in allowed:
+            listed = ", ".join(sorted(allowed)) or "none"
+            raise CommandError("bad_request", f"param {k!r} may not be set remotely (profile {profile.name!r} allows: {listed})")
+        if not isinstance(v, _SCALARS) or v is None:
+            raise CommandError("bad_request", f"param {k!r} must be a string, number or boolean")
+        if isinstance(v, str):
+            if len(v) > 2000:
+                raise CommandError("bad_request", f"param {k!r} is longer than 2000 characters")
+            if _URLISH.match(v) or "://" in v:
+                raise CommandError("bad_request", f"param {k!r} looks like a path or URL; those are never accepted remotely")
+        out[k] = v
+    return out
+
+
+def free_disk_mb(path: Path) -> float:
+    p = path
+    while not p.exists():
+        p = p.parent
+    return shutil.disk_usage(p).free / 1_048_576
+
+
+def check_disk(config: Config) -> None:
+    need = config.queue.min_free_disk_mb
+    for d in {config.device.state_dir, config.device.results_dir}:
+        free = free_disk_mb(d)
+        if free < need:
+            raise CommandError(
+                "disk_full",
+                f"storage full: {free:.0f} MB free in {d}, {need} MB needed (queue.min_free_disk_mb); "
+                "new photos are refused until space is freed, queued photos are kept",
+            )
+
+
+def store_capture(layout: ResultLayout, jpeg: bytes, *, profile: ProfileConfig, source: str,
+                  params: dict[str, Any], request_id: str | None) -> Job:
+    """Write capture.jpg and a first job.json durably; the caller then commits the row (see core.capture)."""
+    now = time.time()
+    job_id = str(uuid.uuid4())
+    job_dir = layout.job_dir(job_id, now)
+    make_dirs_durable(job_dir)
+    capture = job_dir / CAPTURE_NAME
+    write_durable(capture, jpeg, sync_dir=False)
+    job = Job(
+        id=job_id, profile=profile.name, source=source, state=JobState.CAPTURED, created_at=now, updated_at=now,
+        capture_path=str(capture), platform=profile.platform, params=params, request_id=request_id,
+        result_dir=str(job_dir), history=[{"ts": round(now, 3), "state": "captured"}],
+    )
+    layout.write_job_json(job)  # fsyncs the folder: both files are now durable
+    return job
+
+
+def ensure_jpeg(data: bytes) -> bytes:
+    """A given photo (``once --image``) as JPEG: JPEG passes through, any other image Pillow reads is converted."""
+    if data[:3] == b"\xff\xd8\xff":
+        return data
+    import io
+
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im = ImageOps.exif_transpose(im).convert("RGB")
+            out = io.BytesIO()
+            im.save(out, "JPEG", quality=95)
+            return out.getvalue()
+    except (UnidentifiedImageError, OSError) as e:
+        raise CommandError("bad_request", f"not an image Pillow can read: {e}") from None

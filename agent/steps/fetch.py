@@ -1,0 +1,29 @@
+"""Fetch: download every output at once (signed links expire), streaming, into the job's folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from agent.jobs.model import Output
+from agent.jobs.spool import write_durable
+from agent.platforms.base import PermanentError, PlatformClient, RemoteOutput
+
+
+def fetch_outputs(client: PlatformClient, remote: list[RemoteOutput], job_dir: Path,
+                  url_for: Callable[[str], str]) -> list[Output]:
+    if not remote:
+        raise PermanentError("the platform reported success but returned no output", kind="output")
+    outputs: list[Output] = []
+    for i, ro in enumerate(remote, 1):
+        if ro.type == "text":
+            text = ro.text if ro.text is not None else (ro.url or "")
+            path = job_dir / f"result-{i}.txt"
+            write_durable(path, text.encode("utf-8"), sync_dir=False)
+            outputs.append(Output(type="text", path=str(path), url=url_for(path.name), text=text,
+                                  content_type="text/plain; charset=utf-8", size=path.stat().st_size))
+            continue
+        d = client.download(ro, job_dir / f"result-{i}")
+        outputs.append(Output(type=d.type, path=str(d.path), url=url_for(d.path.name),
+                              content_type=d.content_type, size=d.size))
+    return outputs

@@ -1,0 +1,1 @@
+"""Hardware behind small interfaces: cameras, GPIO buttons, indicator LEDs, printers."""
