@@ -133,7 +133,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_once(args: argparse.Namespace) -> int:
     loaded = _load(args)
-    _setup_logging(args, loaded, default="WARNING")
+    _setup_logging(args, loaded, default="ERROR")  # the outcome line says what happened
     from agent.commands import Command, CommandError
     from agent.core import Agent
 

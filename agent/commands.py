@@ -36,6 +36,7 @@ class CommandError(Exception):
         "camera": 503,
         "unavailable": 503,
         "printer": 503,
+        "storage": 500,
     }
 
     def __init__(self, code: str, message: str) -> None:

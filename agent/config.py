@@ -270,7 +270,7 @@ class PrinterConfig(_Model):
 
 
 class QueueConfig(_Model):
-    task_deadline_s: int = Field(1800, ge=10, description="give up polling a submitted task after this")
+    task_deadline_s: float = Field(1800, ge=1, description="give up polling a submitted task after this")
     min_free_disk_mb: int = Field(200, ge=0, description="below this, new captures are refused")
     max_in_flight: int = Field(4, ge=1, le=64, description="jobs submitted to platforms at once")
     retry_base_s: float = Field(2.0, gt=0, le=600, description="first transient-error backoff (full jitter)")

@@ -8,7 +8,9 @@ and the LEDs follow.
 
 from __future__ import annotations
 
+import errno
 import logging
+import sqlite3
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -152,9 +154,17 @@ class Agent:
                     msg = f"camera failed: {e}"
                     self.events.publish("capture.refused", code="camera", message=msg, source=cmd.source)
                     raise CommandError("camera", msg) from None
-            job = store_capture(self.layout, image, profile=profile, source=cmd.source, params=params,
-                                request_id=cmd.request_id)
-            self.store.insert(job)  # committed: the photo is now in the durable queue
+            try:
+                job = store_capture(self.layout, image, profile=profile, source=cmd.source, params=params,
+                                    request_id=cmd.request_id)
+                self.store.insert(job)  # committed: the photo is now in the durable queue
+            except (OSError, sqlite3.Error) as e:
+                full = isinstance(e, OSError) and e.errno == errno.ENOSPC or "full" in str(e)
+                msg = (f"storage full: the photo could not be saved in {self.layout.root}"
+                       if full else f"could not save the photo: {e}")
+                self.events.publish("capture.refused", code="disk_full" if full else "storage", message=msg,
+                                    source=cmd.source)
+                raise CommandError("disk_full" if full else "storage", msg) from None
         finally:
             self._capturing = False
         self._job_changed(job)

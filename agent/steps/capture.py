@@ -69,13 +69,21 @@ def store_capture(layout: ResultLayout, jpeg: bytes, *, profile: ProfileConfig, 
     job_dir = layout.job_dir(job_id, now)
     make_dirs_durable(job_dir)
     capture = job_dir / CAPTURE_NAME
-    write_durable(capture, jpeg, sync_dir=False)
+    try:
+        write_durable(capture, jpeg, sync_dir=False)
+    except OSError:
+        shutil.rmtree(job_dir, ignore_errors=True)  # nothing half-written stays behind
+        raise
     job = Job(
         id=job_id, profile=profile.name, source=source, state=JobState.CAPTURED, created_at=now, updated_at=now,
         capture_path=str(capture), platform=profile.platform, params=params, request_id=request_id,
         result_dir=str(job_dir), history=[{"ts": round(now, 3), "state": "captured"}],
     )
-    layout.write_job_json(job)  # fsyncs the folder: both files are now durable
+    try:
+        layout.write_job_json(job)  # fsyncs the folder: both files are now durable
+    except OSError:
+        shutil.rmtree(job_dir, ignore_errors=True)
+        raise
     return job
 
 

@@ -1,0 +1,166 @@
+"""The console script for real: `once` on both platforms, the daemon as a subprocess, `trigger --wait`, `queue`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from tests.conftest import KEY_ENV, TEST_KEY, run_cli, wait_until
+
+
+@pytest.mark.parametrize("profile", ["cartoon", "oil", "tryon"])
+def test_once_json_for_each_platform(config_file, profile: str) -> None:
+    cfg = config_file()
+    r = run_cli("once", "-c", str(cfg), "--profile", profile, "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["state"] == "done" and out["profile"] == profile and out["error"] is None
+    for o in out["outputs"]:
+        Image.open(o["path"]).verify()
+    assert Path(out["result_dir"], "capture.jpg").is_file()
+
+
+def test_once_with_an_image_file_prints_paths(config_file, tmp_path: Path) -> None:
+    src = tmp_path / "guest.png"
+    Image.new("RGB", (400, 300), (200, 40, 40)).save(src)
+    r = run_cli("once", "-c", str(config_file()), "--image", str(src))
+    assert r.returncode == 0, r.stderr
+    paths = r.stdout.split()
+    assert len(paths) == 1 and Path(paths[0]).name == "result-1.png"
+    with Image.open(paths[0]) as im:
+        assert im.size[0] / im.size[1] == pytest.approx(4 / 3, rel=0.02)
+
+
+def test_once_failure_exits_1_with_reason(config_file) -> None:
+    cfg = config_file(profiles=[{"name": "bad", "platform": "easy", "endpoint": "images.edits", "model": "m",
+                                 "prompt": "FAIL please"}])
+    r = run_cli("once", "-c", str(cfg))
+    assert r.returncode == 1
+    assert r.stderr.strip().endswith("failed: EasyAI failed: simulated failure: the prompt contains FAIL (images.edits)")
+    assert "WARNING" not in r.stderr
+
+
+def test_once_live_progress_on_a_terminal(config_file, sim) -> None:
+    """`once` draws a progress line when stderr is a TTY (a pty here)."""
+    import pty
+
+    sim.configure(latency=1.0)
+    try:
+        master, slave = pty.openpty()
+        exe = Path(sys.executable).parent / "edge-agent"
+        p = subprocess.Popen([str(exe), "once", "-c", str(config_file()), "--profile", "oil"], stdout=subprocess.PIPE,
+                             stderr=slave, env={**os.environ, KEY_ENV: TEST_KEY})
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                data = os.read(master, 4096)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+        assert p.wait(60) == 0
+    finally:
+        sim.configure(latency=0.2)
+    screen = b"".join(chunks).decode(errors="replace")
+    assert "submitted" in screen and "%" in screen and "\r" in screen
+
+
+def test_once_bad_config_exits_2(tmp_path: Path) -> None:
+    p = tmp_path / "c.toml"
+    p.write_text("[device]\nidd = 1\n")
+    r = run_cli("once", "-c", str(p))
+    assert r.returncode == 2
+    assert r.stderr.strip() == f"{p}: device.idd: unknown key (did you mean 'id'?)"
+
+
+@pytest.fixture
+def daemon(config_file, tmp_path: Path):
+    cfg = config_file()
+    exe = Path(sys.executable).parent / "edge-agent"
+    log = open(tmp_path / "daemon.log", "w")
+    proc = subprocess.Popen([str(exe), "run", "-c", str(cfg)], stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, KEY_ENV: TEST_KEY})
+    info_file = tmp_path / "state" / "daemon.json"
+    try:
+        wait_until(lambda: info_file.exists() or proc.poll() is not None, timeout=20, what="daemon start")
+        assert proc.poll() is None, (tmp_path / "daemon.log").read_text()
+        info = json.loads(info_file.read_text())
+        yield proc, cfg, info["url"]
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(20)
+        log.close()
+
+
+def test_daemon_http_api_and_trigger_wait(daemon, tmp_path: Path) -> None:
+    proc, cfg, url = daemon
+    with httpx.Client(base_url=url, timeout=10) as http:
+        assert http.get("/api/state").json()["mode"] == "ready"
+        r = http.post("/api/capture", json={"profile": "cartoon"})
+        assert r.status_code == 202
+        job_id = r.json()["job_id"]
+        job = wait_until(lambda: (j := http.get(f"/api/jobs/{job_id}").json())["state"] == "done" and j,
+                         timeout=20, what="job done")
+        res = http.get(job["outputs"][0]["url"].removeprefix(url))
+        assert res.status_code == 200 and res.headers["content-type"] == "image/png"
+        assert http.get(f"/results/{job_id}/../../etc/passwd").status_code == 404
+        assert http.post("/api/capture", json={"profile": 5}).status_code == 400
+        assert http.post("/api/capture", content=b"{not json", headers={"content-type": "application/json"}
+                         ).json()["error"]["code"] == "bad_request"
+        assert http.get("/api/jobs/00000000-0000-0000-0000-000000000000").status_code == 404
+
+    r = run_cli("trigger", "-c", str(cfg), "--wait", "--profile", "tryon")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.split()
+    assert len(lines) == 2 and Path(lines[1]).is_file()
+
+    r = run_cli("status", "-c", str(cfg), "--json")
+    st = json.loads(r.stdout)
+    assert st["daemon"] == "running" and st["queue"] == {"done": 2}
+
+    r = run_cli("trigger", "-c", str(cfg), "--profile", "nope")
+    assert r.returncode == 1 and "unknown profile 'nope'" in r.stderr
+
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(20) == 0
+    assert not (tmp_path / "state" / "daemon.json").exists()
+    r = run_cli("trigger", "-c", str(cfg))
+    assert r.returncode == 1 and "the daemon is not running" in r.stderr
+    r = run_cli("status", "-c", str(cfg), "--json")
+    assert json.loads(r.stdout)["daemon"] == "stopped"
+
+
+def test_queue_tools_with_the_daemon_stopped(config_file) -> None:
+    cfg = config_file(profiles=[{"name": "bad", "platform": "easy", "endpoint": "images.edits", "model": "m",
+                                 "prompt": "FAIL"}])
+    assert run_cli("once", "-c", str(cfg)).returncode == 1
+    r = run_cli("queue", "list", "-c", str(cfg), "--json")
+    jobs = json.loads(r.stdout)
+    assert [j["state"] for j in jobs] == ["failed"]
+    jid = jobs[0]["id"]
+    r = run_cli("queue", "show", "-c", str(cfg), jid[:8])
+    assert r.returncode == 0 and "state           failed" in r.stdout and "history:" in r.stdout
+    r = run_cli("queue", "retry", "-c", str(cfg), jid)
+    assert r.returncode == 0 and "queued again" in r.stdout
+    r = run_cli("queue", "list", "-c", str(cfg), "--state", "captured")
+    assert jid in r.stdout
+    r = run_cli("queue", "cancel", "-c", str(cfg), jid)
+    assert r.returncode == 0 and f"{jid} cancelled" in r.stdout
+    r = run_cli("queue", "cancel", "-c", str(cfg), jid)
+    assert r.returncode == 1 and "already cancelled" in r.stderr
+    r = run_cli("queue", "purge", "-c", str(cfg), "--failed")
+    assert "purged 1" in r.stdout
+    assert json.loads(run_cli("queue", "list", "-c", str(cfg), "--json").stdout) == []
+    r = run_cli("queue", "show", "-c", str(cfg), "deadbeef")
+    assert r.returncode == 1 and "no job 'deadbeef'" in r.stderr
