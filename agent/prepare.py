@@ -1,0 +1,127 @@
+"""The prepare step: turn the kept photo into what is SENT to a platform.
+
+The photo on disk stays as the camera took it. What goes over the wire is upright (EXIF orientation applied),
+RGB, no longer than `upload.max_edge` on its longest edge (never enlarged), a JPEG at `upload.jpeg_quality`, and
+carries no metadata: EXIF can hold GPS positions, serial numbers and owner names, XMP and comments can hold
+anything. Only an ICC colour profile is kept, because dropping it shifts colours and it identifies nobody.
+
+Speed and memory on a Pi: a JPEG that has to shrink is decoded with libjpeg's DCT scaling (`Image.draft`), which
+decodes straight to 1/2, 1/4 or 1/8 size - a 12 MP photo never exists in memory at full size. When the scaled
+decode lands at most `DRAFT_SLACK` below max_edge it is used as it is, without a resampling pass (a 4056x3040 Pi
+HQ photo becomes 2028x1520 for max_edge 2048); otherwise the scaled decode is resampled down to max_edge exactly.
+
+A photo is passed on byte for byte, without decoding, when re-encoding could only lose: it is a JPEG, RGB,
+within max_edge, holds no metadata besides JFIF/ICC/Adobe markers, and was encoded with the standard (libjpeg)
+tables at a quality no higher than the one asked for. A JPEG's quality is not stored in the file, but for
+standard tables it can be read back exactly from the quantisation tables; a JPEG with other tables (a phone's,
+a camera ISP's) is re-encoded, since its quality cannot be known.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+from PIL import Image, UnidentifiedImageError
+
+from hardware.camera.base import fit_within, to_rgb
+
+DRAFT_SLACK = 0.9  # a DCT-scaled decode this close below max_edge is good enough as it is
+
+_ORIENTATION = 0x0112
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+# JPEG segments that say nothing about who, where or with what: JFIF header, ICC profile, Adobe colour transform.
+_HARMLESS_SEGMENTS = (("APP0", b"JFIF\x00"), ("APP2", b"ICC_PROFILE\x00"), ("APP14", b"Adobe"))
+
+
+class PrepareError(ValueError):
+    """The photo cannot be prepared (not an image, or one Pillow cannot decode). Retrying will not help."""
+
+
+def prepare_upload(photo_jpeg: bytes, max_edge: int, quality: int, *, draft: bool = True) -> bytes:
+    """The bytes to upload for a photo. `draft=False` turns the DCT-scaled decode off (for benchmarks)."""
+    try:
+        im = Image.open(io.BytesIO(photo_jpeg))
+        with im:
+            return _prepare(im, photo_jpeg, max_edge, quality, draft)
+    except Image.DecompressionBombError as e:
+        raise PrepareError(f"photo too large to prepare: {e}") from None
+    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+        raise PrepareError(f"not an image that can be prepared for upload: {e}") from None
+
+
+def _prepare(im: Image.Image, original: bytes, max_edge: int, quality: int, draft: bool) -> bytes:
+    orientation = im.getexif().get(_ORIENTATION, 1)
+    target = fit_within(im.width, im.height, max_edge, max_edge)  # the longest edge does not care about rotation
+    if target == im.size and _can_send_as_is(im, quality):
+        return original
+
+    icc_profile = im.info.get("icc_profile")
+    if draft and im.format == "JPEG" and target != im.size:
+        scale = _dct_scale(max(im.size), max_edge)
+        if scale > 1:
+            im.draft("RGB", (im.width // scale, im.height // scale))
+    out = to_rgb(im)
+    if max(out.size) > max_edge:
+        out = out.resize(fit_within(out.width, out.height, max_edge, max_edge), Image.Resampling.LANCZOS)
+    if orientation in _TRANSPOSE:
+        out = out.transpose(_TRANSPOSE[orientation])  # after shrinking: rotating the small image is cheaper
+    out.info = {}  # Pillow would carry comments/XMP over from the source; nothing but pixels leaves the booth
+    buf = io.BytesIO()
+    out.save(buf, "JPEG", quality=quality, icc_profile=icc_profile)
+    return buf.getvalue()
+
+
+def _dct_scale(long_edge: int, max_edge: int) -> int:
+    """The largest libjpeg scale-down (8, 4, 2) whose decode is still at least DRAFT_SLACK * max_edge long."""
+    for scale in (8, 4, 2):
+        if math.ceil(long_edge / scale) >= DRAFT_SLACK * max_edge:
+            return scale
+    return 1
+
+
+def _can_send_as_is(im: Image.Image, quality: int) -> bool:
+    if im.format != "JPEG" or im.mode != "RGB":
+        return False
+    for marker, payload in getattr(im, "applist", []):
+        if not any(marker == m and payload.startswith(p) for m, p in _HARMLESS_SEGMENTS):
+            return False  # EXIF, XMP, IPTC, comments, thumbnails...
+    if im.info.get("comment"):
+        return False
+    estimated = estimate_jpeg_quality(im)
+    return estimated is not None and estimated <= quality
+
+
+# libjpeg's example tables (ITU T.81 Annex K), natural order, as Pillow reports them in `im.quantization`.
+_STD_LUMA = (
+    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
+    14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
+)
+_STD_CHROMA = (17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99, 24, 26, 56, 99, 99, 99, 99, 99,
+               47, 66, 99, 99, 99, 99, 99, 99) + (99,) * 32
+
+
+def _scaled(table: tuple[int, ...], q: int) -> list[int]:
+    factor = 5000 // q if q < 50 else 200 - 2 * q  # jpeg_quality_scaling()
+    return [min(255, max(1, (v * factor + 50) // 100)) for v in table]
+
+
+def estimate_jpeg_quality(im: Image.Image) -> int | None:
+    """The libjpeg quality (1-100) a JPEG was saved with, if it uses the standard tables; else None."""
+    tables = getattr(im, "quantization", None) or {}
+    luma, chroma = tables.get(0), tables.get(1)
+    if luma is None or len(luma) != 64:
+        return None
+    for q in range(100, 0, -1):
+        if list(luma) == _scaled(_STD_LUMA, q) and (chroma is None or list(chroma) == _scaled(_STD_CHROMA, q)):
+            return q
+    return None

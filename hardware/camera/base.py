@@ -1,0 +1,293 @@
+"""The one camera interface, and the machinery that keeps every driver bounded and thread-safe.
+
+A driver only writes four small hooks: open a handle, take a still, take a preview frame, close the handle.
+``Camera`` wraps them so that, whatever the driver does:
+
+- every driver call runs on a helper thread and is waited for at most ``timeout_s``: a call that never comes back
+  raises ``CameraError("camera did not answer within 5.0 s ...")`` and the caller moves on. The stuck thread is
+  left behind (it is a daemon thread); when it finally returns, its handle is closed, and the next call opens a
+  fresh one;
+- a driver call that fails drops the handle, so the next call reopens the camera (an unplugged USB camera that
+  comes back, a wedged Pi camera stack) instead of failing forever;
+- one lock serialises capture, preview, open and close, so a preview stream and a button press can share a camera.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+import time
+from abc import ABC, abstractmethod
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Iterator, TypeVar
+
+from PIL import Image
+
+log = logging.getLogger(__name__)
+
+STILL_QUALITY = 95  # the photo that is kept; what is uploaded is made from it by agent.prepare
+
+T = TypeVar("T")
+
+# What a driver hands back: a Pillow image (the base fits and encodes it) or a finished JPEG (already sized).
+Frame = Image.Image | bytes
+
+
+class CameraError(Exception):
+    """The camera could not deliver. `str(e)` says what to do about it (it is shown to technicians).
+
+    `permanent` means retrying will not help until someone changes something (a missing package, a bad config);
+    anything else is worth another try later (a hang, an unplugged camera, a file being copied in).
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+
+
+@dataclass(frozen=True, slots=True)
+class Photo:
+    jpeg: bytes = field(repr=False)
+    width: int
+    height: int
+    taken_at: float  # time.time() when the still was asked for; the frame is from then or later
+
+
+class Camera(ABC):
+    """Public API: open() · capture() -> Photo · preview_jpeg() -> bytes · close() · describe() -> str.
+
+    Drivers implement the underscore hooks. They are called one at a time, under the lock, on a helper thread;
+    the one exception is closing a handle abandoned by a stuck call, which happens once that call returns.
+    """
+
+    driver: ClassVar[str]
+
+    def __init__(self, cfg: Any) -> None:
+        self.cfg = cfg
+        self.timeout_s = float(cfg.timeout_s)
+        self._lock = threading.Lock()
+        self._handle: Any = None
+        self._is_open = False
+        self._last_preview: bytes | None = None
+        self.abandoned_calls = 0  # driver calls that never came back; each left a thread behind
+
+    # ------------------------------------------------------------------------------------------ driver hooks
+
+    @abstractmethod
+    def _open_handle(self) -> Any:
+        """Open the device and return whatever the other hooks need. Clean up after yourself on failure."""
+
+    @abstractmethod
+    def _still(self, handle: Any) -> Frame:
+        """One full-quality photo of *now*. A finished JPEG must already fit the configured size."""
+
+    def _preview(self, handle: Any, max_edge: int) -> Frame:
+        """A frame for the live preview; the base shrinks and encodes it. Default: a still."""
+        return self._still(handle)
+
+    def _close_handle(self, handle: Any) -> None:
+        """Release the device. Called at most once per handle, never while another hook uses it."""
+
+    @abstractmethod
+    def _describe(self) -> str:
+        """`driver source WxH`, for logs and `doctor`."""
+
+    # ------------------------------------------------------------------------------------------ public API
+
+    def open(self) -> None:
+        """Open the camera now (capture and preview open it on demand too). Idempotent."""
+        with self._locked():
+            self._ensure_open()
+
+    def capture(self) -> Photo:
+        with self._locked():
+            self._ensure_open()
+            taken_at = time.time()
+            frame = self._call("capture", self._still, self._handle)
+        if isinstance(frame, bytes):
+            width, height = jpeg_size(frame)
+            return Photo(frame, width, height, taken_at)
+        frame = fit_image(to_rgb(frame), self.cfg.width, self.cfg.height)
+        return Photo(encode_jpeg(frame, STILL_QUALITY), frame.width, frame.height, taken_at)
+
+    def preview_jpeg(self, max_edge: int = 640, quality: int = 70) -> bytes:
+        """A small JPEG for a live preview. While a capture holds the camera, the last preview frame is reused."""
+        if self._last_preview is not None:
+            if not self._lock.acquire(blocking=False):
+                return self._last_preview
+        elif not self._lock.acquire(timeout=self._lock_wait_s):
+            raise CameraError(f"camera busy for more than {self._lock_wait_s} s ({self.describe()})")
+        try:
+            self._ensure_open()
+            frame = self._call("preview", self._preview, self._handle, max_edge)
+        finally:
+            self._lock.release()
+        self._last_preview = small_jpeg(frame, max_edge, quality)
+        return self._last_preview
+
+    def close(self) -> None:
+        """Release the device. The camera can be used again afterwards (it reopens on demand)."""
+        if not self._lock.acquire(timeout=self._lock_wait_s):
+            log.warning("camera %s: still busy, not closed", self.describe())
+            return
+        try:
+            if self._is_open:
+                handle, self._handle, self._is_open = self._handle, None, False
+                self._close_quietly(handle)
+        finally:
+            self._lock.release()
+
+    def describe(self) -> str:
+        return self._describe()
+
+    def __enter__(self) -> "Camera":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.describe()}>"
+
+    # ------------------------------------------------------------------------------------------ machinery
+
+    @property
+    def _lock_wait_s(self) -> float:
+        # The holder runs at most a close, an open and a still, each bounded by timeout_s.
+        return 3 * self.timeout_s
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        if not self._lock.acquire(timeout=self._lock_wait_s):
+            raise CameraError(f"camera busy for more than {self._lock_wait_s} s ({self.describe()})")
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+    def _ensure_open(self) -> None:
+        if not self._is_open:
+            self._handle = self._call("open", self._open_handle)
+            self._is_open = True
+
+    def _call(self, what: str, fn: Callable[..., T], *args: Any) -> T:
+        """Run one driver hook on a helper thread, waiting at most timeout_s for it."""
+        box: dict[str, Any] = {}
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                box["value"] = fn(*args)
+            except BaseException as e:  # noqa: BLE001 - handed to the caller's thread below
+                box["error"] = e
+            finally:
+                done.set()
+
+        worker = threading.Thread(target=run, name=f"camera-{what}", daemon=True)
+        worker.start()
+        if not done.wait(self.timeout_s):
+            self._abandon(worker, box, what)
+            raise CameraError(f"camera did not answer within {self.timeout_s} s ({what}, {self.describe()})")
+        err = box.get("error")
+        if err is None:
+            return box["value"]
+        if what != "open":
+            self._drop_handle()  # whatever went wrong, start from a fresh handle next time
+        if isinstance(err, CameraError):
+            raise err
+        if isinstance(err, TimeoutError):  # a driver's own bounded wait (picamera2 wait=...) ran out
+            raise CameraError(f"camera did not answer within {self.timeout_s} s ({what}, {self.describe()})")
+        raise CameraError(f"camera {what} failed ({self.describe()}): {type(err).__name__}: {err}") from err
+
+    def _abandon(self, worker: threading.Thread, box: dict[str, Any], what: str) -> None:
+        """A hook never came back: forget its handle now, close it once (if ever) the stuck call returns."""
+        self.abandoned_calls += 1
+        old = self._handle if self._is_open else None
+        self._handle, self._is_open = None, False
+        log.error("camera %s: %s did not answer within %s s; reopening next time (%d stuck call(s) so far)",
+                  self.describe(), what, self.timeout_s, self.abandoned_calls)
+
+        def reap() -> None:
+            worker.join()
+            handle = box.get("value") if what == "open" else old
+            if handle is not None:
+                try:
+                    self._close_handle(handle)
+                except Exception as e:  # noqa: BLE001 - nobody is waiting for this
+                    log.warning("camera %s: closing a stuck handle failed: %s", self.describe(), e)
+
+        threading.Thread(target=reap, name="camera-reaper", daemon=True).start()
+
+    def _drop_handle(self) -> None:
+        if self._is_open:
+            handle, self._handle, self._is_open = self._handle, None, False
+            self._close_quietly(handle)
+
+    def _close_quietly(self, handle: Any) -> None:
+        """Close a handle, waiting at most timeout_s; failures are logged, never raised."""
+        try:
+            self._call("close", self._close_handle, handle)
+        except CameraError as e:
+            log.warning("camera %s: close: %s", self.describe(), e)
+
+
+# --------------------------------------------------------------------------------------------- image helpers
+
+
+def fit_within(width: int, height: int, box_w: int, box_h: int) -> tuple[int, int]:
+    """The size that fits the box in either orientation (long edge <= long side), never larger than the input.
+
+    A portrait photo in a 1920x1080 box becomes at most 1080x1920, not 608x1080.
+    """
+    long_box, short_box = max(box_w, box_h), min(box_w, box_h)
+    scale = min(1.0, long_box / max(width, height), short_box / min(width, height))
+    if scale >= 1.0:
+        return width, height
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def fit_image(im: Image.Image, box_w: int, box_h: int) -> Image.Image:
+    size = fit_within(im.width, im.height, box_w, box_h)
+    return im if size == im.size else im.resize(size, Image.Resampling.LANCZOS)
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """RGB, with transparent areas on white (a plain convert would turn them black)."""
+    if im.mode == "RGB":
+        return im
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        flat = Image.new("RGB", rgba.size, (255, 255, 255))
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+        return flat
+    return im.convert("RGB")
+
+
+def encode_jpeg(im: Image.Image, quality: int) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def jpeg_size(data: bytes) -> tuple[int, int]:
+    """Width and height from the header, without decoding."""
+    with Image.open(io.BytesIO(data)) as im:
+        return im.size
+
+
+def small_jpeg(frame: Frame, max_edge: int, quality: int) -> bytes:
+    """Shrink a frame to max_edge and encode it (JPEG input is DCT-scaled while decoding, which is cheap)."""
+    if isinstance(frame, bytes):
+        with Image.open(io.BytesIO(frame)) as src:
+            src.draft("RGB", (max_edge, max_edge))
+            im = to_rgb(src)
+            im.thumbnail((max_edge, max_edge), Image.Resampling.BILINEAR)
+            return encode_jpeg(im, quality)
+    im = to_rgb(frame)
+    if max(im.size) > max_edge:
+        im = im.copy() if im is frame else im
+        im.thumbnail((max_edge, max_edge), Image.Resampling.BILINEAR)
+    return encode_jpeg(im, quality)

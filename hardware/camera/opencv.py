@@ -1,0 +1,148 @@
+"""A USB webcam / V4L2 device through OpenCV, or a video file played in a loop (for tests and demos).
+
+`device` is `/dev/videoN`, an index (`0` or `"0"`), a stream URL, or a path to a video file. For a live device the
+configured size is requested, `warmup_frames` frames are dropped after opening (auto exposure settles), and before
+each still the frames the driver has buffered are flushed, so the photo is of *now* and not from seconds ago.
+A video file is read frame by frame in order and starts again at its end; it is not warmed up or flushed.
+Every OpenCV call runs inside the base class's timeout.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from hardware.camera.base import STILL_QUALITY, Camera, CameraError, fit_within
+
+# A grab that waits longer than this waited for the sensor, so the frame behind it is fresh.
+_FRESH_FRAME_S = 0.012
+_MAX_FLUSH = 6  # V4L2 drivers buffer up to 4 frames; a couple more for luck
+
+
+def _import_cv2() -> Any:
+    try:
+        import cv2
+    except ImportError as e:
+        raise CameraError(
+            "OpenCV is not installed: `pip install opencv-python-headless` in the venv "
+            "(or on Raspberry Pi OS `sudo apt install python3-opencv` with a --system-site-packages venv)",
+            permanent=True,
+        ) from e
+    return cv2
+
+
+class OpenCVCamera(Camera):
+    driver = "opencv"
+
+    def __init__(self, cfg: Any) -> None:
+        super().__init__(cfg)
+        self._cv2 = _import_cv2()
+        dev = cfg.device
+        self._source: int | str = int(dev) if isinstance(dev, int) or str(dev).isdigit() else str(dev)
+        self._is_file = isinstance(self._source, str) and Path(self._source).is_file()
+        self._size: tuple[int, int] | None = None  # what the device actually delivers, once open
+
+    # ------------------------------------------------------------------------------------------ hooks
+
+    def _open_handle(self) -> Any:
+        cv2 = self._cv2
+        if isinstance(self._source, str) and not self._source.startswith("/dev/") and "://" not in self._source:
+            if not Path(self._source).is_file():
+                raise CameraError(f"no such video file: {self._source}")
+            self._is_file = True
+        backend = cv2.CAP_V4L2 if sys.platform.startswith("linux") and self._is_v4l2 else cv2.CAP_ANY
+        cap = cv2.VideoCapture(self._source, backend)
+        if not cap.isOpened():
+            cap.release()
+            raise CameraError(self._open_failure())
+        try:
+            if not self._is_file:
+                # MJPG lets USB2 webcams deliver 1080p at full frame rate (raw YUYV manages ~5 fps);
+                # a device without it ignores the request.
+                cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"MJPG"))
+                cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.cfg.width)
+                cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.cfg.height)
+                cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+                for _ in range(self.cfg.warmup_frames):
+                    cap.grab()
+            w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+            self._size = (w, h) if w > 0 and h > 0 else None
+        except BaseException:
+            cap.release()
+            raise
+        return cap
+
+    def _still(self, handle: Any) -> bytes:
+        frame = self._read(handle)
+        return self._encode(frame, self.cfg.width, self.cfg.height, STILL_QUALITY)
+
+    def _preview(self, handle: Any, max_edge: int) -> bytes:
+        frame = self._read(handle)
+        return self._encode(frame, max_edge, max_edge, 85)  # the base re-encodes it at the preview quality
+
+    def _close_handle(self, handle: Any) -> None:
+        handle.release()
+
+    def _describe(self) -> str:
+        w, h = self._size or (self.cfg.width, self.cfg.height)
+        what = f"{self._source} (video file)" if self._is_file else str(self._source)
+        return f"opencv {what} {w}x{h}"
+
+    # ------------------------------------------------------------------------------------------ helpers
+
+    @property
+    def _is_v4l2(self) -> bool:
+        return isinstance(self._source, int) or self._source.startswith("/dev/")
+
+    def _read(self, cap: Any) -> Any:
+        if self._is_file:
+            ok, frame = cap.read()
+            if not ok:  # the end: loop
+                cap.set(self._cv2.CAP_PROP_POS_FRAMES, 0)
+                ok, frame = cap.read()
+            if not ok or frame is None:
+                raise CameraError(f"cannot read a frame from video file {self._source}")
+            return frame
+        # Live: grab until a grab had to wait for the sensor; everything before it was stale.
+        for _ in range(_MAX_FLUSH):
+            started = time.monotonic()
+            if not cap.grab():
+                raise CameraError(f"camera {self._source} stopped delivering frames (unplugged?)")
+            if time.monotonic() - started > _FRESH_FRAME_S:
+                break
+        ok, frame = cap.retrieve()
+        if not ok or frame is None:
+            raise CameraError(f"camera {self._source} delivered an unreadable frame")
+        return frame
+
+    def _encode(self, frame: Any, box_w: int, box_h: int, quality: int) -> bytes:
+        cv2 = self._cv2
+        if frame.ndim == 3 and frame.shape[2] == 4:
+            frame = cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
+        h, w = frame.shape[:2]
+        size = fit_within(w, h, box_w, box_h)
+        if size != (w, h):
+            frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+        ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if not ok:
+            raise CameraError(f"camera {self._source}: JPEG encoding failed")
+        return buf.tobytes()
+
+    def _open_failure(self) -> str:
+        src = self._source
+        if not self._is_v4l2:
+            return f"cannot open video source {src} (not a video OpenCV can read, or the stream is unreachable)"
+        path = Path(f"/dev/video{src}") if isinstance(src, int) else Path(src)
+        if not path.exists():
+            why = "no such device (is the camera plugged in? `v4l2-ctl --list-devices` lists cameras)"
+        elif not os.access(path, os.R_OK | os.W_OK):
+            why = "permission denied"
+        else:
+            why = "the device did not open (busy in another program, or not a capture device)"
+        return (
+            f"cannot open camera {src}: {why}; the user running edge-agent must be in the `video` group "
+            f"(`sudo usermod -aG video $USER`, then log in again)"
+        )

@@ -1,0 +1,108 @@
+"""A generated, changing test scene: the camera for demos, CI and a booth whose real camera is not wired yet.
+
+Every capture differs (moving shapes, a capture counter, the time to the millisecond), so uploads hash
+differently and a technician can tell one result from the next. The gradient and the colour bars are drawn once
+per size and copied, which keeps a 1920x1080 capture cheap.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from hardware.camera.base import Camera, fit_within
+
+_BARS = [(235, 235, 235), (235, 235, 16), (16, 235, 235), (16, 235, 16), (235, 16, 235), (235, 16, 16), (16, 16, 235)]
+
+
+class SyntheticCamera(Camera):
+    driver = "synthetic"
+
+    def __init__(self, cfg: Any) -> None:
+        super().__init__(cfg)
+        self._numbers = itertools.count(1)
+        self._backgrounds: dict[tuple[int, int], Image.Image] = {}
+        self._fonts: dict[int, ImageFont.FreeTypeFont | ImageFont.ImageFont] = {}
+
+    def _open_handle(self) -> Any:
+        return "synthetic"  # nothing to open
+
+    def _still(self, handle: Any) -> Image.Image:
+        return self._render(self.cfg.width, self.cfg.height, f"#{next(self._numbers):06d}")
+
+    def _preview(self, handle: Any, max_edge: int) -> Image.Image:
+        w, h = fit_within(self.cfg.width, self.cfg.height, max_edge, max_edge)
+        return self._render(w, h, "LIVE")
+
+    def _describe(self) -> str:
+        return f"synthetic {self.cfg.width}x{self.cfg.height}"
+
+    # ------------------------------------------------------------------------------------------ drawing
+
+    def _render(self, w: int, h: int, label: str) -> Image.Image:
+        now = time.time()
+        im = self._background(w, h).copy()
+        draw = ImageDraw.Draw(im)
+        unit = min(w / 1920, h / 1080)  # everything is laid out for 1920x1080 and scaled
+        t = now % 3600.0
+
+        # a ball on a Lissajous path, a sliding square and a spinning triangle
+        r = 90 * unit
+        cx, cy = w / 2 + 0.32 * w * math.cos(t * 0.9), h / 2 + 0.30 * h * math.sin(t * 1.3)
+        line = max(1, round(4 * unit))
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=(250, 200, 40), outline=(0, 0, 0), width=line)
+        side = 140 * unit
+        sx = (w - side) * (0.5 + 0.5 * math.sin(t * 0.7))
+        sy = h * 0.62
+        draw.rectangle((sx, sy, sx + side, sy + side), fill=(40, 120, 250), outline=(255, 255, 255), width=line)
+        tx, ty, tr = w * 0.78, h * 0.28, 120 * unit
+        tri = [(tx + tr * math.cos(t * 2.0 + k * 2.094), ty + tr * math.sin(t * 2.0 + k * 2.094)) for k in range(3)]
+        draw.polygon(tri, fill=(230, 60, 90))
+
+        stamp = datetime.fromtimestamp(now).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+        self._text(draw, (60 * unit, 50 * unit), label, round(200 * unit))
+        self._text(draw, (64 * unit, 290 * unit), stamp, round(72 * unit))
+        self._text(draw, (64 * unit, 380 * unit), f"edge-agent synthetic camera {self.cfg.width}x{self.cfg.height}",
+                   round(40 * unit))
+        return im
+
+    def _background(self, w: int, h: int) -> Image.Image:
+        bg = self._backgrounds.get((w, h))
+        if bg is None:
+            x = np.linspace(0.0, 1.0, w, dtype=np.float32)[None, :]
+            y = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None]
+            rgb = np.empty((h, w, 3), dtype=np.uint8)
+            rgb[..., 0] = 30 + 150 * x * (1 - 0.5 * y)
+            rgb[..., 1] = 40 + 110 * y
+            rgb[..., 2] = 150 - 90 * x + 60 * y
+            bg = Image.fromarray(rgb)
+            draw = ImageDraw.Draw(bg)
+            bar_w, top = w / len(_BARS), h * 0.9
+            for i, colour in enumerate(_BARS):
+                draw.rectangle((round(i * bar_w), round(top), round((i + 1) * bar_w) - 1, h - 1), fill=colour)
+            if len(self._backgrounds) >= 4:  # still + preview sizes in practice; never let odd sizes pile up
+                self._backgrounds.clear()
+            self._backgrounds[(w, h)] = bg
+        return bg
+
+    def _text(self, draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, px: int) -> None:
+        px = max(8, px)
+        font = self._fonts.get(px)
+        if font is None:
+            font = self._fonts[px] = ImageFont.load_default(size=px)
+        if isinstance(font, ImageFont.FreeTypeFont):
+            draw.text(xy, text, font=font, fill=(255, 255, 255), stroke_width=max(1, px // 24), stroke_fill=(0, 0, 0))
+            return
+        # Pillow without FreeType: the small bitmap font, drawn once and scaled up.
+        left, top, right, bottom = font.getbbox(text)
+        mask = Image.new("L", (right, bottom), 0)
+        ImageDraw.Draw(mask).text((0, 0), text, font=font, fill=255)
+        scale = max(1, px // max(1, bottom))
+        mask = mask.resize((right * scale, bottom * scale), Image.Resampling.NEAREST)
+        draw.bitmap((round(xy[0]), round(xy[1])), mask, fill=(255, 255, 255))
