@@ -93,6 +93,9 @@ class Agent:
         self._refresh_mode()
 
     def stop(self) -> None:
+        if getattr(self, "_stopped", False):
+            return
+        self._stopped = True
         self.started = False
         self._capture_pool.shutdown(wait=True, cancel_futures=True)
         self._control_pool.shutdown(wait=True, cancel_futures=True)
@@ -135,6 +138,11 @@ class Agent:
             names = ", ".join(p.name for p in self.config.profiles)
             raise CommandError("not_found", f"unknown profile {cmd.profile!r} (profiles: {names})") from None
         params = check_remote_params(profile, cmd.params) if cmd.source not in ("cli",) else dict(cmd.params or {})
+        if cmd.request_id and cmd.source in ("mqtt", "http"):
+            # a command redelivered after a restart (MQTT QoS 1) is answered with the job it made, not run again
+            earlier = self.store.find_by_request_id(cmd.request_id)
+            if earlier is not None:
+                return {"job_id": earlier.id, "state": earlier.state.value, "profile": earlier.profile}
         try:
             check_disk(self.config)
         except CommandError as e:
@@ -257,6 +265,7 @@ class Agent:
         if ev.type.startswith("job.") or ev.type == "alarm":
             if ev.type == "job.done":
                 self._alarm_msg = None  # a delivered job proves the key works again
+                self._last_failure_at = 0.0  # ... and that the booth works: the error indication ends
             self._refresh_mode()
 
     def _refresh_mode(self) -> None:

@@ -113,7 +113,7 @@ def _start_gpio(agent: Agent) -> list:
             log.error("%s", e)
     try:
         leds = IndicatorLeds(cfg.indicators, agent.events)
-        leds.start()
+        leds.start(mode=agent.mode)
         started.append(leds)
     except GpioUnavailable as e:
         log.error("%s", e)

@@ -191,3 +191,14 @@ def test_state_shape(make_agent) -> None:
     st = agent.state()
     assert {"mode", "queue", "current_job", "last_error", "version"} <= set(st)
     assert st["mode"] == "ready"
+
+
+def test_request_id_is_remembered_across_restarts(make_agent) -> None:
+    """A QoS 1 command redelivered after a crash is answered with the job it already made."""
+    agent = make_agent()
+    first = capture(agent, "cartoon", source="mqtt", request_id="req-42")
+    agent.stop()
+    again = make_agent()  # same state_dir: a restarted daemon
+    second = capture(again, "cartoon", source="mqtt", request_id="req-42")
+    assert second["job_id"] == first["job_id"]
+    assert sum(again.store.counts().values()) == 1

@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_due ON jobs(state, next_attempt_at);
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_at);
+CREATE INDEX IF NOT EXISTS jobs_request ON jobs(request_id) WHERE request_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
@@ -212,6 +213,13 @@ class JobStore:
     def get(self, job_id: str) -> Job | None:
         with self._lock:
             row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return _from_row(row) if row else None
+
+    def find_by_request_id(self, request_id: str) -> Job | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM jobs WHERE request_id = ? ORDER BY created_at LIMIT 1", (request_id,)
+            ).fetchone()
         return _from_row(row) if row else None
 
     def find(self, prefix: str) -> list[Job]:
