@@ -381,6 +381,19 @@ _QUEUE = {"list": _queue_list, "show": _queue_show, "retry": _queue_retry, "canc
           "purge": _queue_purge}
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    loaded = _load(args)
+    _setup_logging(args, loaded, default="CRITICAL")
+    from agent.doctor import FAIL, render, run_checks
+
+    checks = run_checks(loaded)
+    if args.json:
+        _print_json([c.as_dict() for c in checks])
+    else:
+        render(checks)
+    return EXIT_FAILED if any(c.status == FAIL for c in checks) else EXIT_OK
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from agent.logs import setup_logging
     from agent.simulator import SimConfig, run_forever
@@ -450,6 +463,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("check-config", help="validate a config file")
     s.add_argument("path")
     s.set_defaults(func=cmd_check_config)
+
+    s = sub.add_parser("doctor", parents=[common], help="check config, camera, GPIO, platforms, MQTT, printer, "
+                                                        "disk, clock; exit 1 on any FAIL")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_doctor)
 
     s = sub.add_parser("simulate", help="the built-in EasyAI + Haiyi platform simulator")
     s.add_argument("--host", default="127.0.0.1")

@@ -21,6 +21,7 @@ from pydantic import SecretStr
 
 from agent.config import EasyAIPlatformConfig, ProfileConfig
 from agent.platforms.base import (
+    AuthError,
     Download,
     OutputType,
     PermanentError,
@@ -234,6 +235,22 @@ class EasyAIClient:
 
     def probe(self) -> None:
         self._http.probe("/v1/ai/result/probe")
+
+    def verify(self) -> str:
+        """Reachable and the key accepted (for `doctor`): an unknown task past the auth guard is a 404."""
+        self.probe()
+        try:
+            self._http.get("/v1/ai/result/edge-agent-doctor")
+        except AuthError:
+            raise
+        except PermanentError as e:
+            if e.status != 404:
+                raise
+        return "reachable, key accepted"
+
+    @property
+    def server_date(self) -> str | None:
+        return self._http.server_date
 
     def download(self, output: RemoteOutput, dest: Path) -> Download:
         return self._http.download(output, dest)

@@ -423,6 +423,18 @@ class HaiyiClient:
     def probe(self) -> None:
         self._http.probe(CLUSTERS_PATH)
 
+    def verify(self) -> str:
+        """Reachable and the key accepted (for `doctor`), with the active GPU clusters."""
+        self.probe()
+        data = _payload(self._http.get(CLUSTERS_PATH).body)
+        data = data if isinstance(data, list) else []
+        active = [c.get("name") for c in data if isinstance(c, dict) and c.get("max_nodes") != 0]
+        return f"reachable, key accepted; active clusters: {', '.join(map(str, active)) or 'none'}"
+
+    @property
+    def server_date(self) -> str | None:
+        return self._http.server_date
+
     def download(self, output: RemoteOutput, dest: Path) -> Download:
         return self._http.download(output, dest)
 

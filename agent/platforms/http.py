@@ -432,9 +432,12 @@ class PlatformHTTP:
     def probe(self, path: str) -> None:
         """Any HTTP answer means reachable; no answer is a TransientError."""
         try:
-            self._client.get(self.url(path))
+            resp = self._client.get(self.url(path))
         except httpx.HTTPError as e:
             raise self._fail(error_for_exception(e, self.host)) from None
+        self.server_date = resp.headers.get("Date")
+
+    server_date: str | None = None  # the Date header of the last probe (doctor's clock check)
 
     # ---------------------------------------------------------------- downloads
 

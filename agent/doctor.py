@@ -1,0 +1,254 @@
+"""`edge-agent doctor`: what a field technician checks first, as one table of PASS / WARN / FAIL (SKIP: not used).
+
+Each check is a small function returning ``Check``; none of them can hang (every network or hardware call has a
+timeout). Exit 1 when any check FAILs.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import shutil
+import subprocess
+import threading
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+from agent.config import LoadedConfig
+
+PASS, WARN, FAIL, SKIP = "PASS", "WARN", "FAIL", "SKIP"
+
+
+@dataclass
+class Check:
+    name: str
+    status: str
+    detail: str
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def run_checks(loaded: LoadedConfig) -> list[Check]:
+    from agent.daemon import daemon_info
+
+    daemon = daemon_info(loaded.config.device.state_dir)
+    checks = [check_config(loaded), check_daemon(daemon), check_camera(loaded, daemon), check_gpio(loaded)]
+    skews: list[float] = []
+    checks += check_platforms(loaded, skews)
+    checks += [check_mqtt(loaded), check_printer(loaded), check_disk(loaded), check_clock(skews),
+               check_queue(loaded)]
+    return checks
+
+
+def check_config(loaded: LoadedConfig) -> Check:
+    c = loaded.config
+    detail = f"{c.source}: {len(c.profiles)} profile(s), {len(c.platforms)} platform(s)"
+    if loaded.warnings:
+        return Check("config", WARN, detail + "; " + "; ".join(loaded.warnings))
+    return Check("config", PASS, detail)
+
+
+def check_daemon(info: dict | None) -> Check:
+    if info is None:
+        return Check("daemon", WARN, "not running (systemctl start edge-agent)")
+    return Check("daemon", PASS, f"running (pid {info['pid']}) at {info['url']}")
+
+
+def check_camera(loaded: LoadedConfig, daemon: dict | None) -> Check:
+    cam_cfg = loaded.config.camera
+    if daemon is not None and cam_cfg.driver in ("picamera2", "opencv"):
+        return Check("camera", SKIP, f"{cam_cfg.driver}: in use by the running daemon")
+    from hardware.camera import CameraError, make_camera
+
+    try:
+        cam = make_camera(cam_cfg)
+    except CameraError as e:
+        return Check("camera", FAIL, str(e))
+    try:
+        t0 = time.monotonic()
+        photo = cam.capture()
+        ms = (time.monotonic() - t0) * 1000
+        return Check("camera", PASS, f"{cam.describe()}: a {photo.width}x{photo.height} photo in {ms:.0f} ms")
+    except Exception as e:  # any driver failure is what the technician needs to see
+        return Check("camera", FAIL, f"{cam_cfg.driver}: {e}")
+    finally:
+        try:
+            cam.close()
+        except Exception:
+            pass
+
+
+def check_gpio(loaded: LoadedConfig) -> Check:
+    c = loaded.config
+    leds = [v for v in c.indicators.model_dump().values() if v is not None]
+    if not c.buttons and not leds:
+        return Check("gpio", SKIP, "no buttons or LEDs configured")
+    from hardware.gpio import ButtonBoard
+
+    ok, msg = ButtonBoard.check()
+    pins = sorted([b.pin for b in c.buttons] + leds)
+    return Check("gpio", PASS if ok else FAIL, f"{msg} (pins {', '.join(map(str, pins))})")
+
+
+def check_platforms(loaded: LoadedConfig, skews: list[float]) -> list[Check]:
+    from agent.platforms import make_client
+    from agent.platforms.base import AuthError, PlatformError
+
+    out = []
+    for name, p in loaded.config.platforms.items():
+        key = loaded.secrets.platform_keys.get(name)
+        label = f"platform {name}"
+        if key is None:
+            out.append(Check(label, FAIL, f"{p.kind} at {p.base_url}: no API key (api_key_file or api_key_env)"))
+            continue
+        client = make_client(name, p, key)
+        t0 = time.monotonic()
+        try:
+            detail = client.verify()
+            status = PASS
+        except AuthError as e:
+            status, detail = FAIL, f"the platform refused the API key: {e}"
+        except PlatformError as e:
+            status, detail = FAIL, str(e)
+        finally:
+            date = getattr(client, "server_date", None)
+            client.close()
+        ms = (time.monotonic() - t0) * 1000
+        if date:
+            try:
+                skews.append(time.time() - email.utils.parsedate_to_datetime(date).timestamp())
+            except (TypeError, ValueError):
+                pass
+        out.append(Check(label, status, f"{p.kind} at {p.base_url}: {detail} ({ms:.0f} ms)"))
+    return out
+
+
+def check_mqtt(loaded: LoadedConfig, timeout: float = 5.0) -> Check:
+    m = loaded.config.mqtt
+    if not m.enabled:
+        return Check("mqtt", SKIP, "not enabled")
+    import paho.mqtt.client as mqtt
+
+    done = threading.Event()
+    result: dict[str, str] = {}
+
+    def on_connect(client, userdata, flags, reason_code, properties=None):  # noqa: ANN001
+        result["rc"] = str(reason_code)
+        result["ok"] = "yes" if not reason_code.is_failure else ""
+        done.set()
+
+    proto = mqtt.MQTTv311 if m.protocol == "3.1.1" else mqtt.MQTTv5
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"edge-agent-doctor-{loaded.config.device.id}",
+                         protocol=proto)
+    client.on_connect = on_connect
+    if m.username:
+        pw = loaded.secrets.mqtt_password
+        client.username_pw_set(m.username, pw.get_secret_value() if pw else None)
+    if m.tls:
+        client.tls_set(ca_certs=str(m.ca_file) if m.ca_file else None)
+    where = f"{m.host}:{m.port}"
+    try:
+        client.connect_async(m.host, m.port, keepalive=10)
+        client.loop_start()
+        if not done.wait(timeout):
+            return Check("mqtt", FAIL, f"no answer from the broker at {where} within {timeout:.0f} s")
+        if not result.get("ok"):
+            return Check("mqtt", FAIL, f"the broker at {where} refused the connection: {result.get('rc')}")
+        return Check("mqtt", PASS, f"connected to {where}" + (" (TLS)" if m.tls else ""))
+    except (OSError, ValueError) as e:
+        return Check("mqtt", FAIL, f"cannot connect to {where}: {e}")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def check_printer(loaded: LoadedConfig) -> Check:
+    p = loaded.config.printer
+    if not p.enabled:
+        return Check("printer", SKIP, "not enabled")
+    lpstat = shutil.which("lpstat")
+    if lpstat is None:
+        return Check("printer", FAIL, "CUPS is not installed (no lpstat): apt install cups")
+    r = _run([lpstat, "-p", p.queue])
+    if r is None:
+        return Check("printer", FAIL, "CUPS did not answer within 10 s (is cupsd running?)")
+    text = (r.stdout + r.stderr).strip()
+    if r.returncode != 0:
+        return Check("printer", FAIL, f"queue {p.queue!r}: {text[:200] or 'not found'}")
+    if "disabled" in text:
+        return Check("printer", FAIL, f"queue {p.queue!r} is disabled: {text[:200]}")
+    return Check("printer", PASS, text.splitlines()[0][:200])
+
+
+def check_disk(loaded: LoadedConfig) -> Check:
+    from agent.steps.capture import free_disk_mb
+
+    c = loaded.config
+    need = c.queue.min_free_disk_mb
+    worst = min(((free_disk_mb(d), d) for d in {c.device.state_dir, c.device.results_dir}), key=lambda x: x[0])
+    free, where = worst
+    detail = f"{free:.0f} MB free in {where} (photos are refused below {need} MB)"
+    if free < need:
+        return Check("disk", FAIL, detail)
+    if free < need * 2:
+        return Check("disk", WARN, detail)
+    return Check("disk", PASS, detail)
+
+
+def check_clock(skews: list[float]) -> Check:
+    """Signed result links and TLS both need a right clock; a Pi has no RTC and relies on NTP."""
+    parts, status = [], PASS
+    r = _run(["timedatectl", "show", "-p", "NTPSynchronized", "--value"]) if shutil.which("timedatectl") else None
+    if r is not None and r.returncode == 0 and r.stdout.strip():
+        synced = r.stdout.strip() == "yes"
+        parts.append("NTP synchronized" if synced else "NTP not synchronized")
+        if not synced:
+            status = WARN
+    if skews:
+        worst = max(skews, key=abs)
+        parts.append(f"{worst:+.0f} s from the platform's clock")
+        if abs(worst) > 300:
+            status = FAIL
+        elif abs(worst) > 30 and status == PASS:
+            status = WARN
+    if not parts:
+        return Check("clock", WARN, "cannot tell: no timedatectl and no platform answered")
+    return Check("clock", status, "; ".join(parts))
+
+
+def check_queue(loaded: LoadedConfig) -> Check:
+    from agent.jobs.store import JobStore, StoreError
+
+    db = loaded.config.device.state_dir / "jobs.db"
+    if not db.exists():
+        return Check("queue", PASS, f"empty (no {db} yet)")
+    try:
+        store = JobStore(db)
+    except StoreError as e:
+        return Check("queue", FAIL, str(e))
+    try:
+        integrity = store.integrity_check()
+        counts = store.counts()
+    finally:
+        store.close()
+    if integrity != "ok":
+        return Check("queue", FAIL, f"database damaged: {integrity}")
+    waiting = sum(v for k, v in counts.items() if k in ("captured", "submitting", "submitted", "downloading"))
+    failed = counts.get("failed", 0) + counts.get("expired", 0)
+    detail = f"integrity ok; {waiting} waiting, {failed} failed/expired, {counts.get('done', 0)} done"
+    return Check("queue", WARN if failed else PASS, detail)
+
+
+def _run(cmd: list[str]) -> subprocess.CompletedProcess | None:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+    except (subprocess.TimeoutExpired, OSError):
+        return None
+
+
+def render(checks: list[Check], write: Callable[[str], None] = print) -> None:
+    w = max(len(c.name) for c in checks)
+    write(f"{'CHECK':<{w}}  STATUS  DETAIL")
+    for c in checks:
+        write(f"{c.name:<{w}}  {c.status:<6}  {c.detail}")

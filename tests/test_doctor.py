@@ -1,0 +1,81 @@
+"""`edge-agent doctor`: a PASS/WARN/FAIL table; exit 1 on any FAIL."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+
+from tests.conftest import run_cli
+
+
+def doctor(cfg, **env) -> tuple[int, dict[str, dict]]:
+    r = run_cli("doctor", "-c", str(cfg), "--json", env=env)
+    rows = {c["name"]: c for c in json.loads(r.stdout)}
+    return r.returncode, rows
+
+
+def test_healthy_setup_passes(config_file) -> None:
+    code, rows = doctor(config_file())
+    assert code == 0, rows
+    assert rows["config"]["status"] == "PASS"
+    assert rows["camera"]["status"] == "PASS" and "a 320x240 photo" in rows["camera"]["detail"]
+    assert rows["platform easy"]["status"] == "PASS" and "key accepted" in rows["platform easy"]["detail"]
+    assert rows["platform haiyi"]["status"] == "PASS" and "active clusters: GPU-4090" in rows["platform haiyi"]["detail"]
+    assert rows["gpio"]["status"] == "SKIP" and rows["mqtt"]["status"] == "SKIP"
+    assert rows["disk"]["status"] == "PASS" and rows["queue"]["status"] == "PASS"
+    assert rows["clock"]["status"] in ("PASS", "WARN") and "from the platform's clock" in rows["clock"]["detail"]
+
+
+def test_table_output(config_file) -> None:
+    r = run_cli("doctor", "-c", str(config_file()))
+    assert r.returncode == 0
+    lines = r.stdout.splitlines()
+    assert lines[0].split() == ["CHECK", "STATUS", "DETAIL"]
+    assert any(line.startswith("camera") and " PASS " in line for line in lines)
+
+
+def test_no_gpio_is_a_fail_with_a_clear_message(config_file) -> None:
+    cfg = config_file(buttons=[{"pin": 17, "action": "capture", "profile": "cartoon"}], indicators={"ready_led": 22})
+    code, rows = doctor(cfg, GPIOZERO_PIN_FACTORY="nonexistent")
+    assert code == 1
+    assert rows["gpio"]["status"] == "FAIL"
+    assert "buttons are disabled" in rows["gpio"]["detail"] and "(pins 17, 22)" in rows["gpio"]["detail"]
+
+
+def test_wrong_key_and_unreachable_platform_fail(config_file, monkeypatch) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]  # nothing listens here once closed
+    cfg = config_file(platforms={"haiyi": {"base_url": f"http://127.0.0.1:{dead}"}})
+    code, rows = doctor(cfg, EDGE_AGENT_TEST_KEY="sk-wrong-key-000")
+    assert code == 1
+    assert rows["platform easy"]["status"] == "FAIL"
+    assert "refused the API key" in rows["platform easy"]["detail"]
+    assert "sk-wrong-key-000" not in json.dumps(rows)
+    assert rows["platform haiyi"]["status"] == "FAIL" and "no answer" in rows["platform haiyi"]["detail"]
+
+
+def test_mqtt_broker_reachable_or_not(config_file, tmp_path) -> None:
+    from tests.support.mosquitto import Mosquitto
+
+    broker = Mosquitto(tmp_path / "mq")
+    broker.start()
+    try:
+        code, rows = doctor(config_file(mqtt={"enabled": True, "port": broker.port}))
+        assert rows["mqtt"]["status"] == "PASS" and f"127.0.0.1:{broker.port}" in rows["mqtt"]["detail"]
+        port = broker.port
+    finally:
+        broker.stop()
+    code, rows = doctor(config_file(mqtt={"enabled": True, "port": port}))
+    assert code == 1 and rows["mqtt"]["status"] == "FAIL"
+
+
+@pytest.mark.parametrize("over,check", [
+    ({"queue": {"min_free_disk_mb": 10**9}}, "disk"),
+    ({"printer": {"enabled": True, "queue": "no-such-queue-xyz"}}, "printer"),
+])
+def test_other_failures(config_file, over, check) -> None:
+    code, rows = doctor(config_file(**over))
+    assert code == 1 and rows[check]["status"] == "FAIL", rows[check]
