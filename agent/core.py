@@ -43,7 +43,9 @@ class Agent:
         cfg = self.config
         cfg.device.state_dir.mkdir(parents=True, exist_ok=True)
         cfg.device.results_dir.mkdir(parents=True, exist_ok=True)
-        self.store = JobStore(cfg.device.state_dir / "jobs.db")
+        from agent.recovery import open_store
+
+        self.store, self._store_check = open_store(cfg.device.state_dir / "jobs.db")
         self.layout = ResultLayout(cfg.device.results_dir)
         self._camera = camera
         self.clients = {
@@ -83,7 +85,8 @@ class Agent:
         daemon, so it neither reconciles the store nor touches jobs it did not create."""
         from agent.recovery import RecoveryReport, recover as run_recovery
 
-        self.recovery = run_recovery(self.store, self.layout, self.config) if recover else RecoveryReport()
+        self.recovery = (run_recovery(self.store, self.layout, self.config, self._store_check) if recover
+                         else RecoveryReport())
         for line in self.recovery.lines():
             log.info("recovery: %s", line)
         if only_own_jobs:

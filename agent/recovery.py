@@ -11,13 +11,15 @@
 from __future__ import annotations
 
 import logging
+import os
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.config import Config
-from agent.jobs.model import Job, JobState
-from agent.jobs.store import WORK_STATES, JobStore
+from agent.jobs.model import Job, JobState, Output
+from agent.jobs.store import WORK_STATES, JobStore, StoreError
 from agent.results import CAPTURE_NAME, ResultLayout
 
 log = logging.getLogger(__name__)
@@ -49,11 +51,34 @@ class RecoveryReport:
         return out
 
 
-def recover(store: JobStore, layout: ResultLayout, config: Config) -> RecoveryReport:
+def open_store(path: Path) -> tuple[JobStore, str]:
+    """Open the job store; a damaged one is moved aside (kept for a post-mortem) and a fresh one started,
+    which `recover` then rebuilds from the job.json files. Returns the store and "ok" or what was wrong."""
+    try:
+        store = JobStore(path)
+        check = store.integrity_check()
+        if check == "ok":
+            return store, "ok"
+        store.close()
+    except StoreError as e:
+        if not e.corrupt:
+            raise
+        check = str(e)
+    except sqlite3.DatabaseError as e:
+        check = str(e)
+    aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+    log.error("job store %s is damaged (%s): moved to %s; rebuilding the queue from job.json files",
+              path, check, aside)
+    for suffix in ("", "-wal", "-shm"):
+        src = path.with_name(path.name + suffix)
+        if src.exists():
+            os.replace(src, aside.with_name(aside.name + suffix))
+    return JobStore(path), check
+
+
+def recover(store: JobStore, layout: ResultLayout, config: Config, integrity: str = "ok") -> RecoveryReport:
     rep = RecoveryReport()
-    rep.integrity = store.integrity_check()
-    if rep.integrity != "ok":
-        log.error("job store %s failed its integrity check: %s", store.path, rep.integrity)
+    rep.integrity = integrity
     for job in store.list(WORK_STATES, limit=1_000_000, newest_first=False):
         if not Path(job.capture_path).is_file():
             reason = f"the captured photo is missing after a restart: {job.capture_path}"
@@ -85,9 +110,15 @@ def _adopt_orphans(store: JobStore, layout: ResultLayout, config: Config, rep: R
         if not capture.is_file() or meta is None or meta.get("id") != d.name:
             continue
         now = time.time()
-        state = S(meta.get("state", "captured"))
-        if state not in (S.DONE, S.FAILED, S.CANCELLED, S.EXPIRED):
+        try:
+            state = S(meta.get("state", "captured"))
+        except ValueError:
             state = S.CAPTURED
+        task_id = meta.get("remote_task_id")
+        if state == S.SUBMITTED and task_id:
+            pass  # the platform holds the task: resume polling it, never submit again
+        elif state not in (S.DONE, S.FAILED, S.CANCELLED, S.EXPIRED):
+            state, task_id = S.CAPTURED, None
         profile = meta.get("profile") or config.profiles[0].name
         names = [p.name for p in config.profiles]
         job = Job(
@@ -95,10 +126,14 @@ def _adopt_orphans(store: JobStore, layout: ResultLayout, config: Config, rep: R
             state=state, created_at=float(meta.get("created_at", now)), updated_at=now,
             capture_path=str(capture), platform=meta.get("platform"), params=meta.get("params") or {},
             result_dir=str(d), request_id=meta.get("request_id"), error=meta.get("error"),
+            remote_task_id=task_id, submitted_at=meta.get("submitted_at") if task_id else None,
+            attempts=int(meta.get("attempts") or 0), resubmits=int(meta.get("resubmits") or 0),
+            outputs=[Output(**o) for o in meta.get("outputs") or [] if isinstance(o, dict)],
+            finished_at=meta.get("finished_at"),
             history=list(meta.get("history") or []) + [{"ts": round(now, 3), "state": state.value,
                                                         "note": "recovered from disk at start-up"}],
         )
-        if state == S.CAPTURED:
+        if state in (S.CAPTURED, S.SUBMITTED):
             try:
                 job.platform = config.profile(job.profile).platform
             except KeyError:

@@ -202,3 +202,43 @@ def test_request_id_is_remembered_across_restarts(make_agent) -> None:
     second = capture(again, "cartoon", source="mqtt", request_id="req-42")
     assert second["job_id"] == first["job_id"]
     assert sum(again.store.counts().values()) == 1
+
+
+def test_a_job_in_backoff_never_blocks_the_others(make_agent) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    agent = make_agent(platforms={"haiyi": {"base_url": dead}}, queue={"max_in_flight": 1})
+    stuck = capture(agent, "tryon")  # its platform is unreachable: it backs off
+    wait_until(lambda: agent.store.get(stuck["job_id"]).failures >= 1, what="first failure")
+    ok = capture(agent, "cartoon")
+    assert agent.wait_for(ok["job_id"], timeout=20).state == S.DONE
+    assert agent.store.get(stuck["job_id"]).state == S.CAPTURED
+    assert agent.state()["platforms"] == {"easy": "online", "haiyi": "offline"}
+
+
+def test_a_fresh_trigger_goes_ahead_of_the_backlog(config_file, sim) -> None:
+    from agent.config import load_config
+    from agent.core import Agent
+
+    sim.configure(latency=0.4)
+    agent = Agent(load_config(config_file(queue={"max_in_flight": 2})))
+    try:
+        # the backlog, as after an outage: 10 photos waiting before the worker runs
+        backlog = [capture(agent, "cartoon")["job_id"] for _ in range(10)]
+        for jid in backlog:
+            agent.store.update(jid, (S.CAPTURED,), priority=0)
+        agent.start()
+        wait_until(lambda: agent.store.count_in((S.DONE,)) >= 1, timeout=20, what="drain started")
+        fresh = capture(agent, "cartoon")["job_id"]
+        done_fresh = agent.wait_for(fresh, timeout=20)
+        assert done_fresh.state == S.DONE
+        before = sum(1 for j in backlog
+                     if (b := agent.store.get(j)).state == S.DONE and b.finished_at < done_fresh.finished_at)
+        assert before <= 4, f"{before} backlog jobs finished before the fresh one"
+        for jid in backlog:
+            assert agent.wait_for(jid, timeout=30).state == S.DONE
+    finally:
+        agent.stop()

@@ -60,7 +60,9 @@ WORK_STATES = (JobState.CAPTURED, JobState.SUBMITTING, JobState.SUBMITTED, JobSt
 
 
 class StoreError(Exception):
-    pass
+    def __init__(self, message: str, corrupt: bool = False) -> None:
+        super().__init__(message)
+        self.corrupt = corrupt
 
 
 def _to_row(job: Job) -> dict[str, Any]:
@@ -103,6 +105,13 @@ class JobStore:
         except sqlite3.Error as e:
             raise StoreError(f"cannot open the job store {self.path}: {e}") from None
         self._db.row_factory = sqlite3.Row
+        try:
+            self._init(readonly)
+        except sqlite3.DatabaseError as e:
+            self._db.close()
+            raise StoreError(f"the job store {self.path} is damaged: {e}", corrupt=True) from None
+
+    def _init(self, readonly: bool) -> None:
         self._db.execute("PRAGMA busy_timeout = 10000")
         if not readonly:
             self._db.execute("PRAGMA journal_mode = WAL")

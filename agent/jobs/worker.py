@@ -282,7 +282,7 @@ class Worker:
               **changes: object) -> Job | None:
         j = self.store.transition(job_id, frm, to, note=note, **changes)
         if j is not None:
-            if to.final:
+            if to.final or to == S.SUBMITTED and j.remote_task_id:  # job.json can rebuild a lost queue
                 try:
                     self.layout.write_job_json(j)
                 except OSError:
