@@ -32,6 +32,7 @@ from agent.steps.capture import check_disk, check_remote_params, store_capture
 log = logging.getLogger(__name__)
 S = JobState
 ERROR_HOLD_S = 30.0  # the error indication stays this long after a failed job (then: ready)
+WATCH_INTERVAL_S = 0.5  # how often the store is checked for changes made by other processes
 
 
 class Agent:
@@ -67,6 +68,7 @@ class Agent:
         self._alarm_msg: str | None = None
         self._last_failure_at = 0.0
         self._waiters: dict[str, list[threading.Event]] = {}
+        self._emitted: dict[str, str] = {}  # job id -> last state announced (insertion-ordered, bounded)
         self.started = False
         self.events.on_event(self._on_event)
 
@@ -94,6 +96,29 @@ class Agent:
         self.worker.start()
         self.started = True
         self._refresh_mode()
+        self._watcher = threading.Thread(target=self._watch_store, name="store-watch", daemon=True)
+        self._watcher.start()
+
+    def _watch_store(self) -> None:
+        """Announce what other processes (`edge-agent queue cancel/retry`) changed, and keep the mode true."""
+        version = self.store.data_version()
+        since = time.time()
+        while self.started:
+            time.sleep(WATCH_INTERVAL_S)
+            if not self.started:
+                return
+            try:
+                v = self.store.data_version()
+                if v != version:
+                    version, scan_from, since = v, since - 1.0, time.time()
+                    for job in self.store.updated_since(scan_from):
+                        if self._emitted.get(job.id) != job.state.value:
+                            self._job_changed(job)
+                    self.worker.wake()
+                self._refresh_mode(announce_state=False)
+            except Exception:  # the store is closing, or a passing error: try again next round
+                if self.started:
+                    log.debug("store watch failed", exc_info=True)
 
     def stop(self) -> None:
         if getattr(self, "_stopped", False):
@@ -248,6 +273,12 @@ class Agent:
             data["error"] = job.error
         if job.state == S.DONE:
             data["outputs"] = [{"type": o.type, "url": o.url, "path": o.path} for o in job.outputs]
+        self._emitted[job.id] = job.state.value
+        if len(self._emitted) > 5000:
+            try:
+                self._emitted.pop(next(iter(self._emitted)))
+            except (StopIteration, RuntimeError, KeyError):  # another thread trimmed it meanwhile
+                pass
         if progress_only:
             self.events.publish("job.progress", **data)
         else:
@@ -271,14 +302,15 @@ class Agent:
                 self._last_failure_at = 0.0  # ... and that the booth works: the error indication ends
             self._refresh_mode()
 
-    def _refresh_mode(self) -> None:
+    def _refresh_mode(self, announce_state: bool = True) -> None:
         mode, detail = self._compute_mode()
         with self._mode_lock:
             changed = (mode, detail) != (self.mode, self.mode_detail)
             self.mode, self.mode_detail = mode, detail
         if changed:
             self.events.publish("agent.mode", mode=mode, detail=detail)
-        self.events.publish("agent.state")
+        if changed or announce_state:
+            self.events.publish("agent.state")
 
     def _compute_mode(self) -> tuple[str, str | None]:
         if not self.started:

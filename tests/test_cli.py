@@ -164,3 +164,23 @@ def test_queue_tools_with_the_daemon_stopped(config_file) -> None:
     assert json.loads(run_cli("queue", "list", "-c", str(cfg), "--json").stdout) == []
     r = run_cli("queue", "show", "-c", str(cfg), "deadbeef")
     assert r.returncode == 1 and "no job 'deadbeef'" in r.stderr
+
+
+def test_queue_tools_while_the_daemon_runs(daemon, sim) -> None:
+    proc, cfg, url = daemon
+    with httpx.Client(base_url=url, timeout=10) as http:
+        jid = http.post("/api/capture", json={"profile": "oil", "source": "cli", "params": {"prompt": "SLOW"}}
+                        ).json()["job_id"]
+        wait_until(lambda: http.get(f"/api/jobs/{jid}").json()["state"] == "submitted", what="submitted")
+        task = http.get(f"/api/jobs/{jid}").json()["remote_task_id"]
+        r = run_cli("queue", "cancel", "-c", str(cfg), jid)
+        assert r.returncode == 0 and f"remote task {task} cancelled" in r.stdout
+        assert next(t for t in sim.tasks() if str(t["task_id"]) == task)["state"] == "cancelled"
+        wait_until(lambda: http.get("/api/state").json()["mode"] == "ready", what="daemon saw the cancel")
+        assert http.get(f"/api/jobs/{jid}").json()["state"] == "cancelled"
+
+        r = run_cli("queue", "retry", "-c", str(cfg), jid[:8])
+        assert r.returncode == 0
+        # the running daemon picks the job up again and submits a new task
+        wait_until(lambda: (j := http.get(f"/api/jobs/{jid}").json())["state"] == "submitted"
+                   and j["remote_task_id"] != task, timeout=15, what="re-submitted by the daemon")

@@ -64,7 +64,7 @@ def test_row_without_its_photo_fails_with_the_reason(config_file) -> None:
         assert job.state == S.FAILED
         assert job.error == f"the captured photo is missing after a restart: {gone.capture_path}"
         assert b.recovery.missing_files == [ids[0]]
-        assert b.store.get(ids[1]).state == S.CAPTURED
+        assert b.store.get(ids[1]).state in (S.CAPTURED, S.SUBMITTING)  # still trying the dead platform
     finally:
         b.stop()
 

@@ -299,6 +299,18 @@ class JobStore:
             ).fetchone()
         return row[0] if row else None
 
+    def data_version(self) -> int:
+        """Changes whenever another connection (e.g. `edge-agent queue ...`) commits; not for our own writes."""
+        with self._lock:
+            return self._db.execute("PRAGMA data_version").fetchone()[0]
+
+    def updated_since(self, ts: float, limit: int = 500) -> list[Job]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM jobs WHERE updated_at >= ? ORDER BY updated_at LIMIT ?", (ts, limit)
+            ).fetchall()
+        return [_from_row(r) for r in rows]
+
     def all_ids(self) -> set[str]:
         with self._lock:
             return {r[0] for r in self._db.execute("SELECT id FROM jobs")}
