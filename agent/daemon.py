@@ -78,9 +78,13 @@ def run(loaded: LoadedConfig) -> int:
     log.info("edge-agent %s running: device %s, API %s, %d profile(s)", __version__, cfg.device.id, api.url,
              len(cfg.profiles))
     sd_notify("READY=1\nSTATUS=running")
+    watchdog_s = int(os.environ.get("WATCHDOG_USEC", "0")) / 1e6 if os.environ.get("WATCHDOG_PID") in (
+        None, str(os.getpid())) else 0.0
+    tick = min(1.0, watchdog_s / 3) if watchdog_s else 1.0
     try:
-        while not stop.wait(1.0):
-            pass
+        while not stop.wait(tick):
+            if watchdog_s and agent.worker.alive and api.alive:
+                sd_notify("WATCHDOG=1")  # a hung worker or API stops the pings and systemd restarts us
     finally:
         sd_notify("STOPPING=1")
         for x in reversed(extras):

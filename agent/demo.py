@@ -92,7 +92,7 @@ def run_demo(count: int, out_dir: Path, latency: float = 1.5, keep_serving: bool
     try:
         profiles = [p.name for p in loaded.config.profiles]
         job_ids: list[str] = []
-        with httpx.Client(base_url=api.url, timeout=30) as http:
+        with httpx.Client(base_url=api.url, timeout=30) as http, agent.events.subscribe() as sub:
             for i in range(count):
                 r = http.post("/api/capture", json={"profile": profiles[i % len(profiles)], "source": "kiosk"})
                 if r.status_code != 202:
@@ -100,7 +100,7 @@ def run_demo(count: int, out_dir: Path, latency: float = 1.5, keep_serving: bool
                     return 1
                 job_ids.append(r.json()["job_id"])
                 print(f"captured    job {job_ids[-1]} ({profiles[i % len(profiles)]})")
-            _follow(agent, job_ids)
+            _follow(agent, sub, job_ids)
             for jid in job_ids:
                 job = http.get(f"/api/jobs/{jid}").json()
                 if job["state"] == "done":
@@ -122,31 +122,27 @@ def run_demo(count: int, out_dir: Path, latency: float = 1.5, keep_serving: bool
     return 0 if ok == count else 1
 
 
-def _follow(agent, job_ids: list[str], timeout: float = 300.0) -> None:
+def _follow(agent, sub, job_ids: list[str], timeout: float = 300.0) -> None:
     """Print each job's state changes from the event stream until all are final."""
     pending = set(job_ids)
     deadline = time.monotonic() + timeout
-    with agent.events.subscribe() as sub:
-        for jid in list(pending):
-            if agent.store.get(jid).state.final:
-                pending.discard(jid)
-        while pending and time.monotonic() < deadline:
-            ev = sub.get(timeout=0.5)
-            if ev is None:
-                for jid in list(pending):
-                    if agent.store.get(jid).state.final:
-                        pending.discard(jid)
-                continue
-            jid = ev.data.get("job_id")
-            if jid not in pending:
-                continue
-            if ev.type == "job.progress":
-                print(f"  {jid[:8]}  {ev.data.get('progress', 0):>3}%")
-            else:
-                print(f"  {jid[:8]}  {ev.type.removeprefix('job.')}" +
-                      (f": {ev.data['error']}" if ev.data.get("error") else ""))
-            if ev.type in ("job.done", "job.failed", "job.cancelled", "job.expired"):
-                pending.discard(jid)
+    while pending and time.monotonic() < deadline:
+        ev = sub.get(timeout=0.5)
+        if ev is None:
+            for jid in list(pending):
+                if agent.store.get(jid).state.final:
+                    pending.discard(jid)
+            continue
+        jid = ev.data.get("job_id")
+        if jid not in pending or ev.type == "job.captured":
+            continue
+        if ev.type == "job.progress":
+            print(f"  {jid[:8]}  {ev.data.get('progress', 0):>3}%")
+        else:
+            print(f"  {jid[:8]}  {ev.type.removeprefix('job.')}" +
+                  (f": {ev.data['error']}" if ev.data.get("error") else ""))
+        if ev.type in ("job.done", "job.failed", "job.cancelled", "job.expired"):
+            pending.discard(jid)
 
 
 __all__ = ["run_demo"]

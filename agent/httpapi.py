@@ -66,6 +66,10 @@ class HttpApi:
         host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         return f"http://{host}:{self.port}"
 
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
         self._thread.start()

@@ -18,7 +18,12 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=".venv/.edge-agent-installed-$EXTRAS"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-  .venv/bin/python -m pip install -q -e ".[$EXTRAS]"
+  echo "installing Python dependencies into .venv ($EXTRAS) ..." >&2
+  log="$(mktemp)"
+  if ! { .venv/bin/python -m pip install -q --upgrade pip && .venv/bin/python -m pip install -q -e ".[$EXTRAS]"; } \
+      >"$log" 2>&1; then
+    cat "$log" >&2; rm -f "$log"; echo "pip install failed" >&2; exit 1
+  fi
+  rm -f "$log"
   touch "$stamp"
 fi
