@@ -76,7 +76,9 @@ class HttpApi:
 
     def stop(self) -> None:
         self._stopping.set()
-        self._server.shutdown()
+        if self._thread is not None:  # shutdown() would wait forever for a loop that never ran
+            self._server.shutdown()
+            self._thread.join(5)
         self._server.server_close()
 
     def authorized(self, client_ip: str, header: str | None) -> bool:

@@ -184,3 +184,55 @@ def test_queue_tools_while_the_daemon_runs(daemon, sim) -> None:
         # the running daemon picks the job up again and submits a new task
         wait_until(lambda: (j := http.get(f"/api/jobs/{jid}").json())["state"] == "submitted"
                    and j["remote_task_id"] != task, timeout=15, what="re-submitted by the daemon")
+
+
+def test_demo_runs_three_jobs(tmp_path: Path) -> None:
+    r = run_cli("demo", "--count", "3", "--dir", str(tmp_path / "demo"), "--latency", "0.3")
+    assert r.returncode == 0, r.stderr
+    results = [line.split()[1] for line in r.stdout.splitlines() if line.startswith("result ")]
+    assert len(results) == 3 and all(Path(p).is_file() for p in results)
+    assert "3/3 jobs done" in r.stdout
+
+
+def test_systemd_notify_ready_and_watchdog(config_file, tmp_path: Path) -> None:
+    """Under systemd (Type=notify) the daemon says READY=1, then WATCHDOG=1 while it is healthy."""
+    import socket as so
+
+    addr = str(tmp_path / "notify.sock")
+    sock = so.socket(so.AF_UNIX, so.SOCK_DGRAM)
+    sock.bind(addr)
+    sock.settimeout(15)
+    exe = Path(sys.executable).parent / "edge-agent"
+    proc = subprocess.Popen([str(exe), "run", "-c", str(config_file())], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL,
+                            env={**os.environ, KEY_ENV: TEST_KEY, "NOTIFY_SOCKET": addr, "WATCHDOG_USEC": "600000"})
+    try:
+        msgs = [sock.recv(1024).decode() for _ in range(3)]
+        assert msgs[0].startswith("READY=1")
+        assert msgs[1:] == ["WATCHDOG=1", "WATCHDOG=1"]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+        assert any(sock.recv(1024).decode().startswith("STOPPING=1") for _ in range(5))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        sock.close()
+
+
+def test_api_token_required_from_other_addresses(config_file, tmp_path: Path) -> None:
+    from agent.config import load_config
+    from agent.core import Agent
+    from agent.httpapi import HttpApi
+
+    tok = tmp_path / "token"
+    tok.write_text("tok-0123456789\n")
+    agent = Agent(load_config(config_file(http={"listen": "127.0.0.1:0", "token_file": str(tok)})))
+    api = HttpApi(agent)
+    try:
+        assert api.authorized("127.0.0.1", None) and api.authorized("::1", None)
+        assert not api.authorized("192.0.2.7", None)
+        assert not api.authorized("192.0.2.7", "Bearer wrong")
+        assert api.authorized("192.0.2.7", "Bearer tok-0123456789")
+    finally:
+        api.stop()
+        agent.stop()
