@@ -272,7 +272,7 @@ class PrinterConfig(_Model):
 class QueueConfig(_Model):
     task_deadline_s: float = Field(1800, ge=1, description="give up polling a submitted task after this")
     min_free_disk_mb: int = Field(200, ge=0, description="below this, new captures are refused")
-    max_in_flight: int = Field(4, ge=1, le=64, description="jobs submitted to platforms at once")
+    max_in_flight: int = Field(4, ge=1, le=64, description="tasks on the platforms at once (downloads excluded)")
     retry_base_s: float = Field(2.0, gt=0, le=600, description="first transient-error backoff (full jitter)")
     retry_cap_s: float = Field(300.0, gt=0, le=86400, description="longest transient-error backoff")
     probe_interval_s: float = Field(5.0, gt=0, le=600, description="how often an unreachable platform is probed")

@@ -47,7 +47,7 @@ from agent.steps.submit import build_request
 log = logging.getLogger(__name__)
 
 S = JobState
-IN_FLIGHT = (S.SUBMITTING, S.SUBMITTED, S.DOWNLOADING)
+IN_FLIGHT = (S.SUBMITTING, S.SUBMITTED)  # on the platform; a download no longer occupies it
 NETWORK_KINDS = ("network", "timeout")
 
 

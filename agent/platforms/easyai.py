@@ -13,16 +13,13 @@ from __future__ import annotations
 
 import base64
 import logging
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from pydantic import SecretStr
 
-from agent.config import EasyAIPlatformConfig, ProfileConfig
+from agent.config import ProfileConfig
 from agent.platforms.base import (
     AuthError,
-    Download,
     OutputType,
     PermanentError,
     RemoteOutput,
@@ -33,6 +30,7 @@ from agent.platforms.base import (
     TransientError,
 )
 from agent.platforms.http import (
+    HttpClientBase,
     PlatformHTTP,
     as_dict,
     as_percent,
@@ -146,21 +144,12 @@ def _task_status(reply: dict[str, Any], http: PlatformHTTP) -> TaskStatus:
     return TaskStatus(state, progress, outputs, message, word, queue_position=queue_position)
 
 
-class EasyAIClient:
+class EasyAIClient(HttpClientBase):
     """One EasyAI server. Thread-safe (one shared httpx client); ``close()`` when done."""
 
     kind = "easyai"
     supports_cancel = True
 
-    def __init__(
-        self, name: str, cfg: EasyAIPlatformConfig, api_key: SecretStr | None, *, user_agent: str | None = None
-    ) -> None:
-        self.name = name
-        self.cfg = cfg
-        self._http = PlatformHTTP(cfg, api_key, user_agent=user_agent)
-
-    def __repr__(self) -> str:
-        return f"EasyAIClient({self.name!r}, {self._http.base_url!r})"
 
     # ---------------------------------------------------------------- submit
 
@@ -248,12 +237,3 @@ class EasyAIClient:
                 raise
         return "reachable, key accepted"
 
-    @property
-    def server_date(self) -> str | None:
-        return self._http.server_date
-
-    def download(self, output: RemoteOutput, dest: Path) -> Download:
-        return self._http.download(output, dest)
-
-    def close(self) -> None:
-        self._http.close()

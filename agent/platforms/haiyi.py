@@ -36,7 +36,6 @@ from pydantic import SecretStr
 from agent.config import HaiyiPlatformConfig, ProfileConfig, ThirdPartyModel
 from agent.platforms.base import (
     AuthError,
-    Download,
     OutputType,
     PermanentError,
     PlatformError,
@@ -47,7 +46,15 @@ from agent.platforms.base import (
     TaskStatus,
     TransientError,
 )
-from agent.platforms.http import PlatformHTTP, as_dict, as_percent, as_str, stringify, type_from_name
+from agent.platforms.http import (
+    HttpClientBase,
+    PlatformHTTP,
+    as_dict,
+    as_percent,
+    as_str,
+    stringify,
+    type_from_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +247,7 @@ def _set_path(doc: Any, dotted: str, value: Any) -> None:
 # ------------------------------------------------------------------------------------ the client
 
 
-class HaiyiClient:
+class HaiyiClient(HttpClientBase):
     """One Haiyi server. Thread-safe (one shared httpx client, a locked cluster cache); ``close()`` when done."""
 
     kind = "haiyi"
@@ -249,15 +256,10 @@ class HaiyiClient:
     def __init__(
         self, name: str, cfg: HaiyiPlatformConfig, api_key: SecretStr | None, *, user_agent: str | None = None
     ) -> None:
-        self.name = name
-        self.cfg = cfg
-        self._http = PlatformHTTP(cfg, api_key, user_agent=user_agent)
+        super().__init__(name, cfg, api_key, user_agent=user_agent)
         self._lock = threading.Lock()
         self._cluster: tuple[str, float] | None = None  # (name, monotonic time chosen)
         self._workflows: dict[Path, tuple[float, dict[str, Any]]] = {}  # workflow_file -> (mtime, JSON)
-
-    def __repr__(self) -> str:
-        return f"HaiyiClient({self.name!r}, {self._http.base_url!r})"
 
     # ---------------------------------------------------------------- clusters
 
@@ -430,16 +432,6 @@ class HaiyiClient:
         data = data if isinstance(data, list) else []
         active = [c.get("name") for c in data if isinstance(c, dict) and c.get("max_nodes") != 0]
         return f"reachable, key accepted; active clusters: {', '.join(map(str, active)) or 'none'}"
-
-    @property
-    def server_date(self) -> str | None:
-        return self._http.server_date
-
-    def download(self, output: RemoteOutput, dest: Path) -> Download:
-        return self._http.download(output, dest)
-
-    def close(self) -> None:
-        self._http.close()
 
 
 def _read(path: Path) -> bytes:

@@ -549,3 +549,28 @@ def _fsync_dir(folder: Path) -> None:
     finally:
         os.close(fd)
 
+
+
+class HttpClientBase:
+    """What both platform clients share: one PlatformHTTP, downloads, the probe's Date header, close()."""
+
+    kind = ""
+    supports_cancel = False
+
+    def __init__(self, name: str, cfg: Any, api_key: SecretStr | None, *, user_agent: str | None = None) -> None:
+        self.name = name
+        self.cfg = cfg
+        self._http = PlatformHTTP(cfg, api_key, user_agent=user_agent)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, {self._http.base_url!r})"
+
+    @property
+    def server_date(self) -> str | None:
+        return self._http.server_date
+
+    def download(self, output: RemoteOutput, dest: Path) -> Download:
+        return self._http.download(output, dest)
+
+    def close(self) -> None:
+        self._http.close()
