@@ -398,9 +398,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from agent.simulator import SimConfig, run_forever
 
     setup_logging("DEBUG" if args.verbose else "INFO")
-    cfg = SimConfig(host=args.host, port=args.port, latency=args.latency, fail_rate=args.fail_rate, seed=args.seed,
-                    api_keys=tuple(args.key or ()), quirks=frozenset(args.quirk or ()), workers=args.workers)
-    run_forever(cfg)
+    try:
+        cfg = SimConfig(host=args.host, port=args.port, latency=args.latency, fail_rate=args.fail_rate,
+                        seed=args.seed, api_keys=tuple(args.key or ()), quirks=frozenset(args.quirk or ()),
+                        workers=args.workers)
+    except (ValueError, TypeError) as e:
+        raise CliError(str(e), EXIT_USAGE) from None
+    try:
+        run_forever(cfg)
+    except OSError as e:
+        raise CliError(f"cannot listen on {args.host}:{args.port}: {e.strerror}") from None
     return EXIT_OK
 
 

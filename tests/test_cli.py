@@ -236,3 +236,29 @@ def test_api_token_required_from_other_addresses(config_file, tmp_path: Path) ->
     finally:
         api.stop()
         agent.stop()
+
+
+def test_simulate_subcommand(tmp_path: Path) -> None:
+    import socket as so
+
+    with so.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    exe = Path(sys.executable).parent / "edge-agent"
+    proc = subprocess.Popen([str(exe), "simulate", "--port", str(port), "--key", "k1", "--latency", "0.1",
+                             "--quirk", "wrap_data", "--fail-rate", "0"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert f"simulator listening on http://127.0.0.1:{port}" in line
+        cfg = httpx.get(f"http://127.0.0.1:{port}/_sim/config", timeout=5).json()
+        assert "wrap_data" in cfg["quirks"] and cfg["latency"] == 0.1
+        assert httpx.get(f"http://127.0.0.1:{port}/v1/ai/result/x", headers={"Authorization": "Bearer nope"},
+                         timeout=5).status_code == 401
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    r = run_cli("simulate", "--quirk", "no_such_quirk", "--port", str(port))
+    assert r.returncode == 2 and "no_such_quirk" in r.stderr

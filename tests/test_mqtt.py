@@ -421,6 +421,20 @@ def test_param_not_in_remote_params_is_refused(make_booth, watchers, broker) -> 
     assert booth.jobs() == 0
 
 
+def test_full_disk_is_refused_with_a_clear_error_response(make_booth, watchers, broker) -> None:
+    booth = make_booth()
+    B = booth.B
+    booth.agent.config.queue.min_free_disk_mb = 10**9  # more than any disk has: "full"
+    w = watchers(broker.port, [f"{B}/response/+", f"{B}/events"])
+    w.publish(f"{B}/cmd/capture", {"request_id": "disk-1"})
+    resp = response_to(w, B, "disk-1")
+    assert resp["status"] == "error" and resp["error"]["code"] == "disk_full"
+    assert resp["error"]["message"].startswith("storage full: ")
+    ev = w.wait(lambda m: m.topic == f"{B}/events" and m.json().get("type") == "capture.refused")
+    assert ev.json()["message"] == resp["error"]["message"]
+    assert booth.jobs() == 0
+
+
 def test_retained_commands_are_refused(make_booth, watchers, broker) -> None:
     booth = make_booth(connect=False)
     B = booth.B
