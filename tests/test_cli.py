@@ -135,6 +135,8 @@ def test_daemon_http_api_and_trigger_wait(daemon, tmp_path: Path) -> None:
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(20) == 0
     assert not (tmp_path / "state" / "daemon.json").exists()
+    log = (tmp_path / "daemon.log").read_text()
+    assert "running: device test-booth" in log and TEST_KEY not in log
     r = run_cli("trigger", "-c", str(cfg))
     assert r.returncode == 1 and "the daemon is not running" in r.stderr
     r = run_cli("status", "-c", str(cfg), "--json")
