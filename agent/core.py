@@ -303,12 +303,13 @@ class Agent:
             self._refresh_mode()
 
     def _refresh_mode(self, announce_state: bool = True) -> None:
-        mode, detail = self._compute_mode()
+        # compute and assign under one lock: a slower thread must never write back a stale mode
         with self._mode_lock:
+            mode, detail = self._compute_mode()
             changed = (mode, detail) != (self.mode, self.mode_detail)
             self.mode, self.mode_detail = mode, detail
-        if changed:
-            self.events.publish("agent.mode", mode=mode, detail=detail)
+            if changed:
+                self.events.publish("agent.mode", mode=mode, detail=detail)
         if changed or announce_state:
             self.events.publish("agent.state")
 
