@@ -141,6 +141,9 @@ def cmd_once(args: argparse.Namespace) -> int:
             loaded.config.profile(args.profile)
         except KeyError:
             raise CliError(f"unknown profile {args.profile!r}", EXIT_USAGE) from None
+    if not args.image and loaded.config.camera.driver in ("picamera2", "opencv") and _daemon_url(loaded):
+        raise CliError("the running daemon holds the camera: use `edge-agent trigger --wait` (or `once --image "
+                       "FILE`)")
     image = None
     if args.image:
         try:

@@ -264,3 +264,31 @@ def test_simulate_subcommand(tmp_path: Path) -> None:
             proc.kill()
     r = run_cli("simulate", "--quirk", "no_such_quirk", "--port", str(port))
     assert r.returncode == 2 and "no_such_quirk" in r.stderr
+
+
+def test_daemon_with_an_opencv_video_camera(config_file, tmp_path: Path) -> None:
+    """The daemon captures from a real video file through OpenCV; `once` points at `trigger` meanwhile."""
+    import cv2
+    import numpy as np
+
+    video = tmp_path / "guests.avi"
+    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (320, 240))
+    for i in range(10):
+        w.write(np.full((240, 320, 3), (i * 25, 80, 200 - i * 20), np.uint8))
+    w.release()
+    cfg = config_file(camera={"driver": "opencv", "device": str(video), "width": 320, "height": 240})
+    exe = Path(sys.executable).parent / "edge-agent"
+    proc = subprocess.Popen([str(exe), "run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, KEY_ENV: TEST_KEY})
+    try:
+        wait_until(lambda: (tmp_path / "state" / "daemon.json").exists(), timeout=20, what="daemon start")
+        r = run_cli("trigger", "-c", str(cfg), "--wait")
+        assert r.returncode == 0, r.stderr
+        job_dir = Path(r.stdout.split()[1]).parent
+        with Image.open(job_dir / "capture.jpg") as im:
+            assert im.size == (320, 240)
+        r = run_cli("once", "-c", str(cfg))
+        assert r.returncode == 1 and "the running daemon holds the camera" in r.stderr
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
