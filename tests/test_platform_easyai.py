@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import socket
 import time
@@ -16,7 +15,6 @@ from PIL import Image
 from pydantic import SecretStr
 
 from agent.config import EasyAIPlatformConfig, ProfileConfig
-from agent.platforms import make_client
 from agent.platforms.base import (
     AuthError,
     PermanentError,
@@ -27,21 +25,17 @@ from agent.platforms.base import (
 )
 from agent.platforms.easyai import EasyAIClient
 from agent.platforms.http import BearerForOrigin, parse_retry_after, sniff
-from agent.simulator import FAILURE_KINDS, SimConfig, Simulator
+from tests.support.platform import ClientMaker, running_sim, sim_defaults
+from tests.support.platform import jpeg as support_jpeg
 
 KEY = "sk-test-7f3a9c-SECRET"
-DEFAULTS = dict(
-    api_keys=(KEY,), latency=0.2, fail_rate=0.0, failure_kinds=FAILURE_KINDS, queue_limit=None, workers=8,
-    retry_after_s=1.0, url_ttl_s=300.0, max_upload_bytes=20_000_000, quirks=frozenset(),
-)
+DEFAULTS = sim_defaults(KEY)
 
 
 @pytest.fixture(scope="module")
 def sim():
-    s = Simulator(SimConfig(host="127.0.0.1", port=0, seed=1, **DEFAULTS))
-    s.start()
-    yield s
-    s.close()
+    with running_sim(KEY, seed=1) as s:
+        yield s
 
 
 @pytest.fixture(autouse=True)
@@ -53,23 +47,13 @@ def _reset(sim):
 @pytest.fixture
 def client_for(sim):
     """Build clients against the simulator (or another URL); all closed at the end of the test."""
-    made: list[EasyAIClient] = []
-
-    def make(base_url: str | None = None, key: str | None = KEY, **cfg) -> EasyAIClient:
-        plat = EasyAIPlatformConfig(kind="easyai", base_url=base_url or sim.url, **cfg)
-        c = make_client("easy", plat, SecretStr(key) if key else None)
-        made.append(c)
-        return c
-
-    yield make
-    for c in made:
-        c.close()
+    maker = ClientMaker(sim, EasyAIPlatformConfig, "easyai", "easy", KEY)
+    yield maker
+    maker.close()
 
 
 def jpeg(w: int = 96, h: int = 64) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (w, h), (200, 40, 90)).save(buf, "JPEG")
-    return buf.getvalue()
+    return support_jpeg(w, h, (200, 40, 90))
 
 
 def profile(endpoint: str = "images.edits", model: str = "cartoon", **kw) -> ProfileConfig:

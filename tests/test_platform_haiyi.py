@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import socket
@@ -12,27 +11,21 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from pydantic import SecretStr
 
 from agent.config import HaiyiPlatformConfig, ProfileConfig, ThirdPartyModel
-from agent.platforms import make_client
 from agent.platforms.base import AuthError, PermanentError, SubmitRequest, TaskStatus, TransientError
-from agent.platforms.haiyi import Cluster, HaiyiClient, choose_cluster
-from agent.simulator import FAILURE_KINDS, SimConfig, Simulator
+from agent.platforms.haiyi import Cluster, choose_cluster
+from tests.support.platform import ClientMaker, running_sim, sim_defaults
+from tests.support.platform import jpeg as support_jpeg
 
 KEY = "AI-haiyi-5e1b77-SECRET"
-DEFAULTS = dict(
-    api_keys=(KEY,), latency=0.2, fail_rate=0.0, failure_kinds=FAILURE_KINDS, queue_limit=None, workers=8,
-    retry_after_s=1.0, url_ttl_s=300.0, max_upload_bytes=20_000_000, quirks=frozenset(),
-)
+DEFAULTS = sim_defaults(KEY)
 
 
 @pytest.fixture(scope="module")
 def sim():
-    s = Simulator(SimConfig(host="127.0.0.1", port=0, seed=2, **DEFAULTS))
-    s.start()
-    yield s
-    s.close()
+    with running_sim(KEY, seed=2) as s:
+        yield s
 
 
 @pytest.fixture(autouse=True)
@@ -43,23 +36,14 @@ def _reset(sim):
 
 @pytest.fixture
 def client_for(sim):
-    made: list[HaiyiClient] = []
-
-    def make(base_url: str | None = None, key: str | None = KEY, **cfg) -> HaiyiClient:
-        plat = HaiyiPlatformConfig(kind="haiyi", base_url=base_url or sim.url, **cfg)
-        c = make_client("hy", plat, SecretStr(key) if key else None)
-        made.append(c)
-        return c
-
-    yield make
-    for c in made:
-        c.close()
+    """Build clients against the simulator (or another URL); all closed at the end of the test."""
+    maker = ClientMaker(sim, HaiyiPlatformConfig, "haiyi", "hy", KEY)
+    yield maker
+    maker.close()
 
 
 def jpeg(w: int = 96, h: int = 64) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (w, h), (30, 120, 200)).save(buf, "JPEG")
-    return buf.getvalue()
+    return support_jpeg(w, h, (30, 120, 200))
 
 
 def apps(cluster: str | None = "GPU-4090", **kw) -> ProfileConfig:
