@@ -166,9 +166,17 @@ def cmd_once(args: argparse.Namespace) -> int:
         job_id = res["job_id"]
         agent.worker.own_jobs.add(job_id)
         agent.worker.wake()
-        job = _follow(agent, job_id, live=sys.stderr.isatty() and not args.json)
+        job = _follow(agent, job_id, live=sys.stderr.isatty() and not args.json, timeout=args.timeout)
     finally:
         agent.stop()
+    if not job.state.final:
+        msg = (f"job {job.id} not finished after {args.timeout:.0f} s ({job.state.value}"
+               + (f": {job.error}" if job.error else "") + "); it stays queued and the daemon will deliver it")
+        if args.json:
+            _print_json({"job_id": job.id, "state": job.state.value, "profile": job.profile, "error": job.error,
+                         "result_dir": job.result_dir, "outputs": []})
+        print(msg, file=sys.stderr)
+        return EXIT_FAILED
     if args.json:
         _print_json({"job_id": job.id, "state": job.state.value, "profile": job.profile, "error": job.error,
                      "result_dir": job.result_dir,
@@ -181,8 +189,8 @@ def cmd_once(args: argparse.Namespace) -> int:
     return EXIT_OK if job.state == JobState.DONE else EXIT_FAILED
 
 
-def _follow(agent, job_id: str, live: bool) -> Job:
-    """Wait for the job to finish, drawing a progress line on a terminal."""
+def _follow(agent, job_id: str, live: bool, timeout: float) -> Job:
+    """Wait for the job to finish (or `timeout`), drawing a progress line on a terminal."""
     last = ""
     start = time.monotonic()
     while True:
@@ -197,7 +205,7 @@ def _follow(agent, job_id: str, live: bool) -> Job:
                 sys.stderr.write(line.ljust(100)[:100])
                 sys.stderr.flush()
                 last = line
-        if job.state in FINAL_STATES:
+        if job.state in FINAL_STATES or time.monotonic() - start > timeout:
             if live:
                 sys.stderr.write("\n")
             return job
@@ -440,6 +448,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--profile")
     s.add_argument("--image", help="use this photo instead of the camera")
     s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.add_argument("--timeout", type=float, default=300.0,
+                   help="give up waiting after this many seconds (the job stays queued)")
     s.set_defaults(func=cmd_once)
 
     s = sub.add_parser("trigger", parents=[common], help="ask the running daemon to start a job")

@@ -292,3 +292,19 @@ def test_daemon_with_an_opencv_video_camera(config_file, tmp_path: Path) -> None
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(20)
+
+
+def test_once_gives_up_waiting_but_keeps_the_photo_queued(config_file) -> None:
+    import socket as so
+
+    with so.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    cfg = config_file(platforms={"easy": {"base_url": dead}})
+    r = run_cli("once", "-c", str(cfg), "--timeout", "2", "--json")
+    assert r.returncode == 1
+    out = json.loads(r.stdout)
+    assert out["state"] == "captured" and "no answer" in out["error"]
+    assert "it stays queued and the daemon will deliver it" in r.stderr
+    listed = json.loads(run_cli("queue", "list", "-c", str(cfg), "--json").stdout)
+    assert [j["id"] for j in listed] == [out["job_id"]]
