@@ -25,7 +25,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from agent.config import Config
 from agent.jobs.model import Job, JobState
@@ -185,13 +185,19 @@ class Worker:
 
     # ------------------------------------------------------------------------------------------ steps
 
-    def _submit(self, job: Job) -> None:
+    def _profile_of(self, job: Job) -> tuple[Any, PlatformClient] | None:
+        """The job's profile and client, or None after failing the job when the config no longer has it."""
         try:
             profile = self.config.profile(job.profile)
+            return profile, self.clients[profile.platform]
         except KeyError:
-            self._fail(job.id, (S.CAPTURED,), f"profile {job.profile!r} is no longer in the config")
+            self._fail(job.id, (job.state,), f"profile {job.profile!r} is no longer in the config")
+            return None
+
+    def _submit(self, job: Job) -> None:
+        if (found := self._profile_of(job)) is None:
             return
-        client = self.clients[profile.platform]
+        profile, client = found
         try:
             req = build_request(job, profile, self.config)
         except PermanentError as e:
@@ -228,8 +234,9 @@ class Worker:
             self._apply_status(j, status)
 
     def _poll(self, job: Job) -> None:
-        profile = self.config.profile(job.profile)
-        client = self.clients[profile.platform]
+        if (found := self._profile_of(job)) is None:
+            return
+        profile, client = found
         try:
             status = client.poll(job.remote_task_id or "", profile)
         except TransientError as e:
@@ -262,8 +269,9 @@ class Worker:
                 self.on_change(j, progress_only=True)
 
     def _fetch(self, job: Job) -> None:
-        profile = self.config.profile(job.profile)
-        client = self.clients[profile.platform]
+        if (found := self._profile_of(job)) is None:
+            return
+        profile, client = found
         job_dir = Path(job.result_dir or Path(job.capture_path).parent)
         remote = [RemoteOutput.from_dict(d) for d in job.remote_outputs]
         try:
