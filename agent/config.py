@@ -365,7 +365,7 @@ def _resolve_relative_paths(raw: dict, base: Path) -> None:
 
     def fix(v: Any) -> Any:
         if isinstance(v, str) and v and not os.path.isabs(v) and not v.startswith("~"):
-            return str(base / v)
+            return os.path.normpath(base / v)
         if isinstance(v, str) and v.startswith("~"):
             return os.path.expanduser(v)
         return v
