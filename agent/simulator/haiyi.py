@@ -165,8 +165,9 @@ def workflow_submit(sim: "Simulator", req: Request) -> Reply:
     return _accept(sim, req, task, {"task_id": task.wire_id})
 
 
-def task_status(sim: "Simulator", req: Request) -> Reply:
-    task = sim.board.get("haiyi.workflow", req.params["id"])
+def _polled(sim: "Simulator", req: Request, family: str) -> tuple[Any, str, float]:
+    """The task a poll asks for (404 when unknown), its phase now, outputs rendered once it has succeeded."""
+    task = sim.board.get(family, req.params["id"])
     if task is None:
         raise BadRequest(f"task {req.params['id']} not found", 404)
     now = time.time()
@@ -175,6 +176,11 @@ def task_status(sim: "Simulator", req: Request) -> Reply:
         sim.board.outputs(task, req.cfg)
         state, frac = task.phase(now)
     task.polls += 1
+    return task, state, frac
+
+
+def task_status(sim: "Simulator", req: Request) -> Reply:
+    task, state, frac = _polled(sim, req, "haiyi.workflow")
     nodes = (*_NODES[:-1], _VIDEO_NODE) if task.render == "video" else _NODES
     status = {"queued": "pending", "running": "running", "success": "success"}.get(state, "fail")
     data: dict[str, Any] = {"status": status}
@@ -293,15 +299,7 @@ def generate_image(sim: "Simulator", req: Request) -> Reply:
 
 
 def generate_result(sim: "Simulator", req: Request) -> Reply:
-    task = sim.board.get("haiyi.generate", req.params["id"])
-    if task is None:
-        raise BadRequest(f"task {req.params['id']} not found", 404)
-    now = time.time()
-    state, frac = task.phase(now)
-    if state == "success":
-        sim.board.outputs(task, req.cfg)
-        state, frac = task.phase(now)
-    task.polls += 1
+    task, state, frac = _polled(sim, req, "haiyi.generate")
     body: dict[str, Any] = {
         "task_id": task.wire_id,
         "status": {"queued": "submitted", "running": "running", "success": "success"}.get(state, "failed"),
