@@ -125,9 +125,14 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     loaded = _load(args)
     _setup_logging(args, loaded)
-    from agent.daemon import run
+    from agent.daemon import CannotStart, run
 
-    return run(loaded)
+    try:
+        return run(loaded)
+    except CannotStart as e:
+        raise CliError(str(e)) from None
+    except OSError as e:
+        raise CliError(f"cannot start: {e}") from None
 
 
 def cmd_once(args: argparse.Namespace) -> int:

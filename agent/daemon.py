@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -19,6 +20,7 @@ from agent.jobs.spool import write_durable
 
 log = logging.getLogger(__name__)
 DAEMON_FILE = "daemon.json"
+LOCK_FILE = "daemon.lock"
 
 
 def sd_notify(message: str) -> None:
@@ -46,10 +48,29 @@ def daemon_info(state_dir: Path) -> dict | None:
         return None
 
 
+class CannotStart(Exception):
+    pass
+
+
+def _single_instance(state_dir: Path):
+    """One daemon per state_dir: a second one would recover (and re-submit) the first one's jobs."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    f = open(state_dir / LOCK_FILE, "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.close()
+        info = daemon_info(state_dir)
+        who = f" (pid {info['pid']}, API {info['url']})" if info else ""
+        raise CannotStart(f"another edge-agent daemon is already running with state_dir {state_dir}{who}") from None
+    return f  # keep it open: the lock lives as long as this process
+
+
 def run(loaded: LoadedConfig) -> int:
     cfg = loaded.config
     for w in loaded.warnings:
         log.warning("config: %s", w)
+    lock = _single_instance(cfg.device.state_dir)
     agent = Agent(loaded)
     stop = threading.Event()
 
@@ -60,8 +81,13 @@ def run(loaded: LoadedConfig) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
+    try:
+        api = HttpApi(agent)
+    except OSError as e:
+        agent.stop()
+        lock.close()
+        raise CannotStart(f"cannot listen on {cfg.http.listen} ([http] listen): {e.strerror}") from None
     agent.start()
-    api = HttpApi(agent)
     api.start()
     extras: list = []
     if cfg.mqtt.enabled:
@@ -95,6 +121,7 @@ def run(loaded: LoadedConfig) -> int:
         api.stop()
         agent.stop()
         (cfg.device.state_dir / DAEMON_FILE).unlink(missing_ok=True)
+        lock.close()
         log.info("stopped")
     return 0
 

@@ -308,3 +308,24 @@ def test_once_gives_up_waiting_but_keeps_the_photo_queued(config_file) -> None:
     assert "it stays queued and the daemon will deliver it" in r.stderr
     listed = json.loads(run_cli("queue", "list", "-c", str(cfg), "--json").stdout)
     assert [j["id"] for j in listed] == [out["job_id"]]
+
+
+def test_a_second_daemon_on_the_same_state_is_refused(daemon, tmp_path: Path) -> None:
+    proc, cfg, url = daemon
+    r = run_cli("run", "-c", str(cfg), timeout=30)
+    assert r.returncode == 1
+    assert f"another edge-agent daemon is already running with state_dir {tmp_path / 'state'} (pid {proc.pid}" \
+        in r.stderr
+    assert httpx.get(f"{url}/api/state", timeout=5).json()["mode"] == "ready"  # the first one is untouched
+
+
+def test_listen_address_in_use_is_a_clear_error(config_file) -> None:
+    import socket as so
+
+    with so.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = run_cli("run", "-c", str(config_file(http={"listen": f"127.0.0.1:{port}"})), timeout=30)
+    assert r.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port} ([http] listen): Address already in use" in r.stderr
