@@ -613,6 +613,10 @@ def _read_secret(
             return None
         return SecretStr(value)
     if env is not None:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", env):  # e.g. the key itself pasted here: never echo it
+            issues.append(ConfigIssue(f"{where}.{inline_name}_env",
+                                      "must be the name of an environment variable (like EASYAI_API_KEY)"))
+            return None
         value = os.environ.get(env, "").strip()
         if not value:
             issues.append(ConfigIssue(f"{where}.{inline_name}_env", f"environment variable {env} is not set"))

@@ -41,6 +41,7 @@ class Agent:
         self.config = loaded.config
         self.secrets = loaded.secrets
         self.events = EventBus()
+        self._secret_values = sorted(set(self.secrets.all_values()), key=len, reverse=True)
         cfg = self.config
         cfg.device.state_dir.mkdir(parents=True, exist_ok=True)
         cfg.device.results_dir.mkdir(parents=True, exist_ok=True)
@@ -56,7 +57,7 @@ class Agent:
         self.public_base = cfg.http.public_url.rstrip("/") if cfg.http.public_url else f"http://{cfg.http.listen}"
         self.worker = Worker(
             self.store, self.clients, cfg, self.layout, on_change=self._job_changed, on_alarm=self._alarm,
-            url_for=self.result_url,
+            url_for=self.result_url, scrub=self.scrub,
         )
         self._capture_pool = ThreadPoolExecutor(1, thread_name_prefix="capture")
         self._control_pool = ThreadPoolExecutor(1, thread_name_prefix="control")
@@ -138,6 +139,13 @@ class Agent:
         self.events.close()
         self.store.close()
 
+    def scrub(self, text: str) -> str:
+        """Mask every configured secret in a text that will be stored, served or published (a platform may echo
+        the key back in an error message)."""
+        for secret in self._secret_values:
+            text = text.replace(secret, "***")
+        return text
+
     def result_url(self, job_id: str, name: str) -> str:
         return f"{self.public_base}/results/{job_id}/{name}"
 
@@ -165,7 +173,7 @@ class Agent:
         except KeyError:
             names = ", ".join(p.name for p in self.config.profiles)
             raise CommandError("not_found", f"unknown profile {cmd.profile!r} (profiles: {names})") from None
-        params = check_remote_params(profile, cmd.params) if cmd.source not in ("cli",) else dict(cmd.params or {})
+        params = check_remote_params(profile, cmd.params)  # whatever the source says it is
         if cmd.request_id and cmd.source in ("mqtt", "http"):
             # a command redelivered after a restart (MQTT QoS 1) is answered with the job it made, not run again
             earlier = self.store.find_by_request_id(cmd.request_id)

@@ -28,8 +28,10 @@ from agent.jobs.model import Job, JobState
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
+MAX_CONNECTIONS = 32
+SOCKET_TIMEOUT_S = 20.0  # a client that sends or reads nothing for this long is dropped (slowloris)
 COMMAND_TIMEOUT_S = 30.0
-SSE_KEEPALIVE_S = 15.0
+SSE_KEEPALIVE_S = 10.0  # well inside SOCKET_TIMEOUT_S
 _JOB_ROUTE = re.compile(r"^/api/jobs/([0-9a-fA-F-]{4,36})(?:/(cancel|retry|print))?$")
 _RESULT_ROUTE = re.compile(r"^/results/([0-9a-fA-F-]{36})/([A-Za-z0-9_.-]{1,64})$")
 
@@ -41,9 +43,31 @@ class _Server(ThreadingHTTPServer):
 
     def __init__(self, addr: tuple[str, int], handler: type, api: "HttpApi") -> None:
         self.api = api
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         if ":" in addr[0]:
             self.address_family = socket.AF_INET6
         super().__init__(addr, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """At most MAX_CONNECTIONS at once (a Pi has little memory for threads); the rest get a quick 503."""
+        if not self._slots.acquire(blocking=False):
+            try:
+                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
 
 class HttpApi:
@@ -59,6 +83,11 @@ class HttpApi:
         if not cfg.public_url:
             host = cfg.host if cfg.host not in ("0.0.0.0", "::") else socket.gethostname()
             agent.public_base = f"http://{host}:{self.port}"
+        # names a browser may use for us; any other name is a DNS-rebinding attempt (IP literals are always fine)
+        self.host_names = {"localhost", cfg.host.lower(), socket.gethostname().lower(),
+                           socket.gethostname().lower() + ".local"}
+        if cfg.public_url:
+            self.host_names.add((urlsplit(cfg.public_url).hostname or "").lower())
 
     @property
     def url(self) -> str:
@@ -81,6 +110,16 @@ class HttpApi:
             self._thread.join(5)
         self._server.server_close()
 
+    def known_host(self, host_header: str | None) -> bool:
+        if not host_header:
+            return True  # HTTP/1.0 without Host: not a browser
+        host = urlsplit(f"//{host_header}").hostname or ""
+        try:
+            ipaddress.ip_address(host)
+            return True
+        except ValueError:
+            return host.lower() in self.host_names
+
     def authorized(self, client_ip: str, header: str | None) -> bool:
         try:
             if ipaddress.ip_address(client_ip.split("%")[0]).is_loopback:
@@ -92,6 +131,10 @@ class HttpApi:
         return hmac.compare_digest(header[7:].strip().encode(), self._token.encode())
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def job_view(job: Job) -> dict[str, Any]:
     d = job.public()
     d["outputs"] = [{k: v for k, v in o.items() if v is not None} for o in d["outputs"]]
@@ -101,6 +144,7 @@ def job_view(job: Job) -> dict[str, Any]:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    timeout = SOCKET_TIMEOUT_S
     server_version = "edge-agent"
     sys_version = ""
 
@@ -119,6 +163,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
@@ -127,22 +172,35 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(status, {"error": {"code": code, "message": message}})
 
     def _read_json(self) -> dict[str, Any] | None:
+        """The request's JSON object; None after answering with an error (and nothing else happens)."""
+        if self.headers.get("Transfer-Encoding"):
+            self.close_connection = True  # the unread chunks must not be taken for a next request
+            self._error(411, "bad_request", "chunked bodies are not accepted: send Content-Length")
+            return None
         length = self.headers.get("Content-Length")
         if not length:
             return {}
         try:
             n = int(length)
         except ValueError:
+            n = -1
+        if n < 0:
+            self.close_connection = True
             self._error(400, "bad_request", "bad Content-Length")
             return None
         if n > MAX_BODY:
+            self.close_connection = True
             self._error(413, "bad_request", f"body larger than {MAX_BODY} bytes")
             return None
         raw = self.rfile.read(n)
         if not raw.strip():
             return {}
+        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if ctype != "application/json":  # also keeps plain cross-site form posts out
+            self._error(415, "bad_request", "send the body as Content-Type: application/json")
+            return None
         try:
-            body = json.loads(raw)
+            body = json.loads(raw, parse_constant=_no_constant)
         except (ValueError, UnicodeDecodeError):
             self._error(400, "bad_request", "body is not valid JSON")
             return None
@@ -152,6 +210,12 @@ class _Handler(BaseHTTPRequestHandler):
         return body
 
     def _guard(self) -> bool:
+        origin = self.headers.get("Origin")
+        if not self.api.known_host(self.headers.get("Host")) or (
+                origin is not None and origin != "null" and not self.api.known_host(urlsplit(origin).netloc)):
+            self.close_connection = True
+            self._error(403, "forbidden", "unexpected Host or Origin (cross-site or DNS-rebinding request)")
+            return False
         if self.api.authorized(self.client_address[0], self.headers.get("Authorization")):
             return True
         self.send_response(401)
@@ -178,6 +242,13 @@ class _Handler(BaseHTTPRequestHandler):
     # ---------------------------------------------------------------------------------------- routes
 
     def do_HEAD(self) -> None:
+        if urlsplit(self.path).path == "/api/events":
+            if self._guard():
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            return
         self.do_GET()
 
     def do_GET(self) -> None:
@@ -256,6 +327,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(size))
         self.send_header("Cache-Control", "private, max-age=3600")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Content-Security-Policy", "default-src 'none'; img-src 'self'; media-src 'self'")
         self.end_headers()
         if self.command == "HEAD":
             return

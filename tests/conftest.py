@@ -32,7 +32,8 @@ def base_config(tmp_path: Path, sim_url: str) -> dict[str, Any]:
         "profiles": [
             {"name": "cartoon", "platform": "easy", "endpoint": "images.edits", "model": "cartoon",
              "prompt": "make it a cartoon", "params": {"resolution": "1K", "n": 1}, "remote_params": ["prompt"]},
-            {"name": "oil", "platform": "easy", "endpoint": "ai.generations", "model": "oil", "prompt": "oil"},
+            {"name": "oil", "platform": "easy", "endpoint": "ai.generations", "model": "oil", "prompt": "oil",
+             "remote_params": ["prompt"]},
             {"name": "tryon", "platform": "haiyi", "endpoint": "apps.run", "workflow_id": "1234", "cluster": "auto",
              "prompt": "a red dress"},
         ],

@@ -53,6 +53,8 @@ CASES = [
      ["PATH: platforms.easy.api_key_file: no such file: {dir}/easyai.key"]),
     ("unset key env", MINIMAL.replace("EDGE_AGENT_TEST_KEY", "EDGE_AGENT_UNSET_VAR"),
      ["PATH: platforms.easy.api_key_env: environment variable EDGE_AGENT_UNSET_VAR is not set"]),
+    ("key pasted into api_key_env", MINIMAL.replace("EDGE_AGENT_TEST_KEY", "sk-live-0123-abcd"),
+     ["PATH: platforms.easy.api_key_env: must be the name of an environment variable (like EASYAI_API_KEY)"]),
     ("bad pin", MINIMAL + "[[buttons]]\npin = 40\n", ["PATH: buttons[0].pin: BCM pin 40 does not exist (0-27)"]),
     ("pin used twice", MINIMAL + "[[buttons]]\npin = 17\n[indicators]\nready_led = 17\n",
      ["PATH: indicators.ready_led: pin 17 is already used by buttons[0].pin"]),

@@ -151,6 +151,10 @@ def test_cancel_also_cancels_the_remote_task(make_agent, sim) -> None:
     ({"prompt": "http://169.254.169.254/x"}, "param 'prompt' looks like a path or URL; those are never accepted remotely"),
     ({"prompt": "/etc/passwd"}, "param 'prompt' looks like a path or URL; those are never accepted remotely"),
     ({"prompt": ["a"]}, "param 'prompt' must be a string, number or boolean"),
+    ({"prompt": "garments/../../etc/passwd"}, "param 'prompt' looks like a path or URL; those are never accepted remotely"),
+    ({"prompt": "\\\\server\\share\\x.png"}, "param 'prompt' looks like a path or URL; those are never accepted remotely"),
+    ({"prompt": "data:image/png;base64,AAAA"}, "param 'prompt' looks like a path or URL; those are never accepted remotely"),
+    ({"prompt": "\u200b/etc/passwd"}, "param 'prompt' contains control or invisible characters"),
     ("x", "params must be an object"),
 ])
 def test_remote_params_are_checked(make_agent, params, msg) -> None:
@@ -159,6 +163,13 @@ def test_remote_params_are_checked(make_agent, params, msg) -> None:
         capture(agent, "cartoon", source="mqtt", params=params)
     assert (e.value.code, e.value.message) == ("bad_request", msg)
     assert agent.store.counts() == {}
+
+
+@pytest.mark.parametrize("prompt", ["Style: anime", "a cat, 16:9, at 3:30pm", "AC/DC on stage", "hello .. world"])
+def test_ordinary_prompts_are_accepted(make_agent, prompt) -> None:
+    agent = make_agent()
+    res = capture(agent, "cartoon", source="mqtt", params={"prompt": prompt})
+    assert agent.store.get(res["job_id"]).params == {"prompt": prompt}
 
 
 def test_disk_full_refuses_new_photos_and_keeps_the_queue(make_agent) -> None:

@@ -62,6 +62,7 @@ class Worker:
         on_alarm: Callable[[str, str], None],
         url_for: Callable[[str, str], str],
         retry: RetryPolicy | None = None,
+        scrub: Callable[[str], str] = lambda text: text,
     ) -> None:
         self.store = store
         self.clients = clients
@@ -70,6 +71,7 @@ class Worker:
         self.on_change = on_change  # on_change(job, progress_only=False): the core turns it into events
         self.on_alarm = on_alarm
         self.url_for = url_for  # (job_id, file name) -> URL served by the local HTTP API
+        self.scrub = scrub  # masks secrets in every reason this worker records
         self.retry = retry or RetryPolicy(config.queue.retry_base_s, config.queue.retry_cap_s)
         q = config.queue
         self.max_in_flight = q.max_in_flight
@@ -292,6 +294,10 @@ class Worker:
 
     def _move(self, job_id: str, frm: tuple[JobState, ...], to: JobState, note: str | None = None,
               **changes: object) -> Job | None:
+        if note:
+            note = self.scrub(note)
+        if isinstance(changes.get("error"), str):
+            changes["error"] = self.scrub(changes["error"])  # type: ignore[arg-type]
         j = self.store.transition(job_id, frm, to, note=note, **changes)
         if j is not None:
             if to.final or to == S.SUBMITTED and j.remote_task_id:  # job.json can rebuild a lost queue

@@ -264,6 +264,11 @@ def sniff(head: bytes) -> str | None:
 def _media_type_of(declared: str, head: bytes) -> str:
     """The real type of a download, or PermanentError saying why it is not media."""
     sniffed = sniff(head)
+    start = head[:512].lstrip().lower()
+    if "svg" in declared or "xml" in declared or start.startswith(b"<?xml") or b"<svg" in start:
+        # SVG is a document that can carry script: never stored or served as a result
+        raise PermanentError(f"output is SVG/XML, not a raster image ({declared or 'no Content-Type'})",
+                             kind="output")
     if declared == "text/html" or sniffed == "text/html":
         raise PermanentError(
             f"output is a web page, not media (text/html): {sanitise(head)!r}", kind="output"
@@ -377,10 +382,10 @@ class PlatformHTTP:
             return None
         parsed = _json_or_none(body)
         words = error_message_from(parsed) if parsed is not None else None
-        if words is not None:
-            words = sanitise(words, 300)
+        if words is not None:  # mask the key before cutting, or a cut key would leak its first part
+            words = sanitise(self.scrub(words), 300)
         elif body.strip():
-            words = sanitise(body)
+            words = sanitise(self.scrub(body.decode("utf-8", "replace")))
         else:
             words = "(empty body)"
         message = f"HTTP {resp.status_code} from {self.host}: {words}"

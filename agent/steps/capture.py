@@ -15,7 +15,11 @@ from agent.jobs.model import Job, JobState
 from agent.jobs.spool import make_dirs_durable, write_durable
 from agent.results import CAPTURE_NAME, ResultLayout
 
-_URLISH = re.compile(r"^\s*([a-z][a-z0-9+.-]*:|//|/|~|\.\.?[/\\])", re.I)
+# what a remote value may not look like: a URL (scheme://, or a scheme that reads local data), an absolute, home,
+# UNC or relative path, or a climb out of a folder anywhere in it
+_URLISH = re.compile(
+    r"(^(file|data|javascript|ftp|https?|s3|gs|smb):|://|^[/~\\]|^\.\.?[/\\]|\.\.[/\\]|^[a-z]:[/\\])", re.I)
+_INVISIBLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2060\ufeff]")
 _SCALARS = (str, int, float, bool)
 
 
@@ -36,7 +40,9 @@ def check_remote_params(profile: ProfileConfig, params: Any) -> dict[str, Any]:
         if isinstance(v, str):
             if len(v) > 2000:
                 raise CommandError("bad_request", f"param {k!r} is longer than 2000 characters")
-            if _URLISH.match(v) or "://" in v:
+            if _INVISIBLE.search(v):
+                raise CommandError("bad_request", f"param {k!r} contains control or invisible characters")
+            if _URLISH.search(v.strip()):
                 raise CommandError("bad_request", f"param {k!r} looks like a path or URL; those are never accepted remotely")
         out[k] = v
     return out
