@@ -148,6 +148,17 @@ class Topics:
     def is_command_topic(self, topic: str) -> bool:
         return self.command_action(topic) is not None
 
+    def response_topic_allowed(self, topic: str) -> bool:
+        """An MQTT 5 Response Topic we publish on for the requester. Never a wildcard or `$` topic, nothing in our
+        own namespace but B/response/..., nothing under the discovery prefix: a sender must not be able to make the
+        agent publish state, results or Home Assistant config with its credentials."""
+        if not topic or any(c in topic for c in "+#\0") or topic.startswith("$"):
+            return False
+        if topic.startswith(f"{self.base}/response/"):
+            return True
+        return not (topic == self.prefix or topic.startswith(f"{self.prefix}/")
+                    or topic.startswith(f"{self.discovery_prefix}/"))
+
 
 # --------------------------------------------------------------------------------------------- payloads
 
@@ -678,7 +689,7 @@ class MqttBridge:
         props = getattr(msg, "properties", None)
         if props is not None:
             rt = getattr(props, "ResponseTopic", None)
-            if isinstance(rt, str) and rt and not any(c in rt for c in "+#") and not self.topics.is_command_topic(rt):
+            if isinstance(rt, str) and self.topics.response_topic_allowed(rt):
                 reply.response_topic = rt
                 cd = getattr(props, "CorrelationData", None)
                 reply.correlation_data = bytes(cd) if cd is not None else None
@@ -695,7 +706,8 @@ class MqttBridge:
             return
 
         # Only this (network) thread adds entries, so lookup-then-add cannot race with another message.
-        seen = self.requests.lookup(parsed.request_id, reply)
+        key = f"{action}\0{parsed.request_id}"  # a cancel reusing a capture's id is its own command
+        seen = self.requests.lookup(key, reply)
         if seen is not None:
             if seen.response is not None:
                 log.info("MQTT: %s %s is a repeat; answering again", action, parsed.request_id)
@@ -706,7 +718,7 @@ class MqttBridge:
         except Rejected as r:  # not remembered: nothing ran
             self._send_response(reply, response_body(r.request_id, error={"code": r.code, "message": r.message}))
             return
-        entry = self.requests.add(parsed.request_id, reply)
+        entry = self.requests.add(key, reply)
         log.info("MQTT: %s request %s", action, parsed.request_id)
         try:
             fut = self.agent.request(parsed.command)

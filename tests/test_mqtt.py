@@ -409,6 +409,32 @@ def test_mqtt5_response_topic_and_correlation_data_come_back(make_booth, watcher
     assert on_b.payload == m.payload and on_b.correlation == corr
 
 
+def test_response_topics_cannot_reach_the_agents_own_or_home_assistants_topics(make_booth, watchers, broker) -> None:
+    booth = make_booth()
+    B = booth.B
+    ha = "homeassistant/device/x/config"
+    w = watchers(broker.port, [f"{B}/response/+", f"{B}/status", f"{B}/result/url", ha, "reply/ok"])
+    for i, rt in enumerate([ha, f"{B}/status", f"{B}/result/url", "reply/ok"]):
+        w.publish(f"{B}/cmd/cancel", {"request_id": f"rt-{i}"}, props=reply_props(b"c", rt))
+    for i in range(4):
+        response_to(w, B, f"rt-{i}", action="cancel")
+    assert w.wait(lambda m: m.topic == "reply/ok").json()["request_id"] == "rt-3"  # an ordinary reply topic works
+    time.sleep(0.3)
+    hijacked = [m for m in w.msgs if m.topic in (ha, f"{B}/status", f"{B}/result/url") and b"request_id" in m.payload]
+    assert hijacked == []
+
+
+def test_a_request_id_is_deduplicated_per_action(make_booth, watchers, broker) -> None:
+    booth = make_booth()
+    B = booth.B
+    w = watchers(broker.port, [f"{B}/response/+"])
+    w.publish(f"{B}/cmd/capture", {"request_id": "same-1"})
+    assert response_to(w, B, "same-1")["status"] == "ok"
+    w.publish(f"{B}/cmd/cancel", {"request_id": "same-1"})  # not an echo of the capture's answer
+    resp = response_to(w, B, "same-1", action="cancel")
+    assert resp["status"] in ("ok", "error") and resp.get("data", {}).get("state") != "captured"
+
+
 def test_param_not_in_remote_params_is_refused(make_booth, watchers, broker) -> None:
     booth = make_booth()
     B = booth.B
