@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -160,6 +161,12 @@ def cmd_once(args: argparse.Namespace) -> int:
         image = ensure_jpeg(image)
     agent = Agent(loaded)
     agent.start(recover=False, only_own_jobs=True)
+
+    def on_term(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # unwinds through agent.stop(): a submit on the wire finishes and is recorded
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGHUP, on_term)
     try:
         try:
             if image is not None:

@@ -110,8 +110,9 @@ class Agent:
                 return
             try:
                 v = self.store.data_version()
+                scan_from, since = since - 1.0, time.time()  # only what changed since the last look
                 if v != version:
-                    version, scan_from, since = v, since - 1.0, time.time()
+                    version = v
                     for job in self.store.updated_since(scan_from):
                         if self._emitted.get(job.id) != job.state.value:
                             self._job_changed(job)
@@ -200,8 +201,12 @@ class Agent:
                     raise CommandError("camera", msg) from None
             try:
                 job = store_capture(self.layout, image, profile=profile, source=cmd.source, params=params,
-                                    request_id=cmd.request_id)
+                                    request_id=cmd.request_id,
+                                    backlog=profile.platform in self.worker.offline)
                 self.store.insert(job)  # committed: the photo is now in the durable queue
+                if job.priority and profile.platform in self.worker.offline:
+                    # the platform went away while this photo was being saved: it joins the backlog too
+                    job = self.store.update(job.id, (S.CAPTURED,), priority=0) or job
             except (OSError, sqlite3.Error) as e:
                 full = isinstance(e, OSError) and e.errno == errno.ENOSPC or "full" in str(e)
                 msg = (f"storage full: the photo could not be saved in {self.layout.root}"

@@ -80,6 +80,12 @@ def recover(store: JobStore, layout: ResultLayout, config: Config, integrity: st
     rep = RecoveryReport()
     rep.integrity = integrity
     for job in store.list(WORK_STATES, limit=1_000_000, newest_first=False):
+        try:
+            platform = config.profile(job.profile).platform
+        except KeyError:
+            platform = job.platform  # the worker fails it with the reason
+        if platform != job.platform:  # a [platforms.X] renamed: the job follows its profile
+            store.update(job.id, (job.state,), platform=platform)
         if not Path(job.capture_path).is_file():
             reason = f"the captured photo is missing after a restart: {job.capture_path}"
             if store.transition(job.id, (job.state,), S.FAILED, note=reason, error=reason):

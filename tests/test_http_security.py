@@ -119,6 +119,10 @@ class _Hostile(BaseHTTPRequestHandler):
         if "echo" in self.path or self.server.mode == "echo":
             self._send(200, json.dumps({"status": "failed", "message": f"invalid key {auth}"}).encode(),
                        "application/json")
+        elif self.server.mode == "ssrf":  # a result "hosted" on another local service of the device
+            url = f"http://localhost:{self.server.local_port}/guest-photo.png"
+            self._send(200, json.dumps({"status": "success", "data": [{"url": url, "type": "image"}]}).encode(),
+                       "application/json")
         else:
             url = f"http://127.0.0.1:{self.server.server_address[1]}/out.svg"
             self._send(200, json.dumps({"status": "success", "data": [{"url": url, "type": "image"}]}).encode(),
@@ -129,10 +133,13 @@ class _Hostile(BaseHTTPRequestHandler):
                    "image/svg+xml")
 
 
-@pytest.mark.parametrize("mode", ["echo", "svg"])
+@pytest.mark.parametrize("mode", ["echo", "svg", "ssrf"])
 def test_hostile_platform(config_file, mode: str, tmp_path: Path) -> None:
     srv = ThreadingHTTPServer(("127.0.0.1", 0), _Hostile)
     srv.mode = mode
+    local = ThreadingHTTPServer(("127.0.0.1", 0), _Hostile)  # stands for another local service
+    local.mode = "svg"
+    srv.local_port = local.server_port
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
         agent = Agent(load_config(config_file(platforms={"easy": {"base_url": f"http://127.0.0.1:{srv.server_port}"}})))
@@ -145,6 +152,8 @@ def test_hostile_platform(config_file, mode: str, tmp_path: Path) -> None:
             assert job.state == JobState.FAILED
             if mode == "echo":
                 assert "invalid key Bearer ***" in job.error
+            elif mode == "ssrf":
+                assert "output link points at a local address (localhost -> " in job.error
             else:
                 assert "output is SVG/XML, not a raster image" in job.error
                 assert not list(Path(job.result_dir).glob("result-*"))
@@ -154,3 +163,4 @@ def test_hostile_platform(config_file, mode: str, tmp_path: Path) -> None:
             agent.stop()
     finally:
         srv.shutdown()
+        local.server_close()

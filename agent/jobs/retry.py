@@ -27,7 +27,7 @@ class RetryPolicy:
     def delay(self, failures: int, retry_after: float | None = None) -> float:
         """Seconds to wait after the `failures`-th transient failure in a row (1-based)."""
         rng = self.rng or random
-        ceiling = min(self.cap_s, self.base_s * (2 ** max(0, failures - 1)))
+        ceiling = min(self.cap_s, self.base_s * (2 ** min(max(0, failures - 1), 40)))  # no float overflow
         # full jitter, but never hammer: at least a quarter of the base
         d = max(self.base_s / 4, rng.uniform(0, ceiling))
         if retry_after is not None and retry_after > 0:

@@ -239,26 +239,56 @@ class JobStore:
             ).fetchall()
         return [_from_row(r) for r in rows]
 
-    def due(self, now: float, states: Iterable[JobState], limit: int, exclude: Iterable[str] = ()) -> list[Job]:
-        """Jobs in `states` whose time has come: guests waiting first (priority), then the oldest."""
+    @staticmethod
+    def _filters(states: Iterable[JobState], exclude: Iterable[str] = (), skip_platforms: Iterable[str] = (),
+                 only_ids: Iterable[str] | None = None, priority: int | None = None) -> tuple[str, list[Any]]:
         st = [JobState(s).value for s in states]
-        ex = list(exclude)
-        q = (
-            f"SELECT * FROM jobs WHERE state IN ({','.join('?' * len(st))}) AND next_attempt_at <= ?"
-            + (f" AND id NOT IN ({','.join('?' * len(ex))})" if ex else "")
-            + " ORDER BY priority DESC, created_at ASC LIMIT ?"
-        )
+        where = [f"state IN ({','.join('?' * len(st))})"]
+        args: list[Any] = list(st)
+        for col, values, neg in (("id", list(exclude), True), ("platform", list(skip_platforms), True)):
+            if values:
+                where.append(f"{col} NOT IN ({','.join('?' * len(values))})")
+                args += values
+        if only_ids is not None:
+            ids = list(only_ids) or [""]
+            where.append(f"id IN ({','.join('?' * len(ids))})")
+            args += ids
+        if priority is not None:
+            where.append("priority = ?")
+            args.append(priority)
+        return " AND ".join(where), args
+
+    def due(self, now: float, states: Iterable[JobState], limit: int, exclude: Iterable[str] = (),
+            skip_platforms: Iterable[str] = (), only_ids: Iterable[str] | None = None,
+            priority: int | None = None) -> list[Job]:
+        """Jobs in `states` whose time has come: guests waiting first (priority), then the oldest. The filters
+        are applied in SQL, so jobs that cannot be worked on never crowd out those that can."""
+        where, args = self._filters(states, exclude, skip_platforms, only_ids, priority)
+        q = f"SELECT * FROM jobs WHERE {where} AND next_attempt_at <= ? ORDER BY priority DESC, created_at ASC LIMIT ?"
         with self._lock:
-            rows = self._db.execute(q, [*st, now, *ex, limit]).fetchall()
+            rows = self._db.execute(q, [*args, now, limit]).fetchall()
         return [_from_row(r) for r in rows]
 
-    def next_due_time(self, states: Iterable[JobState]) -> float | None:
-        st = [JobState(s).value for s in states]
+    def next_due_time(self, states: Iterable[JobState], exclude: Iterable[str] = (),
+                      skip_platforms: Iterable[str] = (), only_ids: Iterable[str] | None = None) -> float | None:
+        where, args = self._filters(states, exclude, skip_platforms, only_ids)
         with self._lock:
-            row = self._db.execute(
-                f"SELECT MIN(next_attempt_at) FROM jobs WHERE state IN ({','.join('?' * len(st))})", st
-            ).fetchone()
+            row = self._db.execute(f"SELECT MIN(next_attempt_at) FROM jobs WHERE {where}", args).fetchone()
         return row[0]
+
+    def count_by_platform(self, states: Iterable[JobState]) -> dict[str, int]:
+        where, args = self._filters(states)
+        with self._lock:
+            rows = self._db.execute(f"SELECT platform, COUNT(*) FROM jobs WHERE {where} GROUP BY platform", args)
+            return {r[0]: r[1] for r in rows.fetchall()}
+
+    def demote(self, platform: str) -> int:
+        """Queued photos of a platform that went away become backlog: a guest arriving later goes first."""
+        with self._tx():
+            return self._db.execute(
+                "UPDATE jobs SET priority = 0 WHERE platform = ? AND state = ? AND priority > 0",
+                (platform, JobState.CAPTURED.value),
+            ).rowcount
 
     def count_in(self, states: Iterable[JobState], priority: int | None = None) -> int:
         st = [JobState(s).value for s in states]
@@ -304,10 +334,12 @@ class JobStore:
         with self._lock:
             return self._db.execute("PRAGMA data_version").fetchone()[0]
 
-    def updated_since(self, ts: float, limit: int = 500) -> list[Job]:
+    def updated_since(self, ts: float, limit: int = 2000) -> list[Job]:
+        """Jobs changed since `ts`, the newest `limit` of them, oldest first."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT * FROM jobs WHERE updated_at >= ? ORDER BY updated_at LIMIT ?", (ts, limit)
+                "SELECT * FROM (SELECT * FROM jobs WHERE updated_at >= ? ORDER BY updated_at DESC LIMIT ?) "
+                "ORDER BY updated_at", (ts, limit)
             ).fetchall()
         return [_from_row(r) for r in rows]
 

@@ -48,7 +48,9 @@ log = logging.getLogger(__name__)
 
 S = JobState
 IN_FLIGHT = (S.SUBMITTING, S.SUBMITTED)  # on the platform; a download no longer occupies it
-NETWORK_KINDS = ("network", "timeout")
+NETWORK_KINDS = ("network",)  # no answer at all: the platform is unreachable
+MAX_SUBMIT_TIMEOUTS = 3  # a submit answered too slowly may each time have started a (paid) task
+STALE_SUBMIT_MARGIN_S = 60.0  # a `submitting` row older than read_timeout_s + this has lost its request
 
 
 class Worker:
@@ -136,38 +138,43 @@ class Worker:
             for job in self._pick(now, free, running):
                 with self._lock:
                     self._running.add(job.id)
+                    running.add(job.id)
                 self._pool.submit(self._run, job)
-        nxt = self.store.next_due_time((S.CAPTURED, S.SUBMITTED, S.DOWNLOADING))
-        wait = 1.0 if nxt is None else min(1.0, max(0.02, nxt - time.time()))
+        # sleep until the next job that could be picked is due; one that is due but held back (pool or
+        # in-flight limit) is picked when a running step ends, which wakes this loop
+        nxt = self.store.next_due_time((S.CAPTURED, S.SUBMITTED, S.DOWNLOADING), exclude=running,
+                                       skip_platforms=set(self.offline), only_ids=self.own_jobs)
+        now = time.time()
+        wait = 1.0 if nxt is None or nxt <= now else min(1.0, nxt - now)
+        with self._lock:
+            probes = [t for n, t in self.offline.items() if n not in self._probing]
+        if probes:
+            wait = min(wait, max(0.02, min(probes) - now))
         return wait
 
     def _pick(self, now: float, free: int, running: set[str]) -> list[Job]:
-        picked: list[Job] = []
         offline = set(self.offline)
+        only = self.own_jobs
         # tasks already on a platform first: polls and downloads need no new slot
-        for job in self.store.due(now, (S.SUBMITTED, S.DOWNLOADING), limit=free + len(running), exclude=running):
-            if len(picked) >= free:
-                return picked
-            if job.platform not in offline and self._mine(job):
-                picked.append(job)
-        in_flight = self.store.count_in(IN_FLIGHT)
-        for job in self.store.due(now, (S.CAPTURED,), limit=free + 16, exclude=running):
-            if len(picked) >= free:
+        picked = self.store.due(now, (S.SUBMITTED, S.DOWNLOADING), limit=free, exclude=running,
+                                skip_platforms=offline, only_ids=only)
+        free -= len(picked)
+        in_flight = self.store.count_by_platform(IN_FLIGHT)
+        # guests first, then the backlog, which may use all but one slot of a platform (kept for the next guest)
+        backlog_limit = self.max_in_flight - 1 if self.max_in_flight > 1 else 1
+        for priority, limit in ((1, self.max_in_flight), (0, backlog_limit)):
+            if free <= 0:
                 break
-            if job.platform in offline or not self._mine(job):
-                continue
-            # one slot stays free of backlog, for the guest in front of the booth
-            limit = self.max_in_flight if job.priority > 0 or self.max_in_flight == 1 else self.max_in_flight - 1
-            if in_flight >= limit:
-                if job.priority > 0:
-                    break  # nothing lower in the order may overtake it
-                continue
-            picked.append(job)
-            in_flight += 1
+            full = offline | {p for p, n in in_flight.items() if n >= limit}
+            taken = running | {j.id for j in picked}
+            for job in self.store.due(now, (S.CAPTURED,), limit=free, exclude=taken, skip_platforms=full,
+                                      only_ids=only, priority=priority):
+                if in_flight.get(job.platform, 0) >= limit:
+                    continue  # filled by an earlier job of this round
+                picked.append(job)
+                in_flight[job.platform or ""] = in_flight.get(job.platform, 0) + 1
+                free -= 1
         return picked
-
-    def _mine(self, job: Job) -> bool:
-        return self.own_jobs is None or job.id in self.own_jobs
 
     def _run(self, job: Job) -> None:
         try:
@@ -214,6 +221,13 @@ class Worker:
         try:
             res = client.submit(req)
         except TransientError as e:
+            if e.kind == "timeout" and j.attempts >= MAX_SUBMIT_TIMEOUTS:
+                read_s = self.config.platforms[profile.platform].read_timeout_s
+                self._fail(j.id, (S.SUBMITTING,), (
+                    f"the platform did not answer within read_timeout_s={read_s:g}s, {j.attempts} times; each try "
+                    f"may have started a task, so it is not sent again (raise platforms.{profile.platform}."
+                    "read_timeout_s, then `edge-agent queue retry`)"))
+                return
             self._transient(j, S.SUBMITTING, S.CAPTURED, e)
             return
         except PlatformError as e:
@@ -278,8 +292,8 @@ class Worker:
         remote = [RemoteOutput.from_dict(d) for d in job.remote_outputs]
         try:
             outputs = fetch_outputs(client, remote, job_dir, lambda name: self.url_for(job.id, name))
-        except TransientError as e:
-            self._transient(job, S.DOWNLOADING, S.DOWNLOADING, e)
+        except TransientError as e:  # the result host is often not the platform: never mark it offline
+            self._transient(job, S.DOWNLOADING, S.DOWNLOADING, e, mark_offline=False)
             return
         except PlatformError as e:
             self._permanent(job, S.DOWNLOADING, e, prefix="could not fetch the result: ")
@@ -317,7 +331,8 @@ class Worker:
         if isinstance(e, AuthError):
             self.on_alarm("auth", f"platform {job.platform!r} refused the API key: {e}")
 
-    def _transient(self, job: Job, frm: JobState, back_to: JobState, e: TransientError) -> None:
+    def _transient(self, job: Job, frm: JobState, back_to: JobState, e: TransientError,
+                   mark_offline: bool = True) -> None:
         failures = job.failures + 1
         delay = self.retry.delay(failures, e.retry_after)
         kind = self.retry.wait_kind(e.kind, e.retry_after)
@@ -326,25 +341,40 @@ class Worker:
             next_attempt_at=time.time() + delay, wait_kind=kind, error=str(e),
             priority=0 if back_to == S.CAPTURED else job.priority,
         )
-        if e.kind in NETWORK_KINDS and job.platform:
+        if mark_offline and e.kind in NETWORK_KINDS and job.platform:
             self._platform_down(job.platform, str(e))
 
     # ------------------------------------------------------------------------------------------ deadlines
 
     def _expire_overdue(self, now: float) -> None:
+        """Deadlines, and submits that lost their request (e.g. a store write failed, or `once` was killed)."""
         deadline = self.config.queue.task_deadline_s
-        for job in self.store.list((S.SUBMITTED,), limit=1000):
-            if job.submitted_at is not None and now - job.submitted_at > deadline and job.id not in self._running:
-                reason = (f"no answer from the platform within task_deadline_s={deadline}s "
-                          f"(task {job.remote_task_id}); `edge-agent queue retry` submits it again")
-                j = self._move(job.id, (S.SUBMITTED,), S.EXPIRED, note=reason, error=reason, wait_kind=None)
-                if j is not None and j.remote_task_id:
-                    try:
-                        profile = self.config.profile(j.profile)
-                        self._pool.submit(self._cancel_remote, self.clients[profile.platform], j.remote_task_id,
-                                          profile)
-                    except (KeyError, RuntimeError):
-                        pass
+        with self._lock:
+            running = set(self._running)
+        for job in self.store.list((S.SUBMITTED, S.DOWNLOADING, S.SUBMITTING), limit=10_000):
+            if job.id in running or (self.own_jobs is not None and job.id not in self.own_jobs):
+                continue
+            if job.state == S.SUBMITTING:
+                plat = self.config.platforms.get(job.platform or "")
+                limit = (plat.read_timeout_s if plat else 60.0) + STALE_SUBMIT_MARGIN_S
+                if now - job.updated_at > limit:
+                    self._move(job.id, (S.SUBMITTING,), S.CAPTURED, resubmits=job.resubmits + 1, next_attempt_at=0.0,
+                               note="the submit request was lost: submitting again (at-least-once window)")
+                continue
+            started = job.submitted_at or job.created_at
+            if now - started <= deadline:
+                continue
+            what = "no answer from the platform" if job.state == S.SUBMITTED else "the result could not be fetched"
+            reason = (f"{what} within task_deadline_s={deadline:g}s (task {job.remote_task_id}); "
+                      "`edge-agent queue retry` submits it again")
+            j = self._move(job.id, (job.state,), S.EXPIRED, note=reason, error=reason, wait_kind=None)
+            if j is not None and j.remote_task_id and job.state == S.SUBMITTED:
+                try:
+                    profile = self.config.profile(j.profile)
+                    self._pool.submit(self._cancel_remote, self.clients[profile.platform], j.remote_task_id,
+                                      profile)
+                except (KeyError, RuntimeError):
+                    pass
 
     def _cancel_remote(self, client: PlatformClient, task_id: str, profile: object) -> None:
         if not getattr(client, "supports_cancel", False):
@@ -365,7 +395,9 @@ class Worker:
             if name in self.offline:
                 return
             self.offline[name] = time.time() + self.config.queue.probe_interval_s
-        log.warning("platform %s unreachable (%s); jobs wait and the platform is probed", name, reason)
+        demoted = self.store.demote(name)  # whoever presses the button once it is back goes first
+        log.warning("platform %s unreachable (%s); %d photo(s) wait and the platform is probed", name, reason,
+                    demoted)
         self.on_alarm("offline", f"platform {name!r} unreachable: {reason}")
 
     def _platform_ok(self, name: str) -> None:
@@ -385,8 +417,14 @@ class Worker:
             self._pool.submit(self._probe, name)
 
     def _probe(self, name: str) -> None:
+        client = self.clients.get(name)
+        if client is None:  # a platform no longer in the config: nothing to wait for
+            with self._lock:
+                self.offline.pop(name, None)
+                self._probing.discard(name)
+            return
         try:
-            self.clients[name].probe()
+            client.probe()
         except PlatformError:
             with self._lock:
                 if name in self.offline:

@@ -25,12 +25,14 @@ it when a redirect leaves the origin), and every message built here is scrubbed 
 from __future__ import annotations
 
 import email.utils
+import ipaddress
 import json
 import logging
 import math
 import mimetypes
 import os
 import re
+import socket
 import tempfile
 import time
 from collections.abc import Generator, Iterator
@@ -81,7 +83,9 @@ def error_for_exception(exc: httpx.HTTPError, host: str) -> TransientError:
     """A request that got no HTTP answer at all: always worth retrying."""
     what = type(exc).__name__
     detail = str(exc) or what
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)):
+        return TransientError(f"{host}: no answer ({what})", kind="network")  # never reached: unreachable
+    if isinstance(exc, httpx.TimeoutException):  # reached, but the answer took too long
         return TransientError(f"{host}: timed out ({what})", kind="timeout")
     return TransientError(f"{host}: no answer ({what}: {detail})", kind="network")
 
@@ -342,7 +346,25 @@ class PlatformHTTP:
             limits=httpx.Limits(max_connections=8, max_keepalive_connections=4, keepalive_expiry=30.0),
             headers={"User-Agent": user_agent or DEFAULT_USER_AGENT, "Accept": "application/json"},
             follow_redirects=False,  # API calls never follow; downloads opt in per request
+            event_hooks={"request": [self._refuse_local_targets]},
         )
+
+    def _refuse_local_targets(self, request: httpx.Request) -> None:
+        """Every request (each redirect hop too) to a host other than the platform's own may not reach this
+        device's loopback or link-local addresses (e.g. the agent's own API, a cloud metadata service): an output
+        URL is the platform's word, not ours."""
+        if _origin(request.url) == self._origin:
+            return
+        host = request.url.host
+        try:
+            addrs = {info[4][0] for info in socket.getaddrinfo(host, None)}
+        except (OSError, UnicodeError):
+            return  # unresolvable: the request itself fails with a network error
+        for a in addrs:
+            ip = ipaddress.ip_address(a.split("%")[0])
+            if ip.is_loopback or ip.is_link_local or ip.is_unspecified or ip.is_multicast:
+                raise PermanentError(f"output link points at a local address ({host} -> {ip}); refused",
+                                     kind="output")
 
     def __repr__(self) -> str:
         return f"PlatformHTTP({self.base_url!r})"

@@ -68,7 +68,7 @@ def check_disk(config: Config) -> None:
 
 
 def store_capture(layout: ResultLayout, jpeg: bytes, *, profile: ProfileConfig, source: str,
-                  params: dict[str, Any], request_id: str | None) -> Job:
+                  params: dict[str, Any], request_id: str | None, backlog: bool = False) -> Job:
     """Write capture.jpg and a first job.json durably; the caller then commits the row (see core.capture)."""
     now = time.time()
     job_id = str(uuid.uuid4())
@@ -84,6 +84,7 @@ def store_capture(layout: ResultLayout, jpeg: bytes, *, profile: ProfileConfig, 
         id=job_id, profile=profile.name, source=source, state=JobState.CAPTURED, created_at=now, updated_at=now,
         capture_path=str(capture), platform=profile.platform, params=params, request_id=request_id,
         result_dir=str(job_dir), history=[{"ts": round(now, 3), "state": "captured"}],
+        priority=0 if backlog else 1,  # taken while its platform is away: the next guest goes first
     )
     try:
         layout.write_job_json(job)  # fsyncs the folder: both files are now durable
