@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 import signal
 import sys
@@ -48,6 +49,20 @@ def _setup_logging(args: argparse.Namespace, loaded: LoadedConfig | None = None,
     setup_logging(level, loaded.secrets.all_values() if loaded else ())
 
 
+def _make_agent(loaded: LoadedConfig):
+    """The Agent, or a clear CliError when its folders or its store cannot be used."""
+    from agent.core import Agent
+    from agent.jobs.store import StoreError
+
+    try:
+        return Agent(loaded)
+    except StoreError as e:
+        raise CliError(str(e)) from None
+    except OSError as e:
+        raise CliError(f"cannot use {e.filename or 'the state folders'}: {e.strerror} (check [device] state_dir "
+                       "and output_dir, and their owner)") from None
+
+
 def _store(loaded: LoadedConfig):
     from agent.jobs.store import JobStore, StoreError
 
@@ -79,10 +94,13 @@ def _api_client(loaded: LoadedConfig) -> tuple[httpx.Client, str]:
 
 
 def _resolve_job(store, ref: str) -> Job:
+    ref = ref.strip().lower()
     job = store.get(ref)
     if job is not None:
         return job
-    matches = store.find(ref) if len(ref) >= 4 else []
+    if len(ref) < 4:
+        raise CliError(f"give at least 4 characters of the job id (got {ref!r})", EXIT_USAGE)
+    matches = store.find(ref)
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
@@ -109,7 +127,7 @@ def _print_json(obj: Any) -> None:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    path = Path(args.path)
+    path = Path(args.path) if args.path else config_path_from_env(getattr(args, "config", None))
     try:
         loaded = load_config(path)
     except ConfigError as e:
@@ -127,9 +145,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     loaded = _load(args)
     _setup_logging(args, loaded)
     from agent.daemon import CannotStart, run
+    from agent.jobs.store import StoreError
 
     try:
         return run(loaded)
+    except StoreError as e:
+        raise CliError(str(e)) from None
     except CannotStart as e:
         raise CliError(str(e)) from None
     except OSError as e:
@@ -140,7 +161,6 @@ def cmd_once(args: argparse.Namespace) -> int:
     loaded = _load(args)
     _setup_logging(args, loaded, default="ERROR")  # the outcome line says what happened
     from agent.commands import Command, CommandError
-    from agent.core import Agent
 
     if args.profile is not None:
         try:
@@ -158,8 +178,11 @@ def cmd_once(args: argparse.Namespace) -> int:
             raise CliError(f"cannot read {args.image}: {e.strerror}", EXIT_USAGE) from None
         from agent.steps.capture import ensure_jpeg
 
-        image = ensure_jpeg(image)
-    agent = Agent(loaded)
+        try:
+            image = ensure_jpeg(image)  # checked before anything is queued
+        except CommandError as e:
+            raise CliError(f"{args.image}: {e.message}", EXIT_USAGE) from None
+    agent = _make_agent(loaded)
     agent.start(recover=False, only_own_jobs=True)
 
     def on_term(signum: int, _frame: object) -> None:
@@ -178,7 +201,13 @@ def cmd_once(args: argparse.Namespace) -> int:
         job_id = res["job_id"]
         agent.worker.own_jobs.add(job_id)
         agent.worker.wake()
-        job = _follow(agent, job_id, live=sys.stderr.isatty() and not args.json, timeout=args.timeout)
+        try:
+            job = _follow(agent, job_id, live=sys.stderr.isatty() and not args.json, timeout=args.timeout)
+        except KeyboardInterrupt:
+            state = agent.store.get(job_id).state.value
+            print(f"\ninterrupted: job {job_id} stays queued ({state}); the daemon delivers it, or "
+                  f"`edge-agent queue cancel {job_id[:8]}` drops it", file=sys.stderr)
+            raise
     finally:
         agent.stop()
     if not job.state.final:
@@ -237,7 +266,9 @@ def cmd_trigger(args: argparse.Namespace) -> int:
             raise CliError(f"cannot reach the daemon: {e}") from None
         data = r.json()
         if r.status_code >= 400:
-            raise CliError(f"refused: {data.get('error', {}).get('message', r.text)}")
+            err = data.get("error", {})
+            usage = err.get("code") in ("bad_request", "not_found")
+            raise CliError(f"refused: {err.get('message', r.text)}", EXIT_USAGE if usage else EXIT_FAILED)
         job_id = data["job_id"]
         print(job_id)
         if not args.wait:
@@ -248,6 +279,9 @@ def cmd_trigger(args: argparse.Namespace) -> int:
                 job = client.get(f"/api/jobs/{job_id}").json()
             except httpx.HTTPError as e:
                 raise CliError(f"lost the daemon while waiting: {e}") from None
+            except KeyboardInterrupt:
+                print(f"interrupted: job {job_id} goes on in the daemon", file=sys.stderr)
+                raise
             if job["state"] in {s.value for s in FINAL_STATES}:
                 if job["state"] == "done":
                     for o in job["outputs"]:
@@ -297,6 +331,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_queue(args: argparse.Namespace) -> int:
     loaded = _load(args)
+    db = loaded.config.device.state_dir / "jobs.db"
+    if args.queue_cmd == "list" and not db.exists():
+        print("[]" if args.json else f"no jobs (no queue at {db} yet)")
+        return EXIT_OK
     store = _store(loaded)
     try:
         return _QUEUE[args.queue_cmd](args, loaded, store)
@@ -351,8 +389,17 @@ def _queue_show(args, loaded, store) -> int:
 def _queue_retry(args, loaded, store) -> int:
     from agent.core import retry_job
 
+    if args.failed == bool(args.id):
+        raise CliError("say which: a job id, or --failed for every failed and expired job", EXIT_USAGE)
+    note = "retried by a technician (edge-agent queue retry)"
+    if args.failed:
+        jobs = store.list((JobState.FAILED, JobState.EXPIRED), limit=1_000_000, newest_first=False)
+        done = [j for j in jobs if retry_job(store, j.id, note=note) is not None]
+        print(f"{len(done)} job(s) queued again" + (f"; {len(jobs) - len(done)} without their photo on disk"
+                                                     if len(done) < len(jobs) else ""))
+        return EXIT_OK
     job = _resolve_job(store, args.id)
-    j = retry_job(store, job.id, note="retried by a technician (edge-agent queue retry)")
+    j = retry_job(store, job.id, note=note)
     if j is None:
         raise CliError(f"job {job.id} is {job.state.value}; only failed, expired or cancelled jobs with their "
                        "photo on disk can be retried")
@@ -391,6 +438,14 @@ def _queue_purge(args, loaded, store) -> int:
     if not args.failed:
         raise CliError("say what to purge: --failed", EXIT_USAGE)
     jobs = store.list((JobState.FAILED, JobState.EXPIRED, JobState.CANCELLED), limit=1_000_000)
+    if not args.yes:
+        for j in jobs[:50]:
+            print(f"{j.id}  {j.state.value:<9}  {_age(j.created_at):>5}  {(j.error or '')[:70]}")
+        if len(jobs) > 50:
+            print(f"... and {len(jobs) - 50} more")
+        print(f"{len(jobs)} job(s) and their photos would be deleted; add --yes to delete them "
+              "(`queue retry --failed` sends them again instead)")
+        return EXIT_OK
     for j in jobs:
         if j.result_dir and Path(j.result_dir).is_dir():
             shutil.rmtree(j.result_dir, ignore_errors=True)
@@ -444,81 +499,102 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------- parser
 
 
+def _positive(v: str) -> float:
+    x = float(v)
+    if not x > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {v}")
+    return x
+
+
+def _count(v: str) -> int:
+    n = int(v)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
+    fmt = argparse.ArgumentDefaultsHelpFormatter
     p = argparse.ArgumentParser(prog="edge-agent", description="AI photo booth / AI camera / try-on kiosk agent")
     p.add_argument("--version", action="version", version=f"edge-agent {__version__}")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-c", "--config", help="config file (default: $EDGE_AGENT_CONFIG or "
-                                                "/etc/edge-agent/config.toml)")
-    common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    # SUPPRESS: `-c` works before or after a sub-command (`queue -c F list` and `queue list -c F`)
+    for parser in (p, common):
+        parser.add_argument("-c", "--config", default=argparse.SUPPRESS,
+                            help="config file (default: $EDGE_AGENT_CONFIG, else /etc/edge-agent/config.toml)")
+        parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug logging")
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
-    s = sub.add_parser("run", parents=[common], help="the daemon")
-    s.set_defaults(func=cmd_run)
+    def add(name: str, help_: str, func, parents=(common,)) -> argparse.ArgumentParser:
+        s = sub.add_parser(name, parents=list(parents), help=help_, description=help_, formatter_class=fmt)
+        s.set_defaults(func=func)
+        return s
 
-    s = sub.add_parser("once", parents=[common], help="one job in the foreground")
-    s.add_argument("--profile")
+    add("run", "the daemon: triggers, queue worker, HTTP API, MQTT", cmd_run)
+
+    s = add("once", "one job in the foreground, with live progress; prints the output paths", cmd_once)
+    s.add_argument("--profile", help="the profile to use (default: the first in the config)")
     s.add_argument("--image", help="use this photo instead of the camera")
-    s.add_argument("--json", action="store_true", help="print one JSON object")
-    s.add_argument("--timeout", type=float, default=300.0,
-                   help="give up waiting after this many seconds (the job stays queued)")
-    s.set_defaults(func=cmd_once)
+    s.add_argument("--json", action="store_true", help="print one JSON object instead of paths")
+    s.add_argument("--timeout", type=_positive, default=300.0,
+                   help="give up waiting after this many seconds (the photo stays queued for the daemon)")
 
-    s = sub.add_parser("trigger", parents=[common], help="ask the running daemon to start a job")
-    s.add_argument("--profile")
+    s = add("trigger", "ask the running daemon to start a job; prints its id", cmd_trigger)
+    s.add_argument("--profile", help="the profile to use (default: the first in the config)")
     s.add_argument("--wait", action="store_true", help="wait for the end; exit 0 when done, 1 otherwise")
-    s.add_argument("--timeout", type=float, default=600.0, help="with --wait: give up after this many seconds")
-    s.set_defaults(func=cmd_trigger)
+    s.add_argument("--timeout", type=_positive, default=600.0, help="with --wait: give up after this many seconds")
 
-    s = sub.add_parser("status", parents=[common], help="daemon state, queue depth, last error")
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_status)
+    s = add("status", "daemon state, queue depth by state, last error", cmd_status)
+    s.add_argument("--json", action="store_true", help="print one JSON object")
 
-    s = sub.add_parser("queue", parents=[common], help="the durable queue (works with the daemon stopped)")
+    s = add("queue", "the durable queue (works with the daemon running or stopped)", cmd_queue)
     qs = s.add_subparsers(dest="queue_cmd", required=True, metavar="ACTION")
-    q = qs.add_parser("list", parents=[common], help="jobs, newest first")
-    q.add_argument("--state", help="comma-separated states")
-    q.add_argument("--limit", type=int, default=50)
-    q.add_argument("--json", action="store_true")
-    q = qs.add_parser("show", parents=[common], help="one job with its history")
-    q.add_argument("id")
-    q.add_argument("--json", action="store_true")
-    q = qs.add_parser("retry", parents=[common], help="submit a failed/expired/cancelled job again")
-    q.add_argument("id")
-    q = qs.add_parser("cancel", parents=[common], help="cancel a job (and its remote task where possible)")
-    q.add_argument("id")
-    q = qs.add_parser("purge", parents=[common], help="delete given-up jobs and their files")
+
+    def qadd(name: str, help_: str) -> argparse.ArgumentParser:
+        return qs.add_parser(name, parents=[common], help=help_, description=help_, formatter_class=fmt)
+
+    q = qadd("list", "jobs, newest first")
+    q.add_argument("--state", help="only these states, comma-separated (e.g. failed,expired)")
+    q.add_argument("--limit", type=_count, default=50, help="at most this many jobs")
+    q.add_argument("--json", action="store_true", help="print JSON")
+    q = qadd("show", "one job with its history")
+    q.add_argument("id", help="a job id, or its first 4+ characters")
+    q.add_argument("--json", action="store_true", help="print JSON")
+    q = qadd("retry", "submit failed, expired or cancelled jobs again")
+    q.add_argument("id", nargs="?", help="a job id, or its first 4+ characters")
+    q.add_argument("--failed", action="store_true", help="every failed and expired job (e.g. after fixing a key)")
+    q = qadd("cancel", "cancel a job (and its remote task where the platform can)")
+    q.add_argument("id", help="a job id, or its first 4+ characters")
+    q = qadd("purge", "delete given-up jobs and their files (photos included)")
     q.add_argument("--failed", action="store_true", help="failed, expired and cancelled jobs")
-    s.set_defaults(func=cmd_queue)
+    q.add_argument("--yes", action="store_true", help="really delete (without it: list what would go)")
 
-    s = sub.add_parser("check-config", help="validate a config file")
-    s.add_argument("path")
-    s.set_defaults(func=cmd_check_config)
+    s = add("check-config", "validate a config file: `PATH: key.path: message` lines, exit 2 on error",
+            cmd_check_config)
+    s.add_argument("path", nargs="?", help="the config file (or -c; default: $EDGE_AGENT_CONFIG, else "
+                                           "/etc/edge-agent/config.toml)")
 
-    s = sub.add_parser("doctor", parents=[common], help="check config, camera, GPIO, platforms, MQTT, printer, "
-                                                        "disk, clock; exit 1 on any FAIL")
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_doctor)
+    s = add("doctor", "check config, camera, GPIO, platforms, MQTT, printer, disk, clock; exit 1 on any FAIL",
+            cmd_doctor)
+    s.add_argument("--json", action="store_true", help="print JSON")
 
-    s = sub.add_parser("simulate", help="the built-in EasyAI + Haiyi platform simulator")
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=3001)
+    s = add("simulate", "the built-in EasyAI + Haiyi platform simulator", cmd_simulate, parents=())
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    s.add_argument("--port", type=int, default=3001, help="port to listen on")
     s.add_argument("--latency", type=float, default=2.0, help="seconds a task takes on a GPU")
     s.add_argument("--fail-rate", type=float, default=0.0, help="fraction of API calls that fail (0-1)")
-    s.add_argument("--seed", type=int)
-    s.add_argument("--workers", type=int, default=4, help="tasks that run at once")
-    s.add_argument("--key", action="append", help="accepted API key (repeatable; none: any key)")
+    s.add_argument("--seed", type=int, help="random seed, for repeatable failures")
+    s.add_argument("--workers", type=_count, default=4, help="tasks that run at once (GPUs)")
+    s.add_argument("--key", action="append", help="an accepted API key (repeatable; none: any key)")
     s.add_argument("--quirk", action="append", help="a quirk of a real server to show (repeatable)")
-    s.add_argument("-v", "--verbose", action="store_true")
-    s.set_defaults(func=cmd_simulate)
+    s.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
-    s = sub.add_parser("demo", help="simulator + synthetic camera + the agent + N jobs")
-    s.add_argument("--count", type=int, default=3)
+    s = add("demo", "simulator + synthetic camera + the agent + N jobs", cmd_demo, parents=())
+    s.add_argument("--count", type=_count, default=3, help="how many jobs")
     s.add_argument("--dir", default="demo-output", help="where the demo keeps its queue and results")
-    s.add_argument("--latency", type=float, default=1.5)
-    s.add_argument("--serve", action="store_true", help="keep the agent and kiosk running after the jobs")
-    s.add_argument("-v", "--verbose", action="store_true")
-    s.set_defaults(func=cmd_demo)
+    s.add_argument("--latency", type=float, default=1.5, help="seconds a simulated task takes")
+    s.add_argument("--serve", action="store_true", help="keep the agent and its API running after the jobs")
+    s.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
 
 
@@ -533,6 +609,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return e.code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `edge-agent queue list | head`
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -74,6 +74,13 @@ def run_demo(count: int, out_dir: Path, latency: float = 1.5, keep_serving: bool
     from agent.simulator import SimConfig, Simulator
 
     out_dir = out_dir.resolve()
+    if out_dir.exists() and not out_dir.is_dir():
+        print(f"edge-agent: --dir {out_dir} is a file, not a folder", file=sys.stderr)
+        return 2
+    if (out_dir / "state" / "jobs.db").exists() and not (out_dir / "demo.toml").exists():
+        # never let the simulator "deliver" a real booth's queued guest photos
+        print(f"edge-agent: {out_dir} holds a queue the demo did not create; choose another --dir", file=sys.stderr)
+        return 2
     out_dir.mkdir(parents=True, exist_ok=True)
     sim = Simulator(SimConfig(host="127.0.0.1", port=0, api_keys=(DEMO_KEY,), latency=latency, seed=7))
     sim_url = sim.start()

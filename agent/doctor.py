@@ -7,11 +7,14 @@ timeout). Exit 1 when any check FAILs.
 from __future__ import annotations
 
 import email.utils
+import getpass
+import os
 import shutil
 import subprocess
 import threading
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Callable
 
 from agent.config import LoadedConfig
@@ -138,10 +141,15 @@ def check_mqtt(loaded: LoadedConfig, timeout: float = 5.0) -> Check:
         result["ok"] = "yes" if not reason_code.is_failure else ""
         done.set()
 
+    def on_connect_fail(client, userdata):  # noqa: ANN001
+        result["rc"] = "connection refused or unreachable: is the broker running, and is the port right?"
+        done.set()
+
     proto = mqtt.MQTTv311 if m.protocol == "3.1.1" else mqtt.MQTTv5
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"edge-agent-doctor-{loaded.config.device.id}",
                          protocol=proto)
     client.on_connect = on_connect
+    client.on_connect_fail = on_connect_fail
     if m.username:
         pw = loaded.secrets.mqtt_password
         client.username_pw_set(m.username, pw.get_secret_value() if pw else None)
@@ -154,7 +162,7 @@ def check_mqtt(loaded: LoadedConfig, timeout: float = 5.0) -> Check:
         if not done.wait(timeout):
             return Check("mqtt", FAIL, f"no answer from the broker at {where} within {timeout:.0f} s")
         if not result.get("ok"):
-            return Check("mqtt", FAIL, f"the broker at {where} refused the connection: {result.get('rc')}")
+            return Check("mqtt", FAIL, f"cannot connect to the broker at {where}: {result.get('rc')}")
         return Check("mqtt", PASS, f"connected to {where}" + (" (TLS)" if m.tls else ""))
     except (OSError, ValueError) as e:
         return Check("mqtt", FAIL, f"cannot connect to {where}: {e}")
@@ -185,6 +193,10 @@ def check_disk(loaded: LoadedConfig) -> Check:
     from agent.steps.capture import free_disk_mb
 
     c = loaded.config
+    for d in (c.device.state_dir, c.device.results_dir):
+        problem = _not_writable(d)
+        if problem:
+            return Check("disk", FAIL, problem)
     need = c.queue.min_free_disk_mb
     worst = min(((free_disk_mb(d), d) for d in {c.device.state_dir, c.device.results_dir}), key=lambda x: x[0])
     free, where = worst
@@ -194,6 +206,19 @@ def check_disk(loaded: LoadedConfig) -> Check:
     if free < need * 2:
         return Check("disk", WARN, detail)
     return Check("disk", PASS, detail)
+
+
+def _not_writable(d: Path) -> str | None:
+    """Why the agent could not write in `d` (created on first run if missing), or None."""
+    p = d
+    while not p.exists():
+        p = p.parent
+    if not p.is_dir():
+        return f"{p} is a file, not a folder ({d} cannot be created)"
+    if not os.access(p, os.W_OK | os.X_OK):
+        what = "write in" if p == d else f"create {d} in"
+        return f"cannot {what} {p} as user {getpass.getuser()} (check its owner and permissions)"
+    return None
 
 
 def check_clock(skews: list[float]) -> Check:

@@ -62,8 +62,10 @@ def open_store(path: Path) -> tuple[JobStore, str]:
         store.close()
     except StoreError as e:
         if not e.corrupt:
-            raise
+            raise  # permissions, a lock: the technician must fix that, nothing is moved
         check = str(e)
+    except sqlite3.OperationalError as e:
+        raise StoreError(f"cannot use the job store {path}: {e}") from None
     except sqlite3.DatabaseError as e:
         check = str(e)
     aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")

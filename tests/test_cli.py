@@ -130,7 +130,7 @@ def test_daemon_http_api_and_trigger_wait(daemon, tmp_path: Path) -> None:
     assert st["daemon"] == "running" and st["queue"] == {"done": 2}
 
     r = run_cli("trigger", "-c", str(cfg), "--profile", "nope")
-    assert r.returncode == 1 and "unknown profile 'nope'" in r.stderr
+    assert r.returncode == 2 and "unknown profile 'nope'" in r.stderr
 
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(20) == 0
@@ -162,10 +162,15 @@ def test_queue_tools_with_the_daemon_stopped(config_file) -> None:
     r = run_cli("queue", "cancel", "-c", str(cfg), jid)
     assert r.returncode == 1 and "already cancelled" in r.stderr
     r = run_cli("queue", "purge", "-c", str(cfg), "--failed")
+    assert "1 job(s) and their photos would be deleted; add --yes" in r.stdout
+    assert len(json.loads(run_cli("queue", "list", "-c", str(cfg), "--json").stdout)) == 1
+    r = run_cli("queue", "-c", str(cfg), "purge", "--failed", "--yes")  # -c before the action works too
     assert "purged 1" in r.stdout
     assert json.loads(run_cli("queue", "list", "-c", str(cfg), "--json").stdout) == []
     r = run_cli("queue", "show", "-c", str(cfg), "deadbeef")
     assert r.returncode == 1 and "no job 'deadbeef'" in r.stderr
+    r = run_cli("queue", "show", "-c", str(cfg), "f1e")
+    assert r.returncode == 2 and "give at least 4 characters of the job id" in r.stderr
 
 
 def test_queue_tools_while_the_daemon_runs(daemon, sim) -> None:
@@ -329,3 +334,42 @@ def test_listen_address_in_use_is_a_clear_error(config_file) -> None:
         r = run_cli("run", "-c", str(config_file(http={"listen": f"127.0.0.1:{port}"})), timeout=30)
     assert r.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port} ([http] listen): Address already in use" in r.stderr
+
+
+def test_an_unusable_store_is_reported_not_moved_aside(config_file, tmp_path: Path) -> None:
+    cfg = config_file()
+    (tmp_path / "state" / "jobs.db").mkdir(parents=True)  # cannot be opened as a database: not "damage"
+    r = run_cli("once", "-c", str(cfg))
+    assert r.returncode == 1 and "cannot open the job store" in r.stderr and "Traceback" not in r.stderr
+    assert (tmp_path / "state" / "jobs.db").is_dir() and not list((tmp_path / "state").glob("*damaged*"))
+
+
+@pytest.mark.parametrize("content,msg", [
+    (b"hello", "not an image (Pillow cannot identify it)"),
+    (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", "the image cannot be read"),
+])
+def test_once_refuses_a_bad_image_before_queuing(config_file, tmp_path: Path, content: bytes, msg: str) -> None:
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(content)
+    cfg = config_file()
+    r = run_cli("once", "-c", str(cfg), "--image", str(bad))
+    assert r.returncode == 2 and f"{bad}: {msg}" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "state" / "jobs.db").exists() or \
+        json.loads(run_cli("queue", "list", "-c", str(cfg), "--json").stdout) == []
+
+
+def test_demo_never_touches_a_real_queue(config_file, tmp_path: Path) -> None:
+    cfg = config_file()
+    assert run_cli("once", "-c", str(cfg)).returncode == 0  # a real queue in tmp_path/state
+    r = run_cli("demo", "--count", "1", "--dir", str(tmp_path))
+    assert r.returncode == 2 and "holds a queue the demo did not create" in r.stderr
+
+
+def test_config_option_anywhere_and_check_config_with_c(config_file) -> None:
+    cfg = str(config_file())
+    assert run_cli("check-config", "-c", cfg).returncode == 0
+    assert run_cli("-c", cfg, "status", "--json").returncode == 0
+    r = run_cli("queue", "-c", cfg, "list")
+    assert r.returncode == 0 and r.stdout.startswith("no jobs")
+    r = run_cli("once", "-c", cfg, "--timeout", "-1")
+    assert r.returncode == 2 and "must be > 0" in r.stderr

@@ -103,11 +103,16 @@ class JobStore:
         try:
             self._db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False, timeout=10)
         except sqlite3.Error as e:
-            raise StoreError(f"cannot open the job store {self.path}: {e}") from None
+            raise StoreError(f"cannot open the job store {self.path}: {e} (check that the agent's user owns "
+                             f"{self.path.parent})") from None
         self._db.row_factory = sqlite3.Row
         try:
             self._init(readonly)
-        except sqlite3.DatabaseError as e:
+        except sqlite3.OperationalError as e:  # read-only, locked, cannot open: not damage
+            self._db.close()
+            raise StoreError(f"cannot use the job store {self.path}: {e} (check that the agent's user owns "
+                             f"{self.path.parent} and the files in it)") from None
+        except sqlite3.DatabaseError as e:  # "file is not a database", "database disk image is malformed"
             self._db.close()
             raise StoreError(f"the job store {self.path} is damaged: {e}", corrupt=True) from None
 

@@ -404,8 +404,9 @@ class Worker:
         with self._lock:
             was_down = self.offline.pop(name, None) is not None
         if was_down:
-            n = self.store.wake(name, WAIT_NETWORK)
-            log.info("platform %s reachable again; %d waiting jobs resume now", name, n)
+            self.store.wake(name, WAIT_NETWORK)
+            waiting = self.store.count_by_platform((S.CAPTURED, S.SUBMITTED, S.DOWNLOADING)).get(name, 0)
+            log.info("platform %s reachable again; %d waiting job(s) resume now", name, waiting)
             self.on_alarm("online", f"platform {name!r} reachable again")
             self._wake.set()
 

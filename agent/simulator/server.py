@@ -329,7 +329,7 @@ class Simulator:
                 target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"simulator:{self._port}", daemon=True
             )
             self._thread.start()
-            log.info("simulator listening on %s", self.url)
+            log.debug("simulator listening on %s", self.url)
             return self.url
 
     def stop(self) -> None:

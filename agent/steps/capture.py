@@ -94,19 +94,35 @@ def store_capture(layout: ResultLayout, jpeg: bytes, *, profile: ProfileConfig, 
     return job
 
 
+MAX_GIVEN_PIXELS = 50_000_000  # larger than any camera a booth uses; beyond it a file is refused, not decoded
+
+
 def ensure_jpeg(data: bytes) -> bytes:
-    """A given photo (``once --image``) as JPEG: JPEG passes through, any other image Pillow reads is converted."""
-    if data[:3] == b"\xff\xd8\xff":
-        return data
+    """A given photo (``once --image``) checked whole before it is queued: a JPEG passes through, any other image
+    Pillow reads is converted; a non-image, a truncated file or an absurdly large one is refused."""
     import io
+    import warnings
 
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            im = ImageOps.exif_transpose(im).convert("RGB")
-            out = io.BytesIO()
-            im.save(out, "JPEG", quality=95)
-            return out.getvalue()
-    except (UnidentifiedImageError, OSError) as e:
-        raise CommandError("bad_request", f"not an image Pillow can read: {e}") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                w, h = im.size
+                if w * h > MAX_GIVEN_PIXELS:
+                    raise CommandError("bad_request", f"the image is too large ({w}x{h}, more than "
+                                                      f"{MAX_GIVEN_PIXELS // 1_000_000} megapixels)")
+                im.load()  # a truncated file fails here, not later in the queue
+                if im.format == "JPEG":
+                    return data
+                rgb = ImageOps.exif_transpose(im).convert("RGB")
+                out = io.BytesIO()
+                rgb.save(out, "JPEG", quality=95)
+                return out.getvalue()
+    except UnidentifiedImageError:
+        raise CommandError("bad_request", "not an image (Pillow cannot identify it)") from None
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise CommandError("bad_request", "the image is too large to decode safely") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise CommandError("bad_request", f"the image cannot be read: {e}") from None
