@@ -426,7 +426,7 @@ def _model_for_loc(loc: tuple) -> type[BaseModel] | None:
             model = _TAGGED[el]
             continue
         if model is None:
-            return None
+            continue  # a dict key like [platforms.<name>]: the tag that follows names the model
         fld = model.model_fields.get(el) if hasattr(model, "model_fields") else None
         if fld is None:
             if model is Config and el not in Config.model_fields:

@@ -38,6 +38,8 @@ CASES = [
     ("unknown key with a hint", MINIMAL + '[camera]\ndriver = "synthetic"\nwidht = 640\n',
      ["PATH: camera.widht: unknown key (did you mean 'width'?)"]),
     ("unknown section", MINIMAL + "[camra]\nx = 1\n", ["PATH: camra: unknown key (did you mean 'camera'?)"]),
+    ("unknown platform key", MINIMAL.replace('kind = "easyai"', 'kind = "easyai"\npol_interval_s = 1'),
+     ["PATH: platforms.easy.pol_interval_s: unknown key (did you mean 'poll_interval_s'?)"]),
     ("unknown key in a table array", MINIMAL.replace('model = "cartoon_v2"', 'modle = "x"\nmodel = "y"'),
      ["PATH: profiles[0].modle: unknown key (did you mean 'model'?)"]),
     ("wrong type", MINIMAL + '[upload]\nmax_edge = "big"\n', ["PATH: upload.max_edge: expected an integer, got 'big'"]),
