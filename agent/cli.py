@@ -308,13 +308,16 @@ def cmd_status(args: argparse.Namespace) -> int:
             state = None
     if state is None:
         db = loaded.config.device.state_dir / "jobs.db"
-        counts, last_error = {}, None
+        counts = {}
+        err = None
         if db.exists():
             store = _store(loaded)
-            counts, last_error = store.counts(), store.last_error()
+            counts, err = store.counts(), store.last_error_info()
             store.close()
-        state = {"daemon": "stopped", "mode": "stopped", "queue": counts, "last_error": last_error,
-                 "version": __version__, "device": loaded.config.device.id}
+        state = {"daemon": "stopped", "mode": "stopped", "queue": counts,
+                 "last_error": err["error"] if err else None, "last_error_job": err["job_id"] if err else None,
+                 "last_error_at": err["at"] if err else None, "version": __version__,
+                 "device": loaded.config.device.id}
     if args.json:
         _print_json(state)
         return EXIT_OK
@@ -325,7 +328,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     print("queue     " + (", ".join(f"{k} {v}" for k, v in sorted(q.items())) or "empty"))
     if state.get("platforms"):
         print("platforms " + ", ".join(f"{k} {v}" for k, v in state["platforms"].items()))
-    print(f"last error {state.get('last_error') or '-'}")
+    if state.get("last_error"):
+        print(f"last error {state['last_error']}\n           (job {str(state.get('last_error_job'))[:8]}, "
+              f"{_age(state.get('last_error_at') or time.time())} ago)")
+    else:
+        print("last error -")
     return EXIT_OK
 
 
@@ -446,11 +453,12 @@ def _queue_purge(args, loaded, store) -> int:
         print(f"{len(jobs)} job(s) and their photos would be deleted; add --yes to delete them "
               "(`queue retry --failed` sends them again instead)")
         return EXIT_OK
+    final = (JobState.FAILED, JobState.EXPIRED, JobState.CANCELLED)
+    gone = set(store.delete((j.id for j in jobs), only_states=final))  # a job retried meanwhile stays
     for j in jobs:
-        if j.result_dir and Path(j.result_dir).is_dir():
+        if j.id in gone and j.result_dir and Path(j.result_dir).is_dir():
             shutil.rmtree(j.result_dir, ignore_errors=True)
-    n = store.delete(j.id for j in jobs)
-    print(f"purged {n} failed/expired/cancelled job(s) and their files")
+    print(f"purged {len(gone)} failed/expired/cancelled job(s) and their files")
     return EXIT_OK
 
 

@@ -347,12 +347,15 @@ class Agent:
     def state(self) -> dict[str, Any]:
         counts = self.store.counts()
         current = self.store.latest(ACTIVE_STATES) or self.store.latest((S.CAPTURED,))
+        err = self.store.last_error_info()
         return {
             "mode": self.mode,
             "detail": self.mode_detail,
             "queue": counts,
             "current_job": current.id if current else None,
-            "last_error": self.store.last_error(),
+            "last_error": err["error"] if err else None,
+            "last_error_job": err["job_id"] if err else None,
+            "last_error_at": round(err["at"], 3) if err else None,
             "version": __version__,
             "device": self.config.device.id,
             "profiles": [p.name for p in self.config.profiles],

@@ -459,7 +459,8 @@ class _QuietDisconnect(logging.Filter):
     disconnect (its loop runs once more after the socket closed). That is not an error: log it as DEBUG."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno >= logging.ERROR and "MQTT_CS_DISCONNECTED" in str(record.msg):
+        if record.levelno >= logging.ERROR and "Client is not connected" in str(record.msg):
+            # also while reconnecting to a broker that is down: the bridge says that once, in its own words
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
             return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
         return True

@@ -90,8 +90,13 @@ def recover(store: JobStore, layout: ResultLayout, config: Config, integrity: st
             store.update(job.id, (job.state,), platform=platform)
         if not Path(job.capture_path).is_file():
             reason = f"the captured photo is missing after a restart: {job.capture_path}"
-            if store.transition(job.id, (job.state,), S.FAILED, note=reason, error=reason):
+            failed = store.transition(job.id, (job.state,), S.FAILED, note=reason, error=reason)
+            if failed:
                 rep.missing_files.append(job.id)
+                try:
+                    layout.write_job_json(failed)
+                except OSError:
+                    pass  # the folder itself may be gone with the photo
             continue
         if job.state == S.SUBMITTING:
             note = "interrupted mid-submit: submitting again (the platform may hold a duplicate task)"
@@ -108,43 +113,52 @@ def _adopt_orphans(store: JobStore, layout: ResultLayout, config: Config, rep: R
                    days: int | None) -> None:
     known = store.all_ids()
     for d in layout.recent_dirs(days):
-        for tmp in d.glob(".*.tmp"):
-            tmp.unlink(missing_ok=True)
-            rep.temp_files_removed += 1
+        for pattern in (".*.tmp", ".*.part"):  # half-written captures and downloads
+            for tmp in d.glob(pattern):
+                tmp.unlink(missing_ok=True)
+                rep.temp_files_removed += 1
         if d.name in known:
             continue
-        capture = d / CAPTURE_NAME
-        meta = layout.read_job_json(d)
-        if not capture.is_file() or meta is None or meta.get("id") != d.name:
-            continue
-        now = time.time()
         try:
-            state = S(meta.get("state", "captured"))
-        except ValueError:
-            state = S.CAPTURED
-        task_id = meta.get("remote_task_id")
-        if state == S.SUBMITTED and task_id:
-            pass  # the platform holds the task: resume polling it, never submit again
-        elif state not in (S.DONE, S.FAILED, S.CANCELLED, S.EXPIRED):
-            state, task_id = S.CAPTURED, None
-        profile = meta.get("profile") or config.profiles[0].name
-        names = [p.name for p in config.profiles]
-        job = Job(
-            id=d.name, profile=profile if profile in names else names[0], source=meta.get("source", "recovered"),
-            state=state, created_at=float(meta.get("created_at", now)), updated_at=now,
-            capture_path=str(capture), platform=meta.get("platform"), params=meta.get("params") or {},
-            result_dir=str(d), request_id=meta.get("request_id"), error=meta.get("error"),
-            remote_task_id=task_id, submitted_at=meta.get("submitted_at") if task_id else None,
-            attempts=int(meta.get("attempts") or 0), resubmits=int(meta.get("resubmits") or 0),
-            outputs=[Output(**o) for o in meta.get("outputs") or [] if isinstance(o, dict)],
-            finished_at=meta.get("finished_at"),
-            history=list(meta.get("history") or []) + [{"ts": round(now, 3), "state": state.value,
-                                                        "note": "recovered from disk at start-up"}],
-        )
-        if state in (S.CAPTURED, S.SUBMITTED):
-            try:
-                job.platform = config.profile(job.profile).platform
-            except KeyError:
-                pass
-        store.insert(job)
-        rep.adopted.append(job.id)
+            _adopt(store, config, rep, d)
+        except (ValueError, TypeError, KeyError) as e:  # a damaged or hand-edited job.json: say so, go on
+            log.error("recovery: cannot adopt %s: %s", d, e)
+
+
+def _adopt(store: JobStore, config: Config, rep: RecoveryReport, d: Path) -> None:
+    """Queue a photo folder the store does not know (from its job.json)."""
+    capture = d / CAPTURE_NAME
+    meta = ResultLayout.read_job_json(d)
+    if not capture.is_file() or meta is None or meta.get("id") != d.name:
+        return
+    now = time.time()
+    try:
+        state = S(meta.get("state", "captured"))
+    except ValueError:
+        state = S.CAPTURED
+    task_id = meta.get("remote_task_id")
+    if state == S.SUBMITTED and task_id:
+        pass  # the platform holds the task: resume polling it, never submit again
+    elif state not in (S.DONE, S.FAILED, S.CANCELLED, S.EXPIRED):
+        state, task_id = S.CAPTURED, None
+    profile = meta.get("profile") or config.profiles[0].name
+    names = [p.name for p in config.profiles]
+    job = Job(
+        id=d.name, profile=profile if profile in names else names[0], source=meta.get("source", "recovered"),
+        state=state, created_at=float(meta.get("created_at", now)), updated_at=now,
+        capture_path=str(capture), platform=meta.get("platform"), params=meta.get("params") or {},
+        result_dir=str(d), request_id=meta.get("request_id"), error=meta.get("error"),
+        remote_task_id=task_id, submitted_at=meta.get("submitted_at") if task_id else None,
+        attempts=int(meta.get("attempts") or 0), resubmits=int(meta.get("resubmits") or 0),
+        outputs=[Output(**o) for o in meta.get("outputs") or [] if isinstance(o, dict)],
+        finished_at=meta.get("finished_at"),
+        history=list(meta.get("history") or []) + [{"ts": round(now, 3), "state": state.value,
+                                                    "note": "recovered from disk at start-up"}],
+    )
+    if state in (S.CAPTURED, S.SUBMITTED):
+        try:
+            job.platform = config.profile(job.profile).platform
+        except KeyError:
+            pass
+    store.insert(job)
+    rep.adopted.append(job.id)

@@ -32,13 +32,19 @@ def api(config_file):
 
 def raw_request(port: int, data: bytes, read: bool = True) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(data)
-        if not read:
-            return b""
-        s.shutdown(socket.SHUT_WR)
+        try:
+            s.sendall(data)
+            if not read:
+                return b""
+            s.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # the server may answer (e.g. 503) and close before we finish sending: read its answer
         out = b""
-        while chunk := s.recv(65536):
-            out += chunk
+        try:
+            while chunk := s.recv(65536):
+                out += chunk
+        except ConnectionResetError:
+            pass
         return out
 
 

@@ -211,16 +211,24 @@ class JobStore:
             )
             return cur.rowcount
 
-    def delete(self, job_ids: Iterable[str]) -> int:
+    def delete(self, job_ids: Iterable[str], only_states: Iterable[JobState] | None = None) -> list[str]:
+        """Delete these jobs (only while in `only_states`, when given); returns the ids really deleted."""
         ids = list(job_ids)
-        if not ids:
-            return 0
+        states = [JobState(s).value for s in only_states] if only_states is not None else None
+        gone: list[str] = []
         with self._tx():
-            n = 0
             for i in range(0, len(ids), 500):
                 chunk = ids[i : i + 500]
-                n += self._db.execute(f"DELETE FROM jobs WHERE id IN ({','.join('?' * len(chunk))})", chunk).rowcount
-            return n
+                q = f"SELECT id FROM jobs WHERE id IN ({','.join('?' * len(chunk))})"
+                args: list[Any] = list(chunk)
+                if states is not None:
+                    q += f" AND state IN ({','.join('?' * len(states))})"
+                    args += states
+                found = [r[0] for r in self._db.execute(q, args).fetchall()]
+                if found:
+                    self._db.execute(f"DELETE FROM jobs WHERE id IN ({','.join('?' * len(found))})", found)
+                gone += found
+        return gone
 
     # ------------------------------------------------------------------------------------------ reads
 
@@ -328,11 +336,16 @@ class JobStore:
         return jobs[0] if jobs else None
 
     def last_error(self) -> str | None:
+        e = self.last_error_info()
+        return e["error"] if e else None
+
+    def last_error_info(self) -> dict[str, Any] | None:
+        """The newest recorded error with its job and time."""
         with self._lock:
             row = self._db.execute(
-                "SELECT error FROM jobs WHERE error IS NOT NULL ORDER BY updated_at DESC LIMIT 1"
+                "SELECT error, id, updated_at, state FROM jobs WHERE error IS NOT NULL ORDER BY updated_at DESC LIMIT 1"
             ).fetchone()
-        return row[0] if row else None
+        return {"error": row[0], "job_id": row[1], "at": row[2], "state": row[3]} if row else None
 
     def data_version(self) -> int:
         """Changes whenever another connection (e.g. `edge-agent queue ...`) commits; not for our own writes."""

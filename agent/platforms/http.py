@@ -423,10 +423,14 @@ class PlatformHTTP:
         """One API call; returns the parsed JSON of a success or raises the classified error."""
         url = self.url(path)
         try:
-            resp = self._client.request(method, url, **kwargs)
+            with self._client.stream(method, url, **kwargs) as resp:
+                body = _read_capped(resp, MAX_REPLY_BYTES)
         except httpx.HTTPError as e:
             raise self._fail(error_for_exception(e, self.host)) from None
-        body = resp.content
+        if body is None:
+            raise self._fail(PermanentError(
+                f"HTTP {resp.status_code} from {self.host}: reply larger than {MAX_REPLY_BYTES // 1_000_000} MB",
+                status=resp.status_code, kind="protocol"))
         err = self.error_from_response(resp, body)
         if err is not None:
             log.debug("%s %s -> %s", method, path, err.message)
@@ -537,6 +541,20 @@ class PlatformHTTP:
 
     def close(self) -> None:
         self._client.close()
+
+
+MAX_REPLY_BYTES = 8_000_000  # an API answer is small JSON; a bigger one is a broken (or hostile) server
+
+
+def _read_capped(resp: httpx.Response, cap: int) -> bytes | None:
+    """The body, or None once it passes `cap` bytes (the rest is never read into memory)."""
+    chunks, size = [], 0
+    for chunk in resp.iter_bytes():
+        size += len(chunk)
+        if size > cap:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _json_or_none(body: bytes) -> Any:
