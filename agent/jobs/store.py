@@ -283,8 +283,9 @@ class JobStore:
         return [_from_row(r) for r in rows]
 
     def next_due_time(self, states: Iterable[JobState], exclude: Iterable[str] = (),
-                      skip_platforms: Iterable[str] = (), only_ids: Iterable[str] | None = None) -> float | None:
-        where, args = self._filters(states, exclude, skip_platforms, only_ids)
+                      skip_platforms: Iterable[str] = (), only_ids: Iterable[str] | None = None,
+                      priority: int | None = None) -> float | None:
+        where, args = self._filters(states, exclude, skip_platforms, only_ids, priority)
         with self._lock:
             row = self._db.execute(f"SELECT MIN(next_attempt_at) FROM jobs WHERE {where}", args).fetchone()
         return row[0]

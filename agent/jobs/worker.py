@@ -134,35 +134,47 @@ class Worker:
         with self._lock:
             free = self._pool_size - len(self._running)
             running = set(self._running)
+        in_flight = self.store.count_by_platform(IN_FLIGHT)
         if free > 0:
-            for job in self._pick(now, free, running):
+            picked = self._pick(now, free, running, in_flight)  # counts the picked ones into in_flight
+            for job in picked:
                 with self._lock:
                     self._running.add(job.id)
                     running.add(job.id)
                 self._pool.submit(self._run, job)
-        # sleep until the next job that could be picked is due; one that is due but held back (pool or
-        # in-flight limit) is picked when a running step ends, which wakes this loop
-        nxt = self.store.next_due_time((S.CAPTURED, S.SUBMITTED, S.DOWNLOADING), exclude=running,
-                                       skip_platforms=set(self.offline), only_ids=self.own_jobs)
+            free -= len(picked)
+        # sleep until the next job that could be picked is due. Jobs held back by an in-flight limit are left
+        # out (a running step that ends wakes this loop), so they never shorten the sleep nor delay a poll.
+        offline = set(self.offline)
+        times = [self.store.next_due_time((S.SUBMITTED, S.DOWNLOADING), exclude=running, skip_platforms=offline,
+                                          only_ids=self.own_jobs)]
+        for priority, limit in ((1, self.max_in_flight), (0, self._backlog_limit)):
+            full = offline | {p for p, n in in_flight.items() if n >= limit}
+            times.append(self.store.next_due_time((S.CAPTURED,), exclude=running, skip_platforms=full,
+                                                  only_ids=self.own_jobs, priority=priority))
+        pending = [t for t in times if t is not None]
         now = time.time()
-        wait = 1.0 if nxt is None or nxt <= now else min(1.0, nxt - now)
+        nxt = min(pending) if pending else None
+        wait = 1.0 if nxt is None else (1.0 if nxt <= now and free <= 0 else min(1.0, max(0.005, nxt - now)))
         with self._lock:
             probes = [t for n, t in self.offline.items() if n not in self._probing]
         if probes:
             wait = min(wait, max(0.02, min(probes) - now))
         return wait
 
-    def _pick(self, now: float, free: int, running: set[str]) -> list[Job]:
+    @property
+    def _backlog_limit(self) -> int:
+        return self.max_in_flight - 1 if self.max_in_flight > 1 else 1
+
+    def _pick(self, now: float, free: int, running: set[str], in_flight: dict[str, int]) -> list[Job]:
         offline = set(self.offline)
         only = self.own_jobs
         # tasks already on a platform first: polls and downloads need no new slot
         picked = self.store.due(now, (S.SUBMITTED, S.DOWNLOADING), limit=free, exclude=running,
                                 skip_platforms=offline, only_ids=only)
         free -= len(picked)
-        in_flight = self.store.count_by_platform(IN_FLIGHT)
         # guests first, then the backlog, which may use all but one slot of a platform (kept for the next guest)
-        backlog_limit = self.max_in_flight - 1 if self.max_in_flight > 1 else 1
-        for priority, limit in ((1, self.max_in_flight), (0, backlog_limit)):
+        for priority, limit in ((1, self.max_in_flight), (0, self._backlog_limit)):
             if free <= 0:
                 break
             full = offline | {p for p, n in in_flight.items() if n >= limit}
