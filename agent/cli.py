@@ -328,6 +328,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     print("queue     " + (", ".join(f"{k} {v}" for k, v in sorted(q.items())) or "empty"))
     if state.get("platforms"):
         print("platforms " + ", ".join(f"{k} {v}" for k, v in state["platforms"].items()))
+    if state.get("mqtt"):
+        print(f"mqtt      {state['mqtt']}")
     if state.get("last_error"):
         print(f"last error {state['last_error']}\n           (job {str(state.get('last_error_job'))[:8]}, "
               f"{_age(state.get('last_error_at') or time.time())} ago)")

@@ -71,6 +71,7 @@ class Agent:
         self._waiters: dict[str, list[threading.Event]] = {}
         self._emitted: dict[str, str] = {}  # job id -> last state announced (insertion-ordered, bounded)
         self.started = False
+        self.mqtt: Any = None  # the MqttBridge, when the daemon runs one (for `status`)
         self.events.on_event(self._on_event)
 
     # ------------------------------------------------------------------------------------------ lifecycle
@@ -360,6 +361,7 @@ class Agent:
             "device": self.config.device.id,
             "profiles": [p.name for p in self.config.profiles],
             "platforms": {n: ("offline" if n in self.worker.offline else "online") for n in self.clients},
+            **({"mqtt": "connected" if self.mqtt.connected else "disconnected"} if self.mqtt is not None else {}),
         }
 
     def wait_for(self, job_id: str, timeout: float | None = None) -> Job:

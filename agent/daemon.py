@@ -95,6 +95,7 @@ def run(loaded: LoadedConfig) -> int:
 
         bridge = MqttBridge(agent)
         bridge.start()
+        agent.mqtt = bridge
         extras.append(bridge)
     if cfg.buttons or any(v is not None for v in cfg.indicators.model_dump().values()):
         extras += _start_gpio(agent)

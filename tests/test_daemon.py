@@ -12,7 +12,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from tests.conftest import KEY_ENV, TEST_KEY
+from tests.conftest import KEY_ENV, TEST_KEY, run_cli
 from tests.support.mosquitto import Mosquitto
 
 
@@ -56,6 +56,8 @@ def test_daemon_with_mqtt_and_missing_gpio(config_file, tmp_path: Path) -> None:
         assert resp["status"] == "ok" and resp["request_id"] == "d-1"
         result = json.loads(wait_msg(lambda m: m.topic == f"{B}/result").payload)
         assert result["job_id"] == resp["data"]["job_id"] and Path(result["outputs"][0]["path"]).is_file()
+        r = run_cli("status", "-c", str(cfg))
+        assert "mqtt      connected" in r.stdout and "daemon    running" in r.stdout
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
         wait_msg(lambda m: m.topic == f"{B}/status" and m.payload == b"offline")
