@@ -304,9 +304,6 @@ class Config(_Model):
                 return p
         raise KeyError(name)
 
-    def platform_for(self, profile: ProfileConfig) -> PlatformConfig:
-        return self.platforms[profile.platform]
-
 
 # --------------------------------------------------------------------------------------------- loading
 
@@ -576,7 +573,7 @@ def _semantic_checks(cfg: Config) -> list[ConfigIssue]:
 
     for i, b in enumerate(cfg.buttons):
         claim(b.pin, f"buttons[{i}].pin")
-        for act, prof_key in ((b.action, "profile"), (b.hold_action, "hold_profile")):
+        for prof_key in ("profile", "hold_profile"):
             prof_name = getattr(b, prof_key)
             if prof_name is not None and prof_name not in names:
                 issues.append(ConfigIssue(f"buttons[{i}].{prof_key}", f"unknown profile {prof_name!r}"))

@@ -21,12 +21,12 @@ from agent import __version__
 from agent.commands import Command, CommandError
 from agent.config import LoadedConfig
 from agent.events import Event, EventBus
-from agent.jobs.model import ACTIVE_STATES, FINAL_STATES, Job, JobState
+from agent.jobs.model import ACTIVE_STATES, Job, JobState
 from agent.jobs.store import WORK_STATES, JobStore
 from agent.jobs.worker import Worker
 from agent.platforms import make_client
 from agent.platforms.base import PlatformError
-from agent.results import CAPTURE_NAME, ResultLayout
+from agent.results import ResultLayout
 from agent.steps.capture import check_disk, check_remote_params, store_capture
 
 log = logging.getLogger(__name__)
@@ -407,4 +407,4 @@ def retry_job(store: JobStore, job_id: str, note: str) -> Job | None:
     )
 
 
-__all__ = ["Agent", "cancel_job", "retry_job", "CAPTURE_NAME", "FINAL_STATES"]
+__all__ = ["Agent", "cancel_job", "retry_job"]

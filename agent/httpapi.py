@@ -17,7 +17,6 @@ import socket
 import threading
 import time
 from concurrent.futures import TimeoutError as FutureTimeout
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -369,4 +368,4 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
-__all__ = ["HttpApi", "HTTPStatus"]
+__all__ = ["HttpApi"]

@@ -145,9 +145,6 @@ class Topics:
                 return topic[len(head):]
         return None
 
-    def is_command_topic(self, topic: str) -> bool:
-        return self.command_action(topic) is not None
-
     def response_topic_allowed(self, topic: str) -> bool:
         """An MQTT 5 Response Topic we publish on for the requester. Never a wildcard or `$` topic, nothing in our
         own namespace but B/response/..., nothing under the discovery prefix: a sender must not be able to make the

@@ -25,7 +25,6 @@ class JobState(str, enum.Enum):
 
 FINAL_STATES = frozenset({JobState.DONE, JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED})
 ACTIVE_STATES = frozenset({JobState.SUBMITTING, JobState.SUBMITTED, JobState.DOWNLOADING})
-SOURCES = ("button", "mqtt", "http", "cli", "kiosk", "recovered")
 
 
 @dataclass

@@ -258,7 +258,7 @@ class JobStore:
         st = [JobState(s).value for s in states]
         where = [f"state IN ({','.join('?' * len(st))})"]
         args: list[Any] = list(st)
-        for col, values, neg in (("id", list(exclude), True), ("platform", list(skip_platforms), True)):
+        for col, values in (("id", list(exclude)), ("platform", list(skip_platforms))):
             if values:
                 where.append(f"{col} NOT IN ({','.join('?' * len(values))})")
                 args += values
