@@ -16,7 +16,7 @@ from agent import __version__
 from agent.config import LoadedConfig
 from agent.core import Agent
 from agent.httpapi import HttpApi
-from agent.jobs.spool import write_durable
+from agent.durable import write_durable
 
 log = logging.getLogger(__name__)
 DAEMON_FILE = "daemon.json"

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from agent.jobs.model import Job
-from agent.jobs.spool import write_durable
+from agent.durable import write_durable
 
 CAPTURE_NAME = "capture.jpg"
 JOB_JSON = "job.json"

@@ -24,7 +24,8 @@ from agent.config import load_config
 from agent.jobs.model import JobState
 from agent.jobs.store import JobStore
 from agent.prepare import prepare_upload
-from tests.conftest import KEY_ENV, TEST_KEY, base_config, merge, wait_until, write_config
+from tests.support.configs import KEY_ENV, TEST_KEY, base_config, merge, write_config
+from tests.support.proc import wait_until
 
 S = JobState
 pytestmark = pytest.mark.chaos

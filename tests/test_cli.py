@@ -13,7 +13,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.conftest import KEY_ENV, TEST_KEY, run_cli, wait_until
+from tests.support.configs import KEY_ENV, TEST_KEY
+from tests.support.proc import run_cli, wait_until
 
 
 @pytest.mark.parametrize("profile", ["cartoon", "oil", "tryon"])

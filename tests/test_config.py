@@ -8,7 +8,8 @@ import pytest
 
 from agent.cli import main
 from agent.config import load_config
-from tests.conftest import REPO, run_cli
+from tests.support.configs import REPO
+from tests.support.proc import run_cli
 
 
 def check(tmp_path: Path, text: str, capsys) -> tuple[int, list[str]]:

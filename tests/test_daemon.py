@@ -12,7 +12,8 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from tests.conftest import KEY_ENV, TEST_KEY, run_cli
+from tests.support.configs import KEY_ENV, TEST_KEY
+from tests.support.proc import run_cli
 from tests.support.mosquitto import Mosquitto
 
 

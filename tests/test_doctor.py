@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.support.proc import run_cli
 
 
 def doctor(cfg, **env) -> tuple[int, dict[str, dict]]:

@@ -16,7 +16,8 @@ from agent.config import load_config
 from agent.core import Agent
 from agent.httpapi import MAX_CONNECTIONS, HttpApi
 from agent.jobs.model import JobState
-from tests.conftest import TEST_KEY, wait_until
+from tests.support.configs import TEST_KEY
+from tests.support.proc import wait_until
 
 
 @pytest.fixture

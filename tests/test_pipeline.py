@@ -11,7 +11,8 @@ from PIL import Image
 
 from agent.commands import Command, CommandError
 from agent.jobs.model import JobState
-from tests.conftest import TEST_KEY, wait_until
+from tests.support.configs import TEST_KEY
+from tests.support.proc import wait_until
 
 S = JobState
 

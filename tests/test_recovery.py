@@ -14,7 +14,7 @@ from agent.config import load_config
 from agent.core import Agent
 from agent.jobs.model import JobState
 from agent.prepare import prepare_upload
-from tests.conftest import wait_until
+from tests.support.proc import wait_until
 
 S = JobState
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from agent.jobs.model import Job, JobState
 from agent.jobs.retry import RetryPolicy
-from agent.jobs.spool import write_durable
+from agent.durable import write_durable
 from agent.jobs.store import JobStore
 
 S = JobState

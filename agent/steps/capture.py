@@ -12,7 +12,7 @@ from typing import Any
 from agent.commands import CommandError
 from agent.config import Config, ProfileConfig
 from agent.jobs.model import Job, JobState
-from agent.jobs.spool import make_dirs_durable, write_durable
+from agent.durable import make_dirs_durable, write_durable
 from agent.results import CAPTURE_NAME, ResultLayout
 
 # what a remote value may not look like: a URL (scheme://, or a scheme that reads local data), an absolute, home,

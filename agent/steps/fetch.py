@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Callable
 
 from agent.jobs.model import Output
-from agent.jobs.spool import write_durable
+from agent.durable import write_durable
 from agent.platforms.base import PermanentError, PlatformClient, RemoteOutput
 
 

@@ -11,10 +11,20 @@ import uuid
 from pathlib import Path
 
 
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+def fsync_dir(path: Path, *, strict: bool = True) -> None:
+    """Make a folder's entries (a rename, a new file) durable. `strict=False`: a folder that cannot be synced
+    (a FUSE mount, a vanished folder) is skipped instead of failing the write that already succeeded."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        if strict:
+            raise
+        return
     try:
         os.fsync(fd)
+    except OSError:
+        if strict:
+            raise
     finally:
         os.close(fd)
 
