@@ -1,9 +1,11 @@
-"""The core: one Agent owns the store, the camera, the platform clients, the worker and the event stream.
+"""The core: one Agent takes commands and owns the queue (store, lifecycle, scheduler), the camera, the platform
+clients and the event stream.
 
 Inputs (GPIO, MQTT, HTTP, CLI) call ``request(Command)`` and get a Future at once; the work runs on the core's
 own threads: captures one at a time on the "capture" thread (there is one camera), cancel/retry/print on the
 "control" thread. Every change is published on ``events`` (see events.py), which the kiosk page, the MQTT bridge
-and the LEDs follow.
+and the LEDs follow; the mode is derived from those events (mode.py). Config is read through ``live`` (the
+current snapshot) at use time.
 """
 
 from __future__ import annotations
@@ -14,34 +16,32 @@ import sqlite3
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from agent import __version__
 from agent.commands import Command, CommandError
-from agent.config import LoadedConfig
-from agent.events import Event, EventBus
-from agent.jobs.model import ACTIVE_STATES, Job, JobState
-from agent.jobs.store import WORK_STATES, JobStore
-from agent.jobs.worker import Worker
+from agent.config import Config, LoadedConfig, Secrets
+from agent.events import EventBus
+from agent.jobs.actions import cancel_job
+from agent.jobs.lifecycle import RETRYABLE, Lifecycle
+from agent.jobs.model import ACTIVE_STATES, WORK_STATES, Job, JobState
+from agent.jobs.scheduler import Scheduler
+from agent.live import LiveConfig
+from agent.mode import ModeTracker
 from agent.platforms import make_client
-from agent.platforms.base import PlatformError
 from agent.results import ResultLayout
 from agent.steps.capture import check_disk, check_remote_params, store_capture
+from agent.steps.present import present
 
 log = logging.getLogger(__name__)
 S = JobState
-ERROR_HOLD_S = 30.0  # the error indication stays this long after a failed job (then: ready)
 WATCH_INTERVAL_S = 0.5  # how often the store is checked for changes made by other processes
 
 
 class Agent:
-    def __init__(self, loaded: LoadedConfig, *, camera: Any = None) -> None:
-        self.loaded = loaded
-        self.config = loaded.config
-        self.secrets = loaded.secrets
+    def __init__(self, loaded: LoadedConfig | LiveConfig, *, camera: Any = None) -> None:
+        self.live = loaded if isinstance(loaded, LiveConfig) else LiveConfig(loaded)
         self.events = EventBus()
-        self._secret_values = sorted(set(self.secrets.all_values()), key=len, reverse=True)
         cfg = self.config
         cfg.device.state_dir.mkdir(parents=True, exist_ok=True)
         cfg.device.results_dir.mkdir(parents=True, exist_ok=True)
@@ -49,32 +49,45 @@ class Agent:
 
         self.store, self._store_check = open_store(cfg.device.state_dir / "jobs.db")
         self.layout = ResultLayout(cfg.device.results_dir)
+        self.lifecycle = Lifecycle(self.store, self.layout, redact=self.scrub, on_change=self._job_changed)
         self._camera = camera
         self.clients = {
             name: make_client(name, p, self.secrets.platform_keys.get(name), user_agent=f"edge-agent/{__version__}")
             for name, p in cfg.platforms.items()
         }
         self.public_base = cfg.http.public_url.rstrip("/") if cfg.http.public_url else f"http://{cfg.http.listen}"
-        self.worker = Worker(
-            self.store, self.clients, cfg, self.layout, on_change=self._job_changed, on_alarm=self._alarm,
-            url_for=self.result_url, scrub=self.scrub,
-        )
+        self.scheduler = Scheduler(self.store, self.lifecycle, self.clients, lambda: self.live.config,
+                                   url_for=self.result_url, present=lambda job: present(job, self.events),
+                                   on_alarm=self._alarm)
+        self.modes = ModeTracker(self.events, lambda: self.store.count_in(WORK_STATES))
         self._capture_pool = ThreadPoolExecutor(1, thread_name_prefix="capture")
         self._control_pool = ThreadPoolExecutor(1, thread_name_prefix="control")
-        self._mode_lock = threading.Lock()
-        self.mode = "starting"
-        self.mode_detail: str | None = None
-        self._capturing = False
-        self._disk_full: str | None = None
-        self._alarm_msg: str | None = None
-        self._last_failure_at = 0.0
         self._waiters: dict[str, list[threading.Event]] = {}
         self._emitted: dict[str, str] = {}  # job id -> last state announced (insertion-ordered, bounded)
+        self._watcher: threading.Thread | None = None
+        self._stopped = False
         self.started = False
         self.mqtt: Any = None  # the MqttBridge, when the daemon runs one (for `status`)
-        self.events.on_event(self._on_event)
 
-    # ------------------------------------------------------------------------------------------ lifecycle
+    # ------------------------------------------------------------------------------------------ config
+
+    @property
+    def config(self) -> Config:
+        return self.live.config
+
+    @property
+    def secrets(self) -> Secrets:
+        return self.live.secrets
+
+    @property
+    def mode(self) -> str:
+        return self.modes.mode
+
+    @property
+    def mode_detail(self) -> str | None:
+        return self.modes.detail
+
+    # ------------------------------------------------------------------------------------------ service
 
     @property
     def camera(self) -> Any:
@@ -87,19 +100,24 @@ class Agent:
     def start(self, *, recover: bool = True, only_own_jobs: bool = False) -> None:
         """`recover=False, only_own_jobs=True` is `edge-agent once`: it may share the store with a running
         daemon, so it neither reconciles the store nor touches jobs it did not create."""
-        from agent.recovery import RecoveryReport, recover as run_recovery
+        from agent.recovery import RecoveryReport
+        from agent.recovery import recover as run_recovery
 
-        self.recovery = (run_recovery(self.store, self.layout, self.config, self._store_check) if recover
+        self.recovery = (run_recovery(self.lifecycle, self.config, self._store_check) if recover
                          else RecoveryReport())
         for line in self.recovery.lines():
             log.info("recovery: %s", line)
         if only_own_jobs:
-            self.worker.own_jobs = set()
-        self.worker.start()
+            self.scheduler.own_jobs = set()
+        self.scheduler.start()
         self.started = True
-        self._refresh_mode()
+        self.events.publish("agent.started")
         self._watcher = threading.Thread(target=self._watch_store, name="store-watch", daemon=True)
         self._watcher.start()
+
+    @property
+    def alive(self) -> bool:
+        return self.scheduler.alive and self._watcher is not None and self._watcher.is_alive()
 
     def _watch_store(self) -> None:
         """Announce what other processes (`edge-agent queue cancel/retry`) changed, and keep the mode true."""
@@ -117,20 +135,20 @@ class Agent:
                     for job in self.store.updated_since(scan_from):
                         if self._emitted.get(job.id) != job.state.value:
                             self._job_changed(job)
-                    self.worker.wake()
-                self._refresh_mode(announce_state=False)
+                    self.scheduler.wake()
+                self.modes.refresh()  # e.g. the error indication's hold time ran out
             except Exception:  # the store is closing, or a passing error: try again next round
                 if self.started:
                     log.debug("store watch failed", exc_info=True)
 
     def stop(self) -> None:
-        if getattr(self, "_stopped", False):
+        if self._stopped:
             return
         self._stopped = True
         self.started = False
         self._capture_pool.shutdown(wait=True, cancel_futures=True)
         self._control_pool.shutdown(wait=True, cancel_futures=True)
-        self.worker.stop()
+        self.scheduler.stop()
         if self._camera is not None:
             try:
                 self._camera.close()
@@ -144,16 +162,14 @@ class Agent:
     def scrub(self, text: str) -> str:
         """Mask every configured secret in a text that will be stored, served or published (a platform may echo
         the key back in an error message)."""
-        for secret in self._secret_values:
-            text = text.replace(secret, "***")
-        return text
+        return self.live.redactor.mask(text)
 
     def result_url(self, job_id: str, name: str) -> str:
         return f"{self.public_base}/results/{job_id}/{name}"
 
     # ------------------------------------------------------------------------------------------ commands
 
-    def request(self, cmd: Command) -> "Future[dict[str, Any]]":
+    def request(self, cmd: Command) -> Future[dict[str, Any]]:
         """Hand a command to the core; never blocks. The future holds a small dict or a CommandError."""
         pool = self._capture_pool if cmd.action == "capture" else self._control_pool
         try:
@@ -169,56 +185,53 @@ class Agent:
             raise CommandError("bad_request", f"unknown action {cmd.action!r}")
         return handler[cmd.action](cmd)
 
+    def _refuse(self, code: str, message: str, source: str) -> CommandError:
+        self.events.publish("capture.refused", code=code, message=message, source=source)
+        return CommandError(code, message)
+
     def _capture(self, cmd: Command, image: bytes | None = None) -> dict[str, Any]:
+        cfg = self.config
         try:
-            profile = self.config.profile(cmd.profile)
+            profile = cfg.profile(cmd.profile)
         except KeyError:
-            names = ", ".join(p.name for p in self.config.profiles)
+            names = ", ".join(p.name for p in cfg.profiles)
             raise CommandError("not_found", f"unknown profile {cmd.profile!r} (profiles: {names})") from None
         params = check_remote_params(profile, cmd.params)  # whatever the source says it is
-        if cmd.request_id and cmd.source in ("mqtt", "http"):
-            # a command redelivered after a restart (MQTT QoS 1) is answered with the job it made, not run again
+        if cmd.request_id:
+            # a command redelivered (MQTT QoS 1 after a restart, a kiosk or HTTP client retrying) is answered with
+            # the job it made, not run again - whatever source label it carries
             earlier = self.store.find_by_request_id(cmd.request_id)
             if earlier is not None:
                 return {"job_id": earlier.id, "state": earlier.state.value, "profile": earlier.profile}
         try:
-            check_disk(self.config)
+            check_disk(cfg)
         except CommandError as e:
-            self._disk_full = e.message
-            self.events.publish("capture.refused", code=e.code, message=e.message, source=cmd.source)
-            self._refresh_mode()
-            raise
-        if self._disk_full:
-            self._disk_full = None
-        self._capturing = True
-        self._refresh_mode()
+            raise self._refuse(e.code, e.message, cmd.source) from None
+        self.events.publish("capture.started", source=cmd.source)
+        ok = False
         try:
             if image is None:
                 try:
                     image = self.camera.capture().jpeg
                 except Exception as e:
-                    msg = f"camera failed: {e}"
-                    self.events.publish("capture.refused", code="camera", message=msg, source=cmd.source)
-                    raise CommandError("camera", msg) from None
+                    raise self._refuse("camera", f"camera failed: {e}", cmd.source) from None
+            offline = self.scheduler.offline
             try:
                 job = store_capture(self.layout, image, profile=profile, source=cmd.source, params=params,
-                                    request_id=cmd.request_id,
-                                    backlog=profile.platform in self.worker.offline)
-                self.store.insert(job)  # committed: the photo is now in the durable queue
-                if job.priority and profile.platform in self.worker.offline:
+                                    request_id=cmd.request_id, backlog=profile.platform in offline)
+                self.lifecycle.captured(job)  # committed: the photo is now in the durable queue
+                if job.priority and profile.platform in offline:
                     # the platform went away while this photo was being saved: it joins the backlog too
-                    job = self.store.update(job.id, (S.CAPTURED,), priority=0) or job
+                    self.lifecycle.demote(profile.platform)
             except (OSError, sqlite3.Error) as e:
                 full = isinstance(e, OSError) and e.errno == errno.ENOSPC or "full" in str(e)
                 msg = (f"storage full: the photo could not be saved in {self.layout.root}"
                        if full else f"could not save the photo: {e}")
-                self.events.publish("capture.refused", code="disk_full" if full else "storage", message=msg,
-                                    source=cmd.source)
-                raise CommandError("disk_full" if full else "storage", msg) from None
+                raise self._refuse("disk_full" if full else "storage", msg, cmd.source) from None
+            ok = True
         finally:
-            self._capturing = False
-        self._job_changed(job)
-        self.worker.wake()
+            self.events.publish("capture.ended", ok=ok, source=cmd.source)
+        self.scheduler.wake()
         return {"job_id": job.id, "state": job.state.value, "profile": job.profile}
 
     def capture_file(self, image: bytes, *, profile: str | None = None, source: str = "cli") -> dict[str, Any]:
@@ -231,34 +244,31 @@ class Agent:
             if job is None:
                 raise CommandError("not_found", f"no job to {what}")
             return job
-        job = self.store.get(job_id)
-        if job is None:
-            matches = self.store.find(job_id) if len(job_id) >= 4 else []
-            if len(matches) == 1:
-                return matches[0]
-            raise CommandError("not_found", f"no job {job_id!r}")
-        return job
+        try:
+            return self.store.resolve(job_id)
+        except LookupError:
+            raise CommandError("not_found", f"no job {job_id!r}") from None
 
     def _cancel(self, cmd: Command) -> dict[str, Any]:
-        job = self._find_job(cmd.job_id, tuple(WORK_STATES), "cancel")
-        j = cancel_job(self.store, job.id, self.clients, self.config, note=f"cancelled by {cmd.source}")
+        job = self._find_job(cmd.job_id, WORK_STATES, "cancel")
+        j = cancel_job(self.lifecycle, job.id, self.clients, note=f"cancelled by {cmd.source}")
         if j is None:
-            raise CommandError("invalid_state", f"job {job.id} is already {self.store.get(job.id).state.value}")
-        self.layout.write_job_json(j)
-        self._job_changed(j)
+            now = self.store.get(job.id)
+            raise CommandError("invalid_state", f"job {job.id} is already {now.state.value if now else 'gone'}")
         return {"job_id": j.id, "state": j.state.value}
 
     def _retry(self, cmd: Command) -> dict[str, Any]:
-        job = self._find_job(cmd.job_id, (S.FAILED, S.EXPIRED, S.CANCELLED), "retry")
-        j = retry_job(self.store, job.id, note=f"retried by {cmd.source}")
+        job = self._find_job(cmd.job_id, RETRYABLE, "retry")
+        j = self.lifecycle.retry(job.id, note=f"retried by {cmd.source}")
         if j is None:
             raise CommandError("invalid_state", f"job {job.id} is {job.state.value}; only failed, expired or "
                                                 "cancelled jobs can be retried")
-        self._job_changed(j)
-        self.worker.wake()
+        self.scheduler.wake()
         return {"job_id": j.id, "state": j.state.value}
 
     def _print(self, cmd: Command) -> dict[str, Any]:
+        from pathlib import Path
+
         job = self._find_job(cmd.job_id, (S.DONE,), "print")
         if not self.config.printer.enabled:
             raise CommandError("unavailable", "printing is off ([printer] enabled = false)")
@@ -281,7 +291,8 @@ class Agent:
     def _job_changed(self, job: Job, progress_only: bool = False) -> None:
         data: dict[str, Any] = {
             "job_id": job.id, "profile": job.profile, "source": job.source, "state": job.state.value,
-            "progress": job.progress, "request_id": job.request_id,
+            "progress": job.progress, "request_id": job.request_id, "platform": job.platform,
+            "created_at": job.created_at, "queue_position": job.queue_position,
         }
         if job.state in (S.FAILED, S.EXPIRED, S.CANCELLED) or (job.error and not job.state.final):
             data["error"] = job.error
@@ -293,62 +304,19 @@ class Agent:
                 self._emitted.pop(next(iter(self._emitted)))
             except (StopIteration, RuntimeError, KeyError):  # another thread trimmed it meanwhile
                 pass
-        if progress_only:
-            self.events.publish("job.progress", **data)
-        else:
-            self.events.publish(f"job.{job.state.value}", **data)
-        if job.state == S.FAILED:
-            self._last_failure_at = time.time()
+        self.events.publish("job.progress" if progress_only else f"job.{job.state.value}", **data)
         if job.state.final:
             for ev in self._waiters.pop(job.id, []):
                 ev.set()
 
-    def _alarm(self, code: str, message: str) -> None:
-        if code == "auth":
-            self._alarm_msg = message
-        self.events.publish("alarm", code=code, message=message)
-        self._refresh_mode()
-
-    def _on_event(self, ev: Event) -> None:
-        if ev.type.startswith("job.") or ev.type == "alarm":
-            if ev.type == "job.done":
-                self._alarm_msg = None  # a delivered job proves the key works again
-                self._last_failure_at = 0.0  # ... and that the booth works: the error indication ends
-            self._refresh_mode()
-
-    def _refresh_mode(self, announce_state: bool = True) -> None:
-        # compute and assign under one lock: a slower thread must never write back a stale mode
-        with self._mode_lock:
-            mode, detail = self._compute_mode()
-            changed = (mode, detail) != (self.mode, self.mode_detail)
-            self.mode, self.mode_detail = mode, detail
-            if changed:
-                self.events.publish("agent.mode", mode=mode, detail=detail)
-        if changed or announce_state:
-            self.events.publish("agent.state")
-
-    def _compute_mode(self) -> tuple[str, str | None]:
-        if not self.started:
-            return "starting", None
-        if self._disk_full:
-            return "disk_full", self._disk_full
-        if self._capturing:
-            return "capturing", None
-        if self._alarm_msg:
-            return "error", self._alarm_msg
-        pending = self.store.count_in(WORK_STATES)
-        if pending and self.worker.offline:
-            return "offline", f"platform unreachable: {', '.join(sorted(self.worker.offline))}; {pending} waiting"
-        if pending:
-            return "processing", None
-        if time.time() - self._last_failure_at < ERROR_HOLD_S:
-            return "error", self.store.last_error()
-        return "ready", None
+    def _alarm(self, code: str, platform: str, message: str) -> None:
+        self.events.publish("alarm", code=code, platform=platform, message=self.scrub(message))
 
     def state(self) -> dict[str, Any]:
         counts = self.store.counts()
         current = self.store.latest(ACTIVE_STATES) or self.store.latest((S.CAPTURED,))
         err = self.store.last_error_info()
+        offline = self.scheduler.offline
         return {
             "mode": self.mode,
             "detail": self.mode_detail,
@@ -360,7 +328,7 @@ class Agent:
             "version": __version__,
             "device": self.config.device.id,
             "profiles": [p.name for p in self.config.profiles],
-            "platforms": {n: ("offline" if n in self.worker.offline else "online") for n in self.clients},
+            "platforms": {n: ("offline" if n in offline else "online") for n in self.clients},
             **({"mqtt": "connected" if self.mqtt.connected else "disconnected"} if self.mqtt is not None else {}),
         }
 
@@ -375,36 +343,3 @@ class Agent:
         if job is None:
             raise KeyError(job_id)
         return job
-
-
-# ---------------------------------------------------------------------------------------------- shared by CLI
-
-
-def cancel_job(store: JobStore, job_id: str, clients: dict, config: Any, note: str) -> Job | None:
-    """Cancel a job that is not final; also cancel its remote task where the platform can."""
-    j = store.transition(job_id, WORK_STATES, S.CANCELLED, note=note, error=note, wait_kind=None)
-    if j is None or not j.remote_task_id:
-        return j
-    try:
-        profile = config.profile(j.profile)
-        client = clients[profile.platform]
-        if getattr(client, "supports_cancel", False):
-            client.cancel(j.remote_task_id, profile)
-    except (KeyError, PlatformError) as e:
-        log.info("job %s: remote cancel not possible: %s", job_id, e)
-    return j
-
-
-def retry_job(store: JobStore, job_id: str, note: str) -> Job | None:
-    """Send a failed, expired or cancelled job round again, from its captured photo (a new submit)."""
-    job = store.get(job_id)
-    if job is None or not Path(job.capture_path).is_file():
-        return None
-    return store.transition(
-        job_id, (S.FAILED, S.EXPIRED, S.CANCELLED), S.CAPTURED, note=note, error=None, failures=0,
-        next_attempt_at=0.0, wait_kind=None, remote_task_id=None, remote_outputs=[], progress=None,
-        finished_at=None, priority=1, submitted_at=None, outputs=[],
-    )
-
-
-__all__ = ["Agent", "cancel_job", "retry_job"]

@@ -14,9 +14,8 @@ from pathlib import Path
 
 from agent import __version__
 from agent.config import LoadedConfig
-from agent.core import Agent
-from agent.httpapi import HttpApi
 from agent.durable import write_durable
+from agent.runtime import CannotStart, Runtime
 
 log = logging.getLogger(__name__)
 DAEMON_FILE = "daemon.json"
@@ -48,10 +47,6 @@ def daemon_info(state_dir: Path) -> dict | None:
         return None
 
 
-class CannotStart(Exception):
-    pass
-
-
 def _single_instance(state_dir: Path):
     """One daemon per state_dir: a second one would recover (and re-submit) the first one's jobs."""
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -71,7 +66,6 @@ def run(loaded: LoadedConfig) -> int:
     for w in loaded.warnings:
         log.warning("config: %s", w)
     lock = _single_instance(cfg.device.state_dir)
-    agent = Agent(loaded)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -80,73 +74,40 @@ def run(loaded: LoadedConfig) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-
     try:
-        api = HttpApi(agent)
-    except OSError as e:
-        agent.stop()
+        rt = Runtime(loaded)
+    except BaseException:
         lock.close()
-        raise CannotStart(f"cannot listen on {cfg.http.listen} ([http] listen): {e.strerror}") from None
-    agent.start()
-    api.start()
-    extras: list = []
-    if cfg.mqtt.enabled:
-        from agent.mqtt import MqttBridge
-
-        bridge = MqttBridge(agent)
-        bridge.start()
-        agent.mqtt = bridge
-        extras.append(bridge)
-    if cfg.buttons or any(v is not None for v in cfg.indicators.model_dump().values()):
-        extras += _start_gpio(agent)
-
-    info = {"pid": os.getpid(), "url": api.url, "version": __version__, "started_at": time.time()}
+        raise
+    try:
+        rt.start()
+    except CannotStart:
+        rt.stop()
+        lock.close()
+        raise
+    api_url = rt.api.url
+    info = {"pid": os.getpid(), "url": api_url, "version": __version__, "started_at": time.time()}
     write_durable(cfg.device.state_dir / DAEMON_FILE, json.dumps(info).encode())
-    log.info("edge-agent %s running: device %s, API %s, %d profile(s)", __version__, cfg.device.id, api.url,
+    log.info("edge-agent %s running: device %s, API %s, %d profile(s)", __version__, cfg.device.id, api_url,
              len(cfg.profiles))
     sd_notify("READY=1\nSTATUS=running")
     watchdog_s = int(os.environ.get("WATCHDOG_USEC", "0")) / 1e6 if os.environ.get("WATCHDOG_PID") in (
         None, str(os.getpid())) else 0.0
     tick = min(1.0, watchdog_s / 3) if watchdog_s else 1.0
+    reported: list[str] = []
     try:
         while not stop.wait(tick):
-            if watchdog_s and agent.worker.alive and api.alive:
-                sd_notify("WATCHDOG=1")  # a hung worker or API stops the pings and systemd restarts us
+            dead = rt.dead()
+            if dead != reported:  # say it once: systemd restarts us when the pings stop
+                reported = dead
+                if dead:
+                    log.error("service(s) stopped on their own: %s; the watchdog is no longer fed", ", ".join(dead))
+            if watchdog_s and not dead:
+                sd_notify("WATCHDOG=1")  # a hung or dead service stops the pings and systemd restarts us
     finally:
         sd_notify("STOPPING=1")
-        for x in reversed(extras):
-            try:
-                x.close() if hasattr(x, "close") else x.stop()
-            except Exception:
-                log.exception("stopping %r failed", x)
-        api.stop()
-        agent.stop()
+        rt.stop()
         (cfg.device.state_dir / DAEMON_FILE).unlink(missing_ok=True)
         lock.close()
         log.info("stopped")
     return 0
-
-
-def _start_gpio(agent: Agent) -> list:
-    started: list = []
-    cfg = agent.config
-    try:
-        from hardware.gpio import ButtonBoard, GpioUnavailable
-        from hardware.indicators import IndicatorLeds
-    except ImportError as e:  # pragma: no cover - gpiozero is a dependency
-        log.error("GPIO support missing: %s", e)
-        return started
-    if cfg.buttons:
-        try:
-            board = ButtonBoard(cfg.buttons, agent)
-            board.start()
-            started.append(board)
-        except GpioUnavailable as e:
-            log.error("%s", e)
-    try:
-        leds = IndicatorLeds(cfg.indicators, agent.events)
-        leds.start(mode=agent.mode)
-        started.append(leds)
-    except GpioUnavailable as e:
-        log.error("%s", e)
-    return started

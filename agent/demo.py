@@ -69,8 +69,7 @@ min_free_disk_mb = 50
 
 
 def run_demo(count: int, out_dir: Path, latency: float = 1.5, keep_serving: bool = False) -> int:
-    from agent.core import Agent
-    from agent.httpapi import HttpApi
+    from agent.runtime import Runtime
     from agent.simulator import SimConfig, Simulator
 
     out_dir = out_dir.resolve()
@@ -88,10 +87,9 @@ def run_demo(count: int, out_dir: Path, latency: float = 1.5, keep_serving: bool
     cfg_path = out_dir / "demo.toml"
     cfg_path.write_text(DEMO_TOML.format(sim_url=sim_url, key_env=KEY_ENV))
     loaded = load_config(cfg_path)
-    agent = Agent(loaded)
-    agent.start()
-    api = HttpApi(agent)
-    api.start()
+    rt = Runtime(loaded, gpio=False)  # the same composition as `edge-agent run`, minus buttons and LEDs
+    rt.start()
+    agent, api = rt.agent, rt.api
     print(f"simulator   {sim_url}")
     print(f"agent API   {api.url}/api/state   (events: {api.url}/api/events)")
     print(f"config      {cfg_path}")
@@ -123,8 +121,7 @@ def run_demo(count: int, out_dir: Path, latency: float = 1.5, keep_serving: bool
     except KeyboardInterrupt:
         pass
     finally:
-        api.stop()
-        agent.stop()
+        rt.stop()
         sim.stop()
     return 0 if ok == count else 1
 

@@ -71,7 +71,7 @@ class EventBus:
         self._subs: list[Subscription] = []
         self._callbacks: list[Callable[[Event], None]] = []
         self._seq = itertools.count(1)
-        self._pending: "queue.SimpleQueue[Event | None]" = queue.SimpleQueue()
+        self._pending: "queue.SimpleQueue[Event | Callable[[], None] | None]" = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._dispatch, name="event-bus", daemon=True)
         self._thread.start()
 
@@ -84,6 +84,10 @@ class EventBus:
         if self._callbacks:
             self._pending.put(ev)
         return ev
+
+    def call_soon(self, fn: Callable[[], None]) -> None:
+        """Run `fn` on the bus thread, in order with the events (state derived from events stays on one thread)."""
+        self._pending.put(fn)
 
     def subscribe(self, maxsize: int = 256) -> Subscription:
         s = Subscription(self, maxsize)
@@ -111,6 +115,12 @@ class EventBus:
             ev = self._pending.get()
             if ev is None:
                 return
+            if not isinstance(ev, Event):
+                try:
+                    ev()
+                except Exception:
+                    log.exception("bus task %r failed", ev)
+                continue
             with self._lock:
                 cbs = list(self._callbacks)
             for cb in cbs:

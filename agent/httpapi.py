@@ -24,6 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 from agent.commands import ACTIONS, Command, CommandError
 from agent.core import Agent
 from agent.jobs.model import Job, JobState
+from agent.jsonutil import JSONError, loads_strict
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
@@ -99,7 +100,9 @@ class HttpApi:
         return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
+        # a short poll interval: stop() waits for the loop's next look (0.5 s by default, at every stop)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="http", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -128,10 +131,6 @@ class HttpApi:
         if not self._token or not header or not header.startswith("Bearer "):
             return False
         return hmac.compare_digest(header[7:].strip().encode(), self._token.encode())
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 def job_view(job: Job) -> dict[str, Any]:
@@ -199,8 +198,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(415, "bad_request", "send the body as Content-Type: application/json")
             return None
         try:
-            body = json.loads(raw, parse_constant=_no_constant)
-        except (ValueError, UnicodeDecodeError):
+            body = loads_strict(raw)
+        except JSONError:
             self._error(400, "bad_request", "body is not valid JSON")
             return None
         if not isinstance(body, dict):

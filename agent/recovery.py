@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.config import Config
-from agent.jobs.model import Job, JobState, Output
-from agent.jobs.store import WORK_STATES, JobStore, StoreError
+from agent.jobs.lifecycle import Lifecycle
+from agent.jobs.model import WORK_STATES, Job, JobState, Output
+from agent.jobs.store import JobStore, StoreError
 from agent.results import CAPTURE_NAME, ResultLayout
 
 log = logging.getLogger(__name__)
@@ -78,41 +79,35 @@ def open_store(path: Path) -> tuple[JobStore, str]:
     return JobStore(path), check
 
 
-def recover(store: JobStore, layout: ResultLayout, config: Config, integrity: str = "ok") -> RecoveryReport:
+def recover(lifecycle: Lifecycle, config: Config, integrity: str = "ok") -> RecoveryReport:
     rep = RecoveryReport()
     rep.integrity = integrity
+    store = lifecycle.store
     for job in store.list(WORK_STATES, limit=1_000_000, newest_first=False):
         try:
             platform = config.profile(job.profile).platform
         except KeyError:
-            platform = job.platform  # the worker fails it with the reason
-        if platform != job.platform:  # a [platforms.X] renamed: the job follows its profile
-            store.update(job.id, (job.state,), platform=platform)
+            platform = job.platform  # the scheduler fails it with the reason
+        if platform and platform != job.platform:  # a [platforms.X] renamed: the job follows its profile
+            lifecycle.repoint(job, platform)
         if not Path(job.capture_path).is_file():
             reason = f"the captured photo is missing after a restart: {job.capture_path}"
-            failed = store.transition(job.id, (job.state,), S.FAILED, note=reason, error=reason)
-            if failed:
+            if lifecycle.fail(job.id, reason, only_from=(job.state,)) is not None:
                 rep.missing_files.append(job.id)
-                try:
-                    layout.write_job_json(failed)
-                except OSError:
-                    pass  # the folder itself may be gone with the photo
             continue
         if job.state == S.SUBMITTING:
             note = "interrupted mid-submit: submitting again (the platform may hold a duplicate task)"
-            store.transition(job.id, (S.SUBMITTING,), S.CAPTURED, note=note, resubmits=job.resubmits + 1,
-                             next_attempt_at=0.0)
+            lifecycle.requeue_lost_submit(job.id, resubmits=job.resubmits + 1, note=note)
             rep.resubmit.append(job.id)
         elif job.state == S.SUBMITTED:
             rep.resumed_polls += 1
-    _adopt_orphans(store, layout, config, rep, days=None if rep.integrity != "ok" else RECENT_DAYS)
+    _adopt_orphans(lifecycle, config, rep, days=None if rep.integrity != "ok" else RECENT_DAYS)
     return rep
 
 
-def _adopt_orphans(store: JobStore, layout: ResultLayout, config: Config, rep: RecoveryReport,
-                   days: int | None) -> None:
-    known = store.all_ids()
-    for d in layout.recent_dirs(days):
+def _adopt_orphans(lifecycle: Lifecycle, config: Config, rep: RecoveryReport, days: int | None) -> None:
+    known = lifecycle.store.all_ids()
+    for d in lifecycle.layout.recent_dirs(days):
         for pattern in (".*.tmp", ".*.part"):  # half-written captures and downloads
             for tmp in d.glob(pattern):
                 tmp.unlink(missing_ok=True)
@@ -120,12 +115,12 @@ def _adopt_orphans(store: JobStore, layout: ResultLayout, config: Config, rep: R
         if d.name in known:
             continue
         try:
-            _adopt(store, config, rep, d)
+            _adopt(lifecycle, config, rep, d)
         except (ValueError, TypeError, KeyError) as e:  # a damaged or hand-edited job.json: say so, go on
             log.error("recovery: cannot adopt %s: %s", d, e)
 
 
-def _adopt(store: JobStore, config: Config, rep: RecoveryReport, d: Path) -> None:
+def _adopt(lifecycle: Lifecycle, config: Config, rep: RecoveryReport, d: Path) -> None:
     """Queue a photo folder the store does not know (from its job.json)."""
     capture = d / CAPTURE_NAME
     meta = ResultLayout.read_job_json(d)
@@ -146,19 +141,17 @@ def _adopt(store: JobStore, config: Config, rep: RecoveryReport, d: Path) -> Non
     job = Job(
         id=d.name, profile=profile if profile in names else names[0], source=meta.get("source", "recovered"),
         state=state, created_at=float(meta.get("created_at", now)), updated_at=now,
-        capture_path=str(capture), platform=meta.get("platform"), params=meta.get("params") or {},
-        result_dir=str(d), request_id=meta.get("request_id"), error=meta.get("error"),
-        remote_task_id=task_id, submitted_at=meta.get("submitted_at") if task_id else None,
+        capture_path=str(capture), platform=meta.get("platform"), endpoint=meta.get("endpoint") if task_id else None,
+        params=meta.get("params") or {}, result_dir=str(d), request_id=meta.get("request_id"),
+        error=meta.get("error"), remote_task_id=task_id, submitted_at=meta.get("submitted_at") if task_id else None,
         attempts=int(meta.get("attempts") or 0), resubmits=int(meta.get("resubmits") or 0),
         outputs=[Output(**o) for o in meta.get("outputs") or [] if isinstance(o, dict)],
-        finished_at=meta.get("finished_at"),
-        history=list(meta.get("history") or []) + [{"ts": round(now, 3), "state": state.value,
-                                                    "note": "recovered from disk at start-up"}],
+        finished_at=meta.get("finished_at"), history=list(meta.get("history") or []),
     )
-    if state in (S.CAPTURED, S.SUBMITTED):
+    if state == S.CAPTURED:
         try:
             job.platform = config.profile(job.profile).platform
         except KeyError:
             pass
-    store.insert(job)
+    lifecycle.adopt(job)
     rep.adopted.append(job.id)

@@ -1,4 +1,4 @@
-"""The upload-prepare step (agent/prepare.py): a full-size camera JPEG shrunk for upload.
+"""The upload-prepare step (agent/steps/prepare.py): a full-size camera JPEG shrunk for upload.
 
 Baseline: the exact-size path (full decode, then resize). Measured: the JPEG draft path the agent uses (DCT-scaled
 decode). Each variant runs in its own process so its peak memory (max RSS) is its own. Prints time and memory
@@ -45,7 +45,7 @@ def peak_rss_mb() -> float:
 
 
 def child(path: str, max_edge: int, draft: bool, runs: int) -> None:
-    from agent.prepare import prepare_upload
+    from agent.steps.prepare import prepare_upload
 
     data = Path(path).read_bytes()
     prepare_upload(data, max_edge, 90, draft=draft)  # warm-up (imports, codec tables)

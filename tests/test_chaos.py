@@ -23,7 +23,7 @@ from agent.commands import Command, CommandError
 from agent.config import load_config
 from agent.jobs.model import JobState
 from agent.jobs.store import JobStore
-from agent.prepare import prepare_upload
+from agent.steps.prepare import prepare_upload
 from tests.support.configs import KEY_ENV, TEST_KEY, base_config, merge, write_config
 from tests.support.proc import wait_until
 

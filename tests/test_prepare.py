@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import ExifTags, Image, ImageCms, ImageOps
 
-from agent.prepare import DRAFT_SLACK, PrepareError, estimate_jpeg_quality, prepare_upload
+from agent.steps.prepare import DRAFT_SLACK, PrepareError, estimate_jpeg_quality, prepare_upload
 
 
 def jpeg(im: Image.Image, **kw) -> bytes:

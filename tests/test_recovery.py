@@ -13,7 +13,7 @@ from agent.commands import Command
 from agent.config import load_config
 from agent.core import Agent
 from agent.jobs.model import JobState
-from agent.prepare import prepare_upload
+from agent.steps.prepare import prepare_upload
 from tests.support.proc import wait_until
 
 S = JobState

@@ -25,6 +25,8 @@ class JobState(str, enum.Enum):
 
 FINAL_STATES = frozenset({JobState.DONE, JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED})
 ACTIVE_STATES = frozenset({JobState.SUBMITTING, JobState.SUBMITTED, JobState.DOWNLOADING})
+# every state a job is worked in (not final), in pipeline order
+WORK_STATES = (JobState.CAPTURED, JobState.SUBMITTING, JobState.SUBMITTED, JobState.DOWNLOADING)
 
 
 @dataclass
@@ -49,11 +51,13 @@ class Job:
     updated_at: float
     capture_path: str
     platform: str | None = None
+    endpoint: str | None = None  # the platform mode it was submitted with; polling uses this, not the profile
     attempts: int = 0  # submit attempts
     failures: int = 0  # transient failures in a row (the backoff exponent); reset by any success
     next_attempt_at: float = 0.0
     remote_task_id: str | None = None
     progress: int | None = None
+    queue_position: int | None = None  # tasks ahead of it on the platform, when the platform says
     error: str | None = None
     outputs: list[Output] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)  # remote overrides (validated against remote_params)

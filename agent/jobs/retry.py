@@ -1,21 +1,55 @@
-"""The retry policy, written down in one place.
+"""The retry policy, written down in one place: ``RetryPolicy.decide(error, attempt, phase)``.
 
-Which errors: the platform clients classify (``TransientError`` vs ``PermanentError``, see platforms/http.py).
-How long: "full jitter" exponential backoff, ``uniform(0, min(cap, base * 2**n))``, never shorter than the
-server's ``Retry-After``. How many times: transient errors are retried until they stop (a booth may be offline for
-hours; the photo must go out when it is back), bounded in time only by ``task_deadline_s`` once a task exists.
-The delay is stored in the job's ``next_attempt_at``, so a restart keeps it.
+What happened is classified at the edge (``agent/platforms/errors.py``: a ``TransientError`` or a
+``PermanentError`` with a ``kind`` and the HTTP status); what to do about it is decided here and nowhere else:
+
+=========================================  ==========================================================================
+error                                      decision
+=========================================  ==========================================================================
+permanent (400/404/413/422, failed task)   fail the job with the reason
+auth (401/403 from the platform)           fail, and raise the platform's "API key refused" alarm
+transient, kind ``network``                back off; the platform is marked unreachable and probed every
+                                           ``probe_interval_s`` (its backlog wakes at the first answer) - except
+                                           while fetching: the result host is often not the platform
+transient, kind ``rejected`` / Retry-After back off at least as long as the server asked ("rate_limit" waits are
+                                           honoured, never cut short by a probe)
+transient, kind ``timeout`` on submit      back off, but after ``MAX_SUBMIT_TIMEOUTS`` slow answers fail: each
+                                           try may have started a (paid) task on the platform
+any other transient                        back off
+=========================================  ==========================================================================
+
+How long: "full jitter" exponential backoff, ``uniform(0, min(cap, base * 2**n))``, never shorter than a quarter
+of the base nor than the server's ``Retry-After``. How many times: transient errors are retried until they stop
+(a booth may be offline for hours; the photo must go out when it is back), bounded in time only by
+``task_deadline_s`` once a task exists. The delay is stored in the job's ``next_attempt_at``, so a restart keeps it.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import Literal
+
+from agent.platforms.errors import PlatformError
 
 # Why a job waits: "network" waits end early when the platform is seen again; "rate_limit" waits are honoured.
 WAIT_NETWORK = "network"
 WAIT_RATE_LIMIT = "rate_limit"
 WAIT_POLL = "poll"
+
+Phase = Literal["submit", "poll", "fetch"]
+MAX_SUBMIT_TIMEOUTS = 3  # a submit answered too slowly may each time have started a (paid) task
+NETWORK_KINDS = frozenset({"network"})  # no answer at all: the platform is unreachable
+
+
+@dataclass(frozen=True)
+class Decision:
+    retry: bool
+    reason: str  # what is recorded on the job
+    delay: float = 0.0  # retry: seconds until the next attempt
+    wait_kind: str | None = None  # retry: network | rate_limit
+    platform_down: bool = False  # mark the platform unreachable and probe it
+    alarm: str | None = None  # "auth": raise the platform's key alarm
 
 
 @dataclass
@@ -23,6 +57,25 @@ class RetryPolicy:
     base_s: float = 2.0
     cap_s: float = 300.0
     rng: random.Random | None = None
+
+    def decide(self, error: PlatformError, attempt: int, phase: Phase, *, failures: int = 1,
+               platform: str | None = None, read_timeout_s: float | None = None) -> Decision:
+        """`attempt`: submit attempts so far (this one included); `failures`: transient failures in a row,
+        this one included (the backoff exponent)."""
+        reason = str(error)
+        if phase == "fetch" and not error.transient:
+            reason = f"could not fetch the result: {reason}"
+        if not error.transient:
+            return Decision(False, reason, alarm="auth" if error.kind == "auth" else None)
+        if phase == "submit" and error.kind == "timeout" and attempt >= MAX_SUBMIT_TIMEOUTS:
+            read = f"read_timeout_s={read_timeout_s:g}s" if read_timeout_s is not None else "read_timeout_s"
+            where = f"platforms.{platform}.read_timeout_s" if platform else "read_timeout_s"
+            return Decision(False, (
+                f"the platform did not answer within {read}, {attempt} times; each try may have started a task, "
+                f"so it is not sent again (raise {where}, then `edge-agent queue retry`)"))
+        delay = self.delay(failures, error.retry_after)
+        return Decision(True, reason, delay=delay, wait_kind=self.wait_kind(error.kind, error.retry_after),
+                        platform_down=error.kind in NETWORK_KINDS and phase != "fetch")
 
     def delay(self, failures: int, retry_after: float | None = None) -> float:
         """Seconds to wait after the `failures`-th transient failure in a row (1-based)."""

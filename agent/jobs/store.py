@@ -15,9 +15,10 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, Iterable
 
-from agent.jobs.model import ACTIVE_STATES, FINAL_STATES, Job, JobState, Output
+from agent.jobs.lifecycle import check_edges
+from agent.jobs.model import ACTIVE_STATES, FINAL_STATES, WORK_STATES, Job, JobState, Output
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 HISTORY_MAX = 60
 
 _SCHEMA = """
@@ -30,11 +31,13 @@ CREATE TABLE IF NOT EXISTS jobs (
     updated_at REAL NOT NULL,
     capture_path TEXT NOT NULL,
     platform TEXT,
+    endpoint TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
     failures INTEGER NOT NULL DEFAULT 0,
     next_attempt_at REAL NOT NULL DEFAULT 0,
     remote_task_id TEXT,
     progress INTEGER,
+    queue_position INTEGER,
     error TEXT,
     outputs TEXT NOT NULL DEFAULT '[]',
     params TEXT NOT NULL DEFAULT '{}',
@@ -54,9 +57,10 @@ CREATE INDEX IF NOT EXISTS jobs_request ON jobs(request_id) WHERE request_id IS 
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
+# columns added after schema 1, with their SQL type: added in place to an older database at open
+_ADDED_COLUMNS = {"endpoint": "TEXT", "queue_position": "INTEGER"}
 _JSON_FIELDS = {"outputs", "params", "remote_outputs", "history"}
 _COLUMNS = [f.name for f in fields(Job)]
-WORK_STATES = (JobState.CAPTURED, JobState.SUBMITTING, JobState.SUBMITTED, JobState.DOWNLOADING)
 
 
 class StoreError(Exception):
@@ -124,8 +128,12 @@ class JobStore:
             with self._tx():
                 for stmt in filter(str.strip, _SCHEMA.split(";")):
                     self._db.execute(stmt)
+                have = {r[1] for r in self._db.execute("PRAGMA table_info(jobs)")}
+                for col, typ in _ADDED_COLUMNS.items():
+                    if col not in have:  # a queue from an older version: keep its jobs, add the column
+                        self._db.execute(f"ALTER TABLE jobs ADD COLUMN {col} {typ}")
                 self._db.execute(
-                    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                    "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
                 )
 
     # ------------------------------------------------------------------------------------------ plumbing
@@ -154,8 +162,19 @@ class JobStore:
         self, job_id: str, from_states: Iterable[JobState], to_state: JobState, note: str | None = None,
         **changes: Any,
     ) -> Job | None:
-        """Move a job to `to_state` if it is in one of `from_states`; returns the new job or None if it was not."""
-        states = [JobState(s).value for s in from_states]
+        """Move a job to `to_state` if it is in one of `from_states`; returns the new job or None if it was not.
+        Only edges of the lifecycle table are allowed (InvalidTransition otherwise)."""
+        return self.move(job_id, {JobState(f): to_state for f in from_states}, note=note, **changes)
+
+    def move(self, job_id: str, edges: dict[JobState, JobState], note: str | None = None,
+             **changes: Any) -> Job | None:
+        """Compare-and-set: if the job is in one of `edges`' states, move it to that edge's target with `changes`
+        (one transaction); None when it is not (someone else moved it first). Callers: agent/jobs/lifecycle.py."""
+        for frm, to in edges.items():
+            check_edges((frm,), to)
+        states = [JobState(s).value for s in edges]
+        if not states:
+            return None
         now = time.time()
         with self._tx():
             row = self._db.execute(
@@ -164,6 +183,7 @@ class JobStore:
             if row is None:
                 return None
             job = _from_row(row)
+            to_state = edges[job.state]
             for k, v in changes.items():
                 setattr(job, k, v)
             entry: dict[str, Any] = {"ts": round(now, 3), "state": to_state.value}
@@ -243,6 +263,22 @@ class JobStore:
                 "SELECT * FROM jobs WHERE request_id = ? ORDER BY created_at LIMIT 1", (request_id,)
             ).fetchone()
         return _from_row(row) if row else None
+
+    def resolve(self, ref: str, *, min_prefix: int = 4) -> Job:
+        """A job by full id, or by a unique prefix of at least `min_prefix` characters (technicians type the first
+        few). Raises LookupError with a message a person can act on."""
+        ref = ref.strip().lower()
+        job = self.get(ref)
+        if job is not None:
+            return job
+        if len(ref) < min_prefix:
+            raise LookupError(f"no job {ref!r} (give the full id, or at least {min_prefix} characters of it)")
+        matches = self.find(ref)
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise LookupError(f"{ref!r} matches {len(matches)} jobs; give more characters")
+        raise LookupError(f"no job {ref!r}")
 
     def find(self, prefix: str) -> list[Job]:
         """Jobs whose id starts with `prefix` (technicians type the first few characters)."""
@@ -391,4 +427,4 @@ class _Tx:
             self.store._lock.release()
 
 
-__all__ = ["JobStore", "StoreError", "WORK_STATES", "ACTIVE_STATES"]
+__all__ = ["JobStore", "StoreError", "WORK_STATES", "ACTIVE_STATES"]  # re-exported for callers

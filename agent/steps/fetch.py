@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-from agent.jobs.model import Output
 from agent.durable import write_durable
-from agent.platforms.base import PermanentError, PlatformClient, RemoteOutput
+from agent.jobs.model import Job, Output
+from agent.platforms.base import PlatformClient, RemoteOutput
+from agent.platforms.errors import PermanentError, PlatformError
+from agent.steps import Advance, Error, Fail, Outcome
+
+
+def fetch(client: PlatformClient, job: Job, url_for: Callable[[str], str]) -> Outcome:
+    job_dir = Path(job.result_dir or Path(job.capture_path).parent)
+    remote = [RemoteOutput.from_dict(d) for d in job.remote_outputs]
+    try:
+        outputs = fetch_outputs(client, remote, job_dir, url_for)
+    except PlatformError as e:
+        return Error(e)
+    except OSError as e:
+        return Fail(f"could not store the result: {e}")
+    return Advance("finished", {"outputs": outputs})
 
 
 def fetch_outputs(client: PlatformClient, remote: list[RemoteOutput], job_dir: Path,

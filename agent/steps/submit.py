@@ -1,21 +1,25 @@
-"""Submit: build what the platform is sent from the job, its profile and the prepared photo."""
+"""Submit: one request to the platform with the prepared photo. Async endpoints answer with a task id to poll;
+sync ones (images.edits) with the result itself."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from agent.config import Config, ProfileConfig
-from agent.jobs.model import Job
-from agent.platforms.base import PermanentError, SubmitRequest
-from agent.prepare import prepare_upload
+from agent.platforms.base import PlatformClient, SubmitRequest
+from agent.platforms.errors import PlatformError
+from agent.steps import Advance, Error, Outcome
 
 
-def build_request(job: Job, profile: ProfileConfig, config: Config) -> SubmitRequest:
+def submit(client: PlatformClient, req: SubmitRequest) -> Outcome:
     try:
-        photo = Path(job.capture_path).read_bytes()
-    except FileNotFoundError:
-        raise PermanentError(f"the captured photo is missing: {job.capture_path}", kind="storage") from None
-    upload = prepare_upload(photo, config.upload.max_edge, config.upload.jpeg_quality)
-    params = {**profile.params, **{k: v for k, v in job.params.items() if k != "prompt"}}
-    prompt = job.params.get("prompt", profile.prompt)
-    return SubmitRequest(image=upload, image_name=f"{job.id}.jpg", profile=profile, prompt=prompt, params=params)
+        res = client.submit(req)
+    except PlatformError as e:
+        return Error(e)
+    if res.task_id is not None:
+        return Advance("submitted", {"task_id": str(res.task_id)})
+    status = res.status
+    if status is None or status.state != "success":
+        from agent.platforms.errors import PermanentError
+
+        why = (status.message if status is not None else None) or "the platform answered without a task or a result"
+        return Error(PermanentError(f"the platform failed the task: {why}", kind="protocol"))
+    return Advance("task_done", {"remote_outputs": [o.as_dict() for o in status.outputs],
+                                 "note": "; ".join(status.warnings)[:500] or None})

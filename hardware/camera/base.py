@@ -27,7 +27,7 @@ from PIL import Image
 
 log = logging.getLogger(__name__)
 
-STILL_QUALITY = 95  # the photo that is kept; what is uploaded is made from it by agent.prepare
+STILL_QUALITY = 95  # the photo that is kept; what is uploaded is made from it by agent.steps.prepare
 
 T = TypeVar("T")
 

@@ -21,10 +21,17 @@ from __future__ import annotations
 
 import io
 import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image, UnidentifiedImageError
 
+from agent.platforms.base import SubmitRequest
+from agent.platforms.errors import PermanentError
 from hardware.camera.base import fit_within, to_rgb
+
+if TYPE_CHECKING:
+    from agent.jobs.model import Job
 
 DRAFT_SLACK = 0.9  # a DCT-scaled decode this close below max_edge is good enough as it is
 
@@ -125,3 +132,19 @@ def estimate_jpeg_quality(im: Image.Image) -> int | None:
         if list(luma) == _scaled(_STD_LUMA, q) and (chroma is None or list(chroma) == _scaled(_STD_CHROMA, q)):
             return q
     return None
+
+
+def build_request(job: Job, profile: Any, max_edge: int, jpeg_quality: int) -> SubmitRequest:
+    """What the platform is sent for this job: the prepared photo, the profile, and the prompt and params with
+    the job's allowed remote overrides. Raises PermanentError when the photo is gone or unreadable."""
+    try:
+        photo = Path(job.capture_path).read_bytes()
+    except FileNotFoundError:
+        raise PermanentError(f"the captured photo is missing: {job.capture_path}", kind="storage") from None
+    try:
+        upload = prepare_upload(photo, max_edge, jpeg_quality)
+    except (PrepareError, OSError, ValueError) as e:
+        raise PermanentError(f"could not prepare the photo: {e}", kind="storage") from None
+    params = {**profile.params, **{k: v for k, v in job.params.items() if k != "prompt"}}
+    prompt = job.params.get("prompt", profile.prompt)
+    return SubmitRequest(image=upload, image_name=f"{job.id}.jpg", profile=profile, prompt=prompt, params=params)

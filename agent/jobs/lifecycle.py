@@ -1,0 +1,230 @@
+"""A job's lifecycle: the one table of allowed transitions and the one class that moves jobs along it.
+
+::
+
+    (capture) ──captured──▶ captured ──start_submit──▶ submitting ──submitted──▶ submitted ──task_done──▶ downloading
+                               ▲  ▲                       │      (a sync endpoint's result: both at once)       │
+                               │  └──backoff / requeue_lost_submit                                              │
+                               │                                                              finished ──▶ done ◀┘
+          retry (failed | expired | cancelled)        fail ──▶ failed · expire ──▶ expired · cancel ──▶ cancelled
+
+Every move runs in one order: compare-and-set in the store (whoever changes a job first wins; the loser gets
+None) → ``job.json`` in the job's folder (so a lost database is rebuilt from what really happened) → the
+``on_change`` callback (the core turns it into an event). Every recorded reason passes the redactor first, on
+every path. Nothing else writes a job's state: the scheduler, the core (capture, cancel, retry), recovery and the
+CLI all come here, and the store refuses a transition that is not in ``TRANSITIONS``.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agent.jobs.model import FINAL_STATES, WORK_STATES, Job, JobState, Output
+
+if TYPE_CHECKING:
+    from agent.jobs.store import JobStore
+    from agent.results import ResultLayout
+
+log = logging.getLogger(__name__)
+S = JobState
+
+# move -> {state it may start from: state it ends in}. The whole state machine; the store enforces the edges.
+TRANSITIONS: dict[str, dict[JobState, JobState]] = {
+    "start_submit": {S.CAPTURED: S.SUBMITTING},
+    "submitted": {S.SUBMITTING: S.SUBMITTED},
+    "task_done": {S.SUBMITTED: S.DOWNLOADING},
+    "finished": {S.DOWNLOADING: S.DONE},
+    "backoff": {S.SUBMITTING: S.CAPTURED, S.SUBMITTED: S.SUBMITTED, S.DOWNLOADING: S.DOWNLOADING},
+    "requeue_lost_submit": {S.SUBMITTING: S.CAPTURED},
+    "fail": {s: S.FAILED for s in WORK_STATES},
+    "expire": {S.SUBMITTED: S.EXPIRED, S.DOWNLOADING: S.EXPIRED},
+    "cancel": {s: S.CANCELLED for s in WORK_STATES},
+    "retry": {S.FAILED: S.CAPTURED, S.EXPIRED: S.CAPTURED, S.CANCELLED: S.CAPTURED},
+}
+# `captured` and `adopt` create a job (no state before); every other move is one of these edges
+ALLOWED_EDGES: frozenset[tuple[JobState, JobState]] = frozenset(
+    (frm, to) for edges in TRANSITIONS.values() for frm, to in edges.items()
+)
+RETRYABLE = tuple(TRANSITIONS["retry"])
+
+
+class InvalidTransition(ValueError):
+    """A state change that is not in TRANSITIONS: a bug, never a race (races return None)."""
+
+
+def check_edges(frm: Iterable[JobState], to: JobState) -> None:
+    bad = [f.value for f in frm if (f, to) not in ALLOWED_EDGES]
+    if bad:
+        raise InvalidTransition(f"{', '.join(bad)} -> {to.value} is not an allowed job transition")
+
+
+OnChange = Callable[[Job, bool], None]  # (job, progress_only)
+
+
+class Lifecycle:
+    """The named moves. `redact` masks secrets in every reason; `on_change(job, progress_only)` announces."""
+
+    def __init__(self, store: JobStore, layout: ResultLayout, *, redact: Callable[[str], str] = lambda t: t,
+                 on_change: OnChange | None = None) -> None:
+        self.store = store
+        self.layout = layout
+        self.redact = redact
+        self.on_change = on_change
+
+    # ------------------------------------------------------------------------------------------ plumbing
+
+    def _move(self, move: str, job_id: str, *, only_from: Iterable[JobState] | None = None, note: str | None = None,
+              **changes: Any) -> Job | None:
+        edges = TRANSITIONS[move]
+        if only_from is not None:
+            edges = {f: edges[f] for f in only_from}
+        if note is not None:
+            note = self.redact(note)
+        if isinstance(changes.get("error"), str):
+            changes["error"] = self.redact(changes["error"])
+        job = self.store.move(job_id, edges, note=note, **changes)
+        if job is not None:
+            self._after(job)
+        return job
+
+    def _after(self, job: Job, *, write_json: bool = True) -> None:
+        if write_json:
+            try:
+                self.layout.write_job_json(job)
+            except OSError as e:  # the queue row is the truth; job.json is its copy for a rebuild
+                log.error("job %s: could not write job.json: %s", job.id, e)
+        if self.on_change is not None:
+            self.on_change(job, False)
+
+    # ------------------------------------------------------------------------------------------ creation
+
+    def captured(self, job: Job) -> Job:
+        """A photo and its first job.json are durable (steps/capture.py): commit the row. Raises on failure."""
+        self.store.insert(job)
+        if self.on_change is not None:
+            self.on_change(job, False)
+        return job
+
+    def adopt(self, job: Job) -> Job:
+        """A job folder the store does not know (recovery): queue it as its job.json says."""
+        job.history = [*job.history, {"ts": round(time.time(), 3), "state": job.state.value,
+                                      "note": "recovered from disk at start-up"}]
+        if job.error:
+            job.error = self.redact(job.error)
+        self.store.insert(job)
+        self._after(job)
+        return job
+
+    # ------------------------------------------------------------------------------------------ the pipeline
+
+    def start_submit(self, job_id: str, *, platform: str, endpoint: str, attempts: int) -> Job | None:
+        return self._move("start_submit", job_id, platform=platform, endpoint=endpoint, attempts=attempts)
+
+    def submitted(self, job_id: str, task_id: str | None, *, next_poll_at: float) -> Job | None:
+        """The platform holds a task (`task_id`) - or, for a sync endpoint (None), answered with the result."""
+        now = time.time()
+        return self._move("submitted", job_id, note=f"task {task_id}" if task_id else None, remote_task_id=task_id,
+                          submitted_at=now, next_attempt_at=next_poll_at, failures=0,
+                          wait_kind="poll" if task_id else None, error=None)
+
+    def task_done(self, job_id: str, remote_outputs: list[dict[str, Any]], *, note: str | None = None) -> Job | None:
+        return self._move("task_done", job_id, note=note, progress=100, failures=0, wait_kind=None,
+                          remote_outputs=remote_outputs, next_attempt_at=time.time(), error=None)
+
+    def progress(self, job_id: str, *, progress: int | None, queue_position: int | None,
+                 next_poll_at: float) -> Job | None:
+        """The task is still running: no state change, no job.json; announced when the progress moved."""
+        before = self.store.get(job_id)
+        job = self.store.update(job_id, (S.SUBMITTED,), next_attempt_at=next_poll_at, failures=0, wait_kind="poll",
+                                error=None, queue_position=queue_position,
+                                progress=progress if progress is not None else (before.progress if before else None))
+        if job is not None and before is not None and self.on_change is not None and (
+                job.progress != before.progress or job.queue_position != before.queue_position):
+            self.on_change(job, True)
+        return job
+
+    def finished(self, job_id: str, outputs: list[Output],
+                 present: Callable[[Job], None] | None = None) -> Job | None:
+        """Outputs are on disk: done. `present` (publish, later print and display) runs after job.json and before
+        the job.done announcement, so whoever reacts to job.done finds the result already presented."""
+        job = self.store.move(job_id, TRANSITIONS["finished"], outputs=outputs, progress=100, error=None,
+                              wait_kind=None)
+        if job is None:
+            return None
+        try:
+            self.layout.write_job_json(job)
+        except OSError as e:
+            log.error("job %s: could not write job.json: %s", job.id, e)
+        if present is not None:
+            try:
+                present(job)
+            except Exception:  # presenting must never undo a delivered result
+                log.exception("job %s: presenting the result failed", job.id)
+        if self.on_change is not None:
+            self.on_change(job, False)
+        return job
+
+    def backoff(self, job: Job, reason: str, *, delay: float, wait_kind: str | None) -> Job | None:
+        """A transient error: wait `delay` and try the same step again (a lost submit is submitted again)."""
+        failures = job.failures + 1
+        back_to_capture = TRANSITIONS["backoff"].get(job.state) == S.CAPTURED
+        return self._move("backoff", job.id, only_from=(job.state,), note=f"will retry in {delay:.1f}s: {reason}",
+                          failures=failures, next_attempt_at=time.time() + delay, wait_kind=wait_kind, error=reason,
+                          priority=0 if back_to_capture else job.priority)
+
+    def requeue_lost_submit(self, job_id: str, *, resubmits: int, note: str) -> Job | None:
+        """The at-least-once window: a submit whose outcome is unknown (a crash, a lost request) goes again."""
+        return self._move("requeue_lost_submit", job_id, note=note, resubmits=resubmits, next_attempt_at=0.0)
+
+    # ------------------------------------------------------------------------------------------ endings
+
+    def fail(self, job_id: str, reason: str, *, only_from: Iterable[JobState] | None = None) -> Job | None:
+        reason = self.redact(reason)
+        job = self._move("fail", job_id, only_from=only_from, note=reason, error=reason, wait_kind=None)
+        if job is not None:
+            log.warning("job %s failed: %s", job_id, reason)
+        return job
+
+    def expire(self, job_id: str, reason: str, *, only_from: Iterable[JobState] | None = None) -> Job | None:
+        return self._move("expire", job_id, only_from=only_from, note=reason, error=reason, wait_kind=None)
+
+    def cancel(self, job_id: str, note: str, *, error: str | None = None) -> Job | None:
+        return self._move("cancel", job_id, note=note, error=error or note, wait_kind=None)
+
+    def retry(self, job_id: str, note: str) -> Job | None:
+        """Send a failed, expired or cancelled job round again from its photo (a new submit); None when it is
+        not in one of those states or its photo is gone."""
+        job = self.store.get(job_id)
+        if job is None or not Path(job.capture_path).is_file():
+            return None
+        return self._move("retry", job_id, note=note, error=None, failures=0, next_attempt_at=0.0, wait_kind=None,
+                          remote_task_id=None, remote_outputs=[], progress=None, queue_position=None,
+                          finished_at=None, priority=1, submitted_at=None, outputs=[])
+
+    def purge(self, jobs: Iterable[Job]) -> list[str]:
+        """Delete given-up jobs and their folders; a job retried meanwhile (no longer final) stays."""
+        jobs = list(jobs)
+        gone = set(self.store.delete((j.id for j in jobs), only_states=FINAL_STATES - {S.DONE}))
+        for j in jobs:
+            if j.id in gone and j.result_dir and Path(j.result_dir).is_dir():
+                shutil.rmtree(j.result_dir, ignore_errors=True)
+        return sorted(gone)
+
+    # ------------------------------------------------------------------------------------------ scheduling fields
+
+    def repoint(self, job: Job, platform: str) -> Job | None:
+        """A renamed [platforms.X]: an unsubmitted job follows its profile to the new name."""
+        return self.store.update(job.id, (job.state,), platform=platform)
+
+    def demote(self, platform: str) -> int:
+        """Queued photos of a platform that went away become backlog: a guest arriving later goes first."""
+        return self.store.demote(platform)
+
+    def wake(self, platform: str, wait_kind: str) -> int:
+        """Jobs of a platform waiting for `wait_kind` are due now (the platform answers again)."""
+        return self.store.wake(platform, wait_kind)

@@ -1,0 +1,367 @@
+"""The scheduler: picks due jobs, runs their next step on a small pool, applies the outcome through the lifecycle.
+
+It only schedules. What a step does lives in agent/steps/, what an error means in RetryPolicy.decide
+(agent/jobs/retry.py), how a job's state may change in the lifecycle (agent/jobs/lifecycle.py), and which
+platforms answer in Reachability (agent/jobs/reachability.py).
+
+Fairness and bounds: at most ``queue.max_in_flight`` jobs are on each platform at once (a download no longer
+occupies a slot); a job a guest is waiting for (priority 1) always goes before the backlog (priority 0: jobs that
+met a transient error or were taken while their platform was away), and one slot is kept free of backlog so a
+fresh trigger never waits behind a draining queue. Polling a submitted task holds no thread: the job just gets a
+new ``next_attempt_at``.
+
+At-least-once window: a job is marked ``submitting`` right before the submit request and ``submitted`` (with the
+task id) right after the reply. A crash between the two cannot know whether the platform created a task, so the
+job is submitted again (``requeue_lost_submit``: ``resubmits`` counts it, the history says why). Nothing else ever
+submits a job twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from agent.jobs.lifecycle import Lifecycle
+from agent.jobs.model import Job, JobState
+from agent.jobs.reachability import Reachability
+from agent.jobs.retry import WAIT_NETWORK, Phase, RetryPolicy
+from agent.jobs.store import JobStore
+from agent.platforms.base import PlatformClient
+from agent.steps import Advance, Error, Fail, Outcome, Running
+from agent.steps.fetch import fetch
+from agent.steps.poll import poll
+from agent.steps.prepare import build_request
+from agent.steps.submit import submit
+
+if TYPE_CHECKING:
+    from agent.config import Config
+
+log = logging.getLogger(__name__)
+
+S = JobState
+IN_FLIGHT = (S.SUBMITTING, S.SUBMITTED)  # on the platform; a download no longer occupies it
+STALE_SUBMIT_MARGIN_S = 60.0  # a `submitting` row older than read_timeout_s + this has lost its request
+SWEEP_INTERVAL_S = 1.0  # deadlines and lost submits are looked for this often
+_PHASES: dict[JobState, Phase] = {S.CAPTURED: "submit", S.SUBMITTED: "poll", S.DOWNLOADING: "fetch"}
+
+
+class Scheduler:
+    def __init__(
+        self,
+        store: JobStore,
+        lifecycle: Lifecycle,
+        clients: dict[str, PlatformClient],
+        config: Callable[[], Config],
+        *,
+        url_for: Callable[[str, str], str],
+        present: Callable[[Job], None] | None = None,
+        on_alarm: Callable[[str, str, str], None] = lambda code, platform, message: None,
+    ) -> None:
+        self.store = store
+        self.lifecycle = lifecycle
+        self.clients = clients  # the core's dict: a reload may replace entries
+        self._config = config  # the current config snapshot, read at use time
+        self.url_for = url_for  # (job_id, file name) -> URL served by the local HTTP API
+        self.present = present
+        self.on_alarm = on_alarm  # (code, platform, message): auth | offline | online
+        pool_size = config().queue.max_in_flight + 2  # a thread pool cannot grow: sized from the first snapshot
+        self._pool = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="job")
+        self._pool_size = pool_size
+        self._running: set[str] = set()
+        self.own_jobs: set[str] | None = None  # when set, only these jobs are worked on (`edge-agent once`)
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_sweep = 0.0
+        self.reach = Reachability(self._probe_platform, self._platform_back, lambda: self.config.queue.probe_interval_s)
+
+    @property
+    def config(self) -> Config:
+        return self._config()
+
+    @property
+    def retry(self) -> RetryPolicy:
+        q = self.config.queue
+        return RetryPolicy(q.retry_base_s, q.retry_cap_s)
+
+    @property
+    def offline(self) -> dict[str, float]:
+        return self.reach.offline
+
+    # ------------------------------------------------------------------------------------------ service
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(timeout)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # ------------------------------------------------------------------------------------------ scheduling
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                delay = self._tick(time.time())
+            except Exception:  # the scheduler must outlive any bug in one step
+                log.exception("scheduler tick failed")
+                delay = 1.0
+            self._wake.wait(delay)
+            self._wake.clear()
+
+    def _limits(self) -> tuple[tuple[int, int], tuple[int, int]]:
+        """(priority, per-platform in-flight limit): guests may fill a platform, the backlog all but one slot."""
+        n = self.config.queue.max_in_flight
+        return (1, n), (0, n - 1 if n > 1 else 1)
+
+    def _tick(self, now: float) -> float:
+        if now - self._last_sweep >= SWEEP_INTERVAL_S:
+            self._last_sweep = now
+            self._sweep(now)
+        for name in self.reach.due_probes(now):
+            self._pool.submit(self.reach.probe, name)
+        with self._lock:
+            free = self._pool_size - len(self._running)
+            running = set(self._running)
+        in_flight = self.store.count_by_platform(IN_FLIGHT)
+        offline = set(self.reach.offline)
+        if free > 0:
+            for job in self._pick(now, free, running, in_flight, offline):  # counts the picks into in_flight
+                with self._lock:
+                    self._running.add(job.id)
+                    running.add(job.id)
+                self._pool.submit(self._run, job)
+                free -= 1
+        # sleep until the next job that could be picked is due. Jobs held back by an in-flight limit are left
+        # out (a running step that ends wakes this loop), so they never shorten the sleep nor delay a poll.
+        times = [self.store.next_due_time((S.SUBMITTED, S.DOWNLOADING), exclude=running, skip_platforms=offline,
+                                          only_ids=self.own_jobs)]
+        for priority, limit in self._limits():
+            full = offline | {p for p, n in in_flight.items() if n >= limit}
+            times.append(self.store.next_due_time((S.CAPTURED,), exclude=running, skip_platforms=full,
+                                                  only_ids=self.own_jobs, priority=priority))
+        pending = [t for t in times if t is not None]
+        now = time.time()
+        nxt = min(pending) if pending else None
+        wait = 1.0 if nxt is None else (1.0 if nxt <= now and free <= 0 else min(1.0, max(0.005, nxt - now)))
+        probe_at = self.reach.next_probe_at()
+        if probe_at is not None:
+            wait = min(wait, max(0.02, probe_at - now))
+        return wait
+
+    def _pick(self, now: float, free: int, running: set[str], in_flight: dict[str, int],
+              offline: set[str]) -> list[Job]:
+        only = self.own_jobs
+        # tasks already on a platform first: polls and downloads need no new slot
+        picked = self.store.due(now, (S.SUBMITTED, S.DOWNLOADING), limit=free, exclude=running,
+                                skip_platforms=offline, only_ids=only)
+        free -= len(picked)
+        for priority, limit in self._limits():
+            if free <= 0:
+                break
+            full = offline | {p for p, n in in_flight.items() if n >= limit}
+            taken = running | {j.id for j in picked}
+            for job in self.store.due(now, (S.CAPTURED,), limit=free, exclude=taken, skip_platforms=full,
+                                      only_ids=only, priority=priority):
+                if in_flight.get(job.platform or "", 0) >= limit:
+                    continue  # filled by an earlier job of this round
+                picked.append(job)
+                in_flight[job.platform or ""] = in_flight.get(job.platform or "", 0) + 1
+                free -= 1
+        return picked
+
+    # ------------------------------------------------------------------------------------------ one step
+
+    def _run(self, job: Job) -> None:
+        try:
+            self._step(job)
+        except Exception as e:  # a bug must fail one job with a reason, never kill the scheduler or lose the job
+            log.exception("job %s: unexpected error in state %s", job.id, job.state.value)
+            self.lifecycle.fail(job.id, f"internal error: {type(e).__name__}: {e}",
+                                only_from=(job.state, S.SUBMITTING))
+        finally:
+            with self._lock:
+                self._running.discard(job.id)
+            self._wake.set()
+
+    def _step(self, job: Job) -> None:
+        cfg = self.config
+        phase = _PHASES.get(job.state)
+        if phase is None:
+            return
+        if phase == "submit":
+            try:
+                profile = cfg.profile(job.profile)
+                client = self.clients[profile.platform]
+            except KeyError:
+                self.lifecycle.fail(job.id, f"profile {job.profile!r} is no longer in the config",
+                                    only_from=(job.state,))
+                return
+            try:
+                req = build_request(job, profile, cfg.upload.max_edge, cfg.upload.jpeg_quality)
+            except Exception as e:  # PermanentError (photo gone, unreadable) or a bug in prepare
+                self.lifecycle.fail(job.id, str(e), only_from=(S.CAPTURED,))
+                return
+            started = self.lifecycle.start_submit(job.id, platform=profile.platform, endpoint=profile.endpoint,
+                                                  attempts=job.attempts + 1)
+            if started is None:
+                return  # cancelled meanwhile
+            self._apply(started, phase, submit(client, req), client)
+            return
+        client = self.clients.get(job.platform or "")
+        if client is None:
+            self.lifecycle.fail(job.id, f"platform {job.platform!r} is no longer in the config",
+                                only_from=(job.state,))
+            return
+        if phase == "poll":
+            endpoint = job.endpoint or self._endpoint_of(job)
+            self._apply(job, phase, poll(client, job.remote_task_id or "", endpoint), client)
+        else:
+            self._apply(job, phase, fetch(client, job, lambda name: self.url_for(job.id, name)), client)
+
+    def _endpoint_of(self, job: Job) -> str:
+        """A job submitted before endpoints were recorded (an older queue): its profile's endpoint."""
+        try:
+            return self.config.profile(job.profile).endpoint
+        except KeyError:
+            return ""
+
+    def _apply(self, job: Job, phase: Phase, outcome: Outcome, client: PlatformClient) -> None:
+        lc = self.lifecycle
+        platform = job.platform or ""
+        if isinstance(outcome, Error):
+            self._on_error(job, phase, outcome.error)
+            return
+        if isinstance(outcome, Fail):
+            lc.fail(job.id, outcome.reason, only_from=(job.state,))
+            return
+        self.reach.answered(platform)
+        if isinstance(outcome, Running):
+            lc.progress(job.id, progress=outcome.progress, queue_position=outcome.queue_position,
+                        next_poll_at=time.time() + self._poll_interval(platform))
+            return
+        assert isinstance(outcome, Advance)
+        v = outcome.values
+        if outcome.move == "submitted":
+            moved = lc.submitted(job.id, v["task_id"], next_poll_at=time.time() + self._poll_interval(platform))
+            if moved is None:  # cancelled while the request was on the wire: do not leave the task running
+                self._cancel_remote(client, v["task_id"], job.endpoint or "")
+        elif outcome.move == "task_done":
+            if job.state == S.SUBMITTING and lc.submitted(job.id, None, next_poll_at=time.time()) is None:
+                return  # a sync endpoint answered, but the job was cancelled while the request was on the wire
+            lc.task_done(job.id, v["remote_outputs"], note=v.get("note"))
+        elif outcome.move == "finished":
+            lc.finished(job.id, v["outputs"], present=self.present)
+        elif outcome.move == "cancel":
+            lc.cancel(job.id, v["note"])
+        else:  # pragma: no cover - a step returned a move the scheduler does not know
+            raise ValueError(f"unknown move {outcome.move!r}")
+
+    def _on_error(self, job: Job, phase: Phase, error: Any) -> None:
+        platform = job.platform or ""
+        plat_cfg = self.config.platforms.get(platform)
+        decision = self.retry.decide(error, job.attempts, phase, failures=job.failures + 1, platform=platform,
+                                     read_timeout_s=plat_cfg.read_timeout_s if plat_cfg else None)
+        current = self.store.get(job.id)
+        if current is None:
+            return
+        if not decision.retry:
+            self.lifecycle.fail(job.id, decision.reason, only_from=(current.state,))
+            if decision.alarm:
+                self.on_alarm(decision.alarm, platform, f"platform {platform!r} refused the API key: {error}")
+            return
+        self.lifecycle.backoff(current, decision.reason, delay=decision.delay, wait_kind=decision.wait_kind)
+        if decision.platform_down and platform:
+            self._platform_down(platform, decision.reason)
+
+    # ------------------------------------------------------------------------------------------ deadlines
+
+    def _sweep(self, now: float) -> None:
+        """Deadlines, and submits that lost their request (e.g. a store write failed, or `once` was killed)."""
+        cfg = self.config
+        deadline = cfg.queue.task_deadline_s
+        with self._lock:
+            running = set(self._running)
+        for job in self.store.list((S.SUBMITTED, S.DOWNLOADING, S.SUBMITTING), limit=10_000):
+            if job.id in running or (self.own_jobs is not None and job.id not in self.own_jobs):
+                continue
+            if job.state == S.SUBMITTING:
+                plat = cfg.platforms.get(job.platform or "")
+                limit = (plat.read_timeout_s if plat else 60.0) + STALE_SUBMIT_MARGIN_S
+                if now - job.updated_at > limit:
+                    self.lifecycle.requeue_lost_submit(
+                        job.id, resubmits=job.resubmits + 1,
+                        note="the submit request was lost: submitting again (at-least-once window)")
+                continue
+            started = job.submitted_at or job.created_at
+            if now - started <= deadline:
+                continue
+            what = "no answer from the platform" if job.state == S.SUBMITTED else "the result could not be fetched"
+            reason = (f"{what} within task_deadline_s={deadline:g}s (task {job.remote_task_id}); "
+                      "`edge-agent queue retry` submits it again")
+            j = self.lifecycle.expire(job.id, reason, only_from=(job.state,))
+            client = self.clients.get(job.platform or "")
+            if j is not None and j.remote_task_id and job.state == S.SUBMITTED and client is not None:
+                try:
+                    self._pool.submit(self._cancel_remote, client, j.remote_task_id, j.endpoint or "")
+                except RuntimeError:  # shutting down
+                    pass
+
+    @staticmethod
+    def _cancel_remote(client: PlatformClient, task_id: str, endpoint: str) -> None:
+        if not getattr(client, "supports_cancel", False):
+            return
+        try:
+            client.cancel(task_id, endpoint)
+        except Exception as e:  # PlatformError, or an endpoint that has no cancel
+            log.info("could not cancel task %s: %s", task_id, e)
+
+    # ------------------------------------------------------------------------------------------ connectivity
+
+    def _poll_interval(self, platform: str) -> float:
+        p = self.config.platforms.get(platform)
+        return p.poll_interval_s if p else 2.0
+
+    def _platform_down(self, name: str, reason: str) -> None:
+        if not self.reach.went_down(name):
+            return
+        demoted = self.lifecycle.demote(name)  # whoever presses the button once it is back goes first
+        log.warning("platform %s unreachable (%s); %d photo(s) wait and the platform is probed", name, reason,
+                    demoted)
+        self.on_alarm("offline", name, f"platform {name!r} unreachable: {reason}")
+
+    def _probe_platform(self, name: str) -> bool:
+        """True when the platform answers (any HTTP answer); None-client platforms count as answering."""
+        client = self.clients.get(name)
+        if client is None:
+            return True
+        from agent.platforms.errors import PlatformError
+
+        try:
+            client.probe()
+        except PlatformError:
+            return False
+        return True
+
+    def _platform_back(self, name: str) -> None:
+        self.lifecycle.wake(name, WAIT_NETWORK)
+        waiting = self.store.count_by_platform((S.CAPTURED, S.SUBMITTED, S.DOWNLOADING)).get(name, 0)
+        log.info("platform %s reachable again; %d waiting job(s) resume now", name, waiting)
+        self.on_alarm("online", name, f"platform {name!r} reachable again")
+        self._wake.set()

@@ -1,0 +1,115 @@
+"""The booth's mode (what the LEDs, the kiosk, `status` and MQTT state show), derived from events on ONE thread.
+
+Every input to the mode is an event on the bus (job state changes, capture start/end/refusal, platform alarms)
+and the derivation runs on the bus's dispatch thread, so a slower thread can never write back a stale mode.
+
+Rules, first match wins::
+
+    starting    before the scheduler runs
+    disk_full   the last capture was refused for space (until a capture succeeds)
+    capturing   a photo is being taken
+    error       a platform refused its API key (one alarm per platform, ended by a job delivered on THAT platform)
+    offline     jobs wait and a platform is unreachable
+    processing  jobs wait
+    error       a job failed less than ERROR_HOLD_S ago (ended early by a later job delivered: one captured after
+                the failed one; an older job finishing says nothing about the fault)
+    ready
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from agent.events import Event, EventBus
+
+ERROR_HOLD_S = 30.0  # the error indication stays this long after a failed job (then: ready)
+
+
+@dataclass
+class _Failure:
+    at: float
+    created_at: float  # of the failed job: a job captured later and delivered ends the indication
+    message: str | None
+
+
+class ModeTracker:
+    def __init__(self, events: EventBus, pending: Callable[[], int]) -> None:
+        self.events = events
+        self._pending = pending  # jobs not yet final (a store query)
+        self.mode = "starting"
+        self.detail: str | None = None
+        self.started = False
+        self.capturing = False
+        self.disk_full: str | None = None
+        self.alarms: dict[str, str] = {}  # platform -> "API key refused" message
+        self.offline: set[str] = set()
+        self._failure: _Failure | None = None
+        events.on_event(self._on_event)
+
+    def refresh(self, announce_state: bool = False) -> None:
+        """Re-derive soon, on the bus thread (the error hold expiring, a queue changed by another process)."""
+        self.events.call_soon(lambda: self._derive(announce_state))
+
+    def _on_event(self, ev: Event) -> None:
+        d = ev.data
+        t = ev.type
+        if t == "agent.started":
+            self.started = True
+        elif t == "capture.started":
+            self.capturing = True
+        elif t == "capture.ended":
+            self.capturing = False
+            if d.get("ok"):
+                self.disk_full = None
+        elif t == "capture.refused":
+            self.capturing = False
+            if d.get("code") == "disk_full":
+                self.disk_full = d.get("message")
+        elif t == "alarm":
+            platform = d.get("platform") or ""
+            if d.get("code") == "auth":
+                self.alarms[platform] = d.get("message") or "API key refused"
+            elif d.get("code") == "offline":
+                self.offline.add(platform)
+            elif d.get("code") == "online":
+                self.offline.discard(platform)
+        elif t == "job.failed":
+            self._failure = _Failure(ev.ts, float(d.get("created_at") or ev.ts), d.get("error"))
+        elif t == "job.done":
+            self.alarms.pop(d.get("platform") or "", None)  # a delivered job proves that platform's key works
+            f = self._failure
+            if f is not None and float(d.get("created_at") or 0) >= f.created_at:
+                self._failure = None  # a newer job got through: the booth works again
+        elif not t.startswith("job."):
+            return
+        self._derive(announce_state=t.startswith("job.") and t != "job.progress")
+
+    def _compute(self) -> tuple[str, str | None]:
+        if not self.started:
+            return "starting", None
+        if self.disk_full:
+            return "disk_full", self.disk_full
+        if self.capturing:
+            return "capturing", None
+        if self.alarms:
+            return "error", "; ".join(self.alarms[p] for p in sorted(self.alarms))
+        pending = self._pending()
+        if pending and self.offline:
+            return "offline", f"platform unreachable: {', '.join(sorted(self.offline))}; {pending} waiting"
+        if pending:
+            return "processing", None
+        f = self._failure
+        if f is not None and time.time() - f.at < ERROR_HOLD_S:
+            return "error", f.message
+        return "ready", None
+
+    def _derive(self, announce_state: bool) -> None:
+        mode, detail = self._compute()
+        changed = (mode, detail) != (self.mode, self.detail)
+        self.mode, self.detail = mode, detail
+        if changed:
+            self.events.publish("agent.mode", mode=mode, detail=detail)
+        if changed or announce_state:
+            self.events.publish("agent.state")
