@@ -6,12 +6,9 @@ Bounded: each test stops by itself; together they take well under three minutes.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import random
-import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -24,47 +21,13 @@ from agent.config import load_config
 from agent.jobs.model import JobState
 from agent.jobs.store import JobStore
 from agent.steps.prepare import prepare_upload
-from tests.support.configs import KEY_ENV, TEST_KEY, base_config, merge, write_config
+from tests.support.configs import TEST_KEY, base_config, merge, write_config
+from tests.support.daemon import DaemonProcess
 from tests.support.proc import wait_until
 
 S = JobState
 pytestmark = pytest.mark.chaos
 FINAL = {"done", "failed", "cancelled", "expired"}
-
-
-class Daemon:
-    """`edge-agent run` as a child process that the test can SIGKILL and start again."""
-
-    def __init__(self, cfg: Path, log: Path) -> None:
-        self.cfg, self.log = cfg, log
-        self.proc: subprocess.Popen | None = None
-        self.state_dir = load_config(cfg).config.device.state_dir
-        self.starts = 0
-
-    def start(self) -> str:
-        info = self.state_dir / "daemon.json"
-        info.unlink(missing_ok=True)
-        exe = Path(sys.executable).parent / "edge-agent"
-        with open(self.log, "a") as log:
-            self.proc = subprocess.Popen([str(exe), "run", "-c", str(self.cfg)], stdout=log,
-                                         stderr=subprocess.STDOUT, env={**os.environ, KEY_ENV: TEST_KEY})
-        self.starts += 1
-        wait_until(lambda: info.exists() or self.proc.poll() is not None, timeout=20, what="daemon start")
-        assert self.proc.poll() is None, self.log.read_text()[-3000:]
-        return json.loads(info.read_text())["url"]
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 @pytest.fixture
@@ -89,7 +52,7 @@ def test_sigkill_while_jobs_flow_through_a_flaky_platform(tmp_path: Path, flaky_
         "queue": {"max_in_flight": 4, "retry_base_s": 0.2, "retry_cap_s": 1.0, "probe_interval_s": 0.3},
     })
     cfg = write_config(tmp_path / "config.toml", data)
-    daemon = Daemon(cfg, tmp_path / "daemon.log")
+    daemon = DaemonProcess(cfg, tmp_path / "daemon.log")
     url = daemon.start()
     acked: list[str] = []
     profiles = ["cartoon", "oil", "tryon"]
