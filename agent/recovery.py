@@ -84,6 +84,7 @@ def recover(lifecycle: Lifecycle, config: Config, integrity: str = "ok") -> Reco
     rep.integrity = integrity
     store = lifecycle.store
     for job in store.list(WORK_STATES, limit=1_000_000, newest_first=False):
+        platform: str | None
         try:
             platform = config.profile(job.profile).platform
         except KeyError:

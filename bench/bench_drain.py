@@ -75,8 +75,7 @@ def run(jobs: int, workers: int, latency: float, endpoint: str) -> dict[str, flo
             agent = make_agent(Path(d), url, endpoint, max_in_flight)
             # the backlog: photos taken while the platform was away (priority 0 after their first failure)
             ids = [agent.request(Command("capture", "button")).result(30)["job_id"] for _ in range(jobs)]
-            for jid in ids:
-                agent.store.update(jid, (JobState.CAPTURED,), priority=0)
+            agent.lifecycle.demote("easy")  # as the scheduler does when a platform goes away
             t0 = time.monotonic()
             agent.start()
             while agent.store.count_in((JobState.DONE,)) < jobs * 0.4:

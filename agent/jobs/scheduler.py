@@ -224,16 +224,16 @@ class Scheduler:
                 return  # cancelled meanwhile
             self._apply(started, phase, submit(client, req), client)
             return
-        client = self.clients.get(job.platform or "")
-        if client is None:
+        found = self.clients.get(job.platform or "")
+        if found is None:
             self.lifecycle.fail(job.id, f"platform {job.platform!r} is no longer in the config",
                                 only_from=(job.state,))
             return
         if phase == "poll":
             endpoint = job.endpoint or self._endpoint_of(job)
-            self._apply(job, phase, poll(client, job.remote_task_id or "", endpoint), client)
+            self._apply(job, phase, poll(found, job.remote_task_id or "", endpoint), found)
         else:
-            self._apply(job, phase, fetch(client, job, lambda name: self.url_for(job.id, name)), client)
+            self._apply(job, phase, fetch(found, job, lambda name: self.url_for(job.id, name)), found)
 
     def _endpoint_of(self, job: Job) -> str:
         """A job submitted before endpoints were recorded (an older queue): its profile's endpoint."""

@@ -7,6 +7,7 @@ job: whoever changes the state first wins, and the loser sees it.
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 import threading
@@ -389,7 +390,7 @@ class JobStore:
         with self._lock:
             return self._db.execute("PRAGMA data_version").fetchone()[0]
 
-    def updated_since(self, ts: float, limit: int = 2000) -> list[Job]:
+    def updated_since(self, ts: float, limit: int = 2000) -> builtins.list[Job]:
         """Jobs changed since `ts`, the newest `limit` of them, oldest first."""
         with self._lock:
             rows = self._db.execute(
