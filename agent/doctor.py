@@ -12,9 +12,9 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 from agent.config import LoadedConfig
 
@@ -244,7 +244,7 @@ def check_queue(loaded: LoadedConfig) -> Check:
 
 def _run(cmd: list[str]) -> subprocess.CompletedProcess | None:
     try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+        return subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=10)
     except (subprocess.TimeoutExpired, OSError):
         return None
 

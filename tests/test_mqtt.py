@@ -13,9 +13,10 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -28,7 +29,6 @@ from paho.mqtt.properties import Properties
 from agent.commands import ACTIONS
 from agent.config import parse_config
 from agent.core import Agent
-from agent.simulator import SimConfig, Simulator
 from agent.mqtt import (
     MqttBridge,
     Rejected,
@@ -40,6 +40,7 @@ from agent.mqtt import (
     no_delay,
     parse_command,
 )
+from agent.simulator import SimConfig, Simulator
 from tests.support.mosquitto import Mosquitto, TcpProxy, make_tls_files
 from tests.support.proc import wait_until
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import CancelledError, Future
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as paho
+from paho.mqtt.enums import MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -32,7 +34,7 @@ from agent.mqtt.topics import Topics
 from agent.redact import Redactor
 
 if TYPE_CHECKING:
-    from agent.config import Config, MqttConfig
+    from agent.config import MqttConfig
     from agent.core import Agent
 
 log = logging.getLogger(__name__)
@@ -53,7 +55,7 @@ class MqttBridge:
         self._lock = threading.Lock()
         self._client: paho.Client | None = None
         self._session_topics: Topics | None = None  # the running connection's (its Last Will, its subscriptions)
-        self._protocol: int | None = None  # the running connection's paho protocol constant
+        self._protocol: MQTTProtocolVersion | None = None  # the running connection's paho protocol constant
         self._connected = threading.Event()  # CONNACK received: publishing makes sense
         self._ready = threading.Event()  # and our command subscriptions are acknowledged
         self._sub_mid: int | None = None
@@ -72,10 +74,6 @@ class MqttBridge:
         self.connect_failures = 0  # attempts that could not reach the broker (each one grows paho's backoff)
 
     # ------------------------------------------------------------------ config, read at use time
-
-    @property
-    def config(self) -> Config:
-        return self.agent.config
 
     @property
     def cfg(self) -> MqttConfig:
@@ -200,15 +198,9 @@ class MqttBridge:
                 self._refused_logged = str(reason)
                 log.error("MQTT: %s:%s refused the connection: %s", self.cfg.host, self.cfg.port, reason)
             return
-        v5 = self._protocol == paho.MQTTv5
         topics = self.topics
-        # v5: see a retained command as retained (to refuse it), and only when the subscription is new
-        opts: SubscribeOptions | int = SubscribeOptions(qos=1, retainAsPublished=True, retainHandling=1) if v5 else 1
-        subs = [(topics.commands, opts), (topics.fleet_commands, opts)]
-        if self.cfg.homeassistant_discovery:
-            subs.append((topics.ha_status, SubscribeOptions(qos=1) if v5 else 1))
         # every time: a broker that lost its state has lost our subscriptions too
-        self._sub_mid = client.subscribe(subs)[1]
+        self._sub_mid = client.subscribe(self._subscriptions(topics))[1]
         client.publish(topics.status, b"online", qos=1, retain=True)
         if self._last_result is not None:
             self._publish_result(self._last_result)
@@ -224,6 +216,15 @@ class MqttBridge:
             "MQTT: connected to %s:%s (MQTT %s, session %s)", self.cfg.host, self.cfg.port, self.protocol,
             "resumed" if flags.session_present else "new",
         )
+
+    def _subscriptions(self, topics: Topics) -> list[tuple[str, SubscribeOptions]] | list[tuple[str, int]]:
+        wanted = [topics.commands, topics.fleet_commands]
+        ha = [topics.ha_status] if self.cfg.homeassistant_discovery else []
+        if self._protocol != paho.MQTTv5:
+            return [(t, 1) for t in wanted + ha]
+        # see a retained command as retained (to refuse it), and only when the subscription is new
+        opts = SubscribeOptions(qos=1, retainAsPublished=True, retainHandling=1)
+        return [(t, opts) for t in wanted] + [(t, SubscribeOptions(qos=1)) for t in ha]
 
     def _on_connect_fail(self, client: paho.Client, _ud: Any) -> None:
         self.connect_failures += 1
@@ -262,14 +263,7 @@ class MqttBridge:
         action = topics.command_action(topic)
         if action is None:
             return
-        reply = Reply(action)
-        props = getattr(msg, "properties", None)
-        if props is not None:
-            rt = getattr(props, "ResponseTopic", None)
-            if isinstance(rt, str) and topics.response_topic_allowed(rt):
-                reply.response_topic = rt
-                cd = getattr(props, "CorrelationData", None)
-                reply.correlation_data = bytes(cd) if cd is not None else None
+        reply = Reply.to(action, getattr(msg, "properties", None), topics)
         payload = bytes(msg.payload)
         try:
             if msg.retain:

@@ -129,4 +129,6 @@ def check_age(parsed: ParsedCommand, now: float) -> None:
         return
     age = now - parsed.ts
     if age > parsed.ttl_s:
-        raise Rejected("expired", f"command is {age:.1f}s old, older than its ttl_s={parsed.ttl_s:g}", parsed.request_id)
+        raise Rejected(
+            "expired", f"command is {age:.1f}s old, older than its ttl_s={parsed.ttl_s:g}", parsed.request_id
+        )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -52,23 +52,23 @@ paho_log = logging.getLogger("agent.mqtt.paho")
 paho_log.addFilter(_QuietDisconnect())
 
 
-def first_protocol(cfg: MqttConfig) -> int:
+def first_protocol(cfg: MqttConfig) -> MQTTProtocolVersion:
     """The protocol to try first: MQTT 5 unless `protocol = "3.1.1"` ("auto" starts with 5)."""
     return paho.MQTTv311 if cfg.protocol == "3.1.1" else paho.MQTTv5
 
 
-def protocol_name(protocol: int) -> str:
+def protocol_name(protocol: MQTTProtocolVersion) -> str:
     return "5" if protocol == paho.MQTTv5 else "3.1.1"
 
 
-def falls_back(cfg: MqttConfig, protocol: int, reason: ReasonCode) -> bool:
+def falls_back(cfg: MqttConfig, protocol: MQTTProtocolVersion, reason: ReasonCode) -> bool:
     """`protocol = "auto"` and the broker refused MQTT 5 as unsupported: the next try is 3.1.1, for good."""
     return cfg.protocol == "auto" and protocol == paho.MQTTv5 and reason.is_failure and reason.value == (
         UNSUPPORTED_PROTOCOL)
 
 
 def new_client(
-    cfg: MqttConfig, secrets: Secrets, *, client_id: str, protocol: int, will_topic: str | None = None,
+    cfg: MqttConfig, secrets: Secrets, *, client_id: str, protocol: MQTTProtocolVersion, will_topic: str | None = None,
     persistent: bool = True, keepalive: int | None = None,
 ) -> paho.Client:
     """A paho client set up from `cfg` and `secrets`, connect_async() called: set callbacks, then loop_start().
@@ -138,7 +138,7 @@ def probe(cfg: MqttConfig, secrets: Secrets, *, client_id: str, timeout: float) 
 
 
 def _probe_once(
-    cfg: MqttConfig, secrets: Secrets, client_id: str, protocol: int, timeout: float
+    cfg: MqttConfig, secrets: Secrets, client_id: str, protocol: MQTTProtocolVersion, timeout: float
 ) -> tuple[Probe, ReasonCode | None]:
     done = threading.Event()
     got: dict[str, Any] = {}

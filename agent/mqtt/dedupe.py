@@ -6,8 +6,12 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agent.mqtt.topics import Topics
 
 DEDUPE_SIZE = 1000
 DEDUPE_TTL_S = 3600.0
@@ -20,6 +24,17 @@ class Reply:
     action: str
     response_topic: str | None = None
     correlation_data: bytes | None = None
+
+    @classmethod
+    def to(cls, action: str, properties: Any, topics: Topics) -> Reply:
+        """B/response/<action>, plus the MQTT 5 Response Topic (with its Correlation Data) if it is allowed."""
+        reply = cls(action)
+        rt = getattr(properties, "ResponseTopic", None) if properties is not None else None
+        if isinstance(rt, str) and topics.response_topic_allowed(rt):
+            reply.response_topic = rt
+            cd = getattr(properties, "CorrelationData", None)
+            reply.correlation_data = bytes(cd) if cd is not None else None
+        return reply
 
 
 @dataclass

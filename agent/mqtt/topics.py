@@ -81,5 +81,4 @@ class Topics:
             return False
         if topic.startswith(f"{self.base}/response/"):
             return True
-        return not (topic == self.prefix or topic.startswith(f"{self.prefix}/")
-                    or topic.startswith(f"{self.discovery_prefix}/"))
+        return not (topic == self.prefix or topic.startswith((f"{self.prefix}/", f"{self.discovery_prefix}/")))
