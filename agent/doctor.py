@@ -11,11 +11,10 @@ import getpass
 import os
 import shutil
 import subprocess
-import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 from agent.config import LoadedConfig
 
@@ -128,47 +127,25 @@ def check_platforms(loaded: LoadedConfig, skews: list[float]) -> list[Check]:
 
 
 def check_mqtt(loaded: LoadedConfig, timeout: float = 5.0) -> Check:
+    """Connect once with the bridge's own client setup (protocol and its fallback, TLS, username/password)."""
     m = loaded.config.mqtt
     if not m.enabled:
         return Check("mqtt", SKIP, "not enabled")
-    import paho.mqtt.client as mqtt
+    from agent.mqtt.connection import first_protocol, probe, protocol_name
 
-    done = threading.Event()
-    result: dict[str, str] = {}
-
-    def on_connect(client, userdata, flags, reason_code, properties=None):  # noqa: ANN001
-        result["rc"] = str(reason_code)
-        result["ok"] = "yes" if not reason_code.is_failure else ""
-        done.set()
-
-    def on_connect_fail(client, userdata):  # noqa: ANN001
-        result["rc"] = "connection refused or unreachable: is the broker running, and is the port right?"
-        done.set()
-
-    proto = mqtt.MQTTv311 if m.protocol == "3.1.1" else mqtt.MQTTv5
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"edge-agent-doctor-{loaded.config.device.id}",
-                         protocol=proto)
-    client.on_connect = on_connect
-    client.on_connect_fail = on_connect_fail
-    if m.username:
-        pw = loaded.secrets.mqtt_password
-        client.username_pw_set(m.username, pw.get_secret_value() if pw else None)
-    if m.tls:
-        client.tls_set(ca_certs=str(m.ca_file) if m.ca_file else None)
     where = f"{m.host}:{m.port}"
     try:
-        client.connect_async(m.host, m.port, keepalive=10)
-        client.loop_start()
-        if not done.wait(timeout):
-            return Check("mqtt", FAIL, f"no answer from the broker at {where} within {timeout:.0f} s")
-        if not result.get("ok"):
-            return Check("mqtt", FAIL, f"cannot connect to the broker at {where}: {result.get('rc')}")
-        return Check("mqtt", PASS, f"connected to {where}" + (" (TLS)" if m.tls else ""))
+        p = probe(m, loaded.secrets, client_id=f"edge-agent-doctor-{loaded.config.device.id}", timeout=timeout)
     except (OSError, ValueError) as e:
         return Check("mqtt", FAIL, f"cannot connect to {where}: {e}")
-    finally:
-        client.disconnect()
-        client.loop_stop()
+    if not p.answered:
+        return Check("mqtt", FAIL, f"no answer from the broker at {where} within {timeout:.0f} s")
+    if not p.connected:
+        return Check("mqtt", FAIL, f"cannot connect to the broker at {where}: {p.error}")
+    detail = f"connected to {where}" + (" (TLS)" if m.tls else "")
+    if p.protocol != protocol_name(first_protocol(m)):
+        detail += f"; the broker speaks MQTT {p.protocol} only"
+    return Check("mqtt", PASS, detail)
 
 
 def check_printer(loaded: LoadedConfig) -> Check:
@@ -267,7 +244,7 @@ def check_queue(loaded: LoadedConfig) -> Check:
 
 def _run(cmd: list[str]) -> subprocess.CompletedProcess | None:
     try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+        return subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=10)
     except (subprocess.TimeoutExpired, OSError):
         return None
 

@@ -72,6 +72,27 @@ def test_mqtt_broker_reachable_or_not(config_file, tmp_path) -> None:
     assert code == 1 and rows["mqtt"]["status"] == "FAIL"
 
 
+def test_mqtt_check_connects_the_way_the_bridge_does(config_file, tmp_path) -> None:
+    """Username/password from the secrets and the "auto" fallback to MQTT 3.1.1: doctor builds its client with the
+    bridge's own connection code, so a broker doctor passes is one the daemon can use."""
+    from tests.support.mosquitto import Mosquitto, TcpProxy
+
+    broker = Mosquitto(tmp_path / "mq", users={"booth": "pw-right-123"})
+    proxy = TcpProxy(broker.port, refuse_mqtt5=True)  # answers MQTT 5 like a 3.1.1-only broker
+    try:
+        cfg = config_file(mqtt={"enabled": True, "port": proxy.port, "username": "booth",
+                                "password_env": "EDGE_AGENT_TEST_MQTT_PW"})
+        code, rows = doctor(cfg, EDGE_AGENT_TEST_MQTT_PW="pw-right-123")
+        assert rows["mqtt"]["status"] == "PASS", rows["mqtt"]
+        assert "MQTT 3.1.1 only" in rows["mqtt"]["detail"] and proxy.refused >= 1
+        code, rows = doctor(cfg, EDGE_AGENT_TEST_MQTT_PW="pw-wrong-456")
+        assert code == 1 and rows["mqtt"]["status"] == "FAIL", rows["mqtt"]
+        assert "cannot connect to the broker" in rows["mqtt"]["detail"] and "pw-wrong-456" not in json.dumps(rows)
+    finally:
+        proxy.close()
+        broker.stop()
+
+
 @pytest.mark.parametrize("over,check", [
     ({"queue": {"min_free_disk_mb": 10**9}}, "disk"),
     ({"printer": {"enabled": True, "queue": "no-such-queue-xyz"}}, "printer"),

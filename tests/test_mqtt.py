@@ -13,9 +13,10 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -28,19 +29,20 @@ from paho.mqtt.properties import Properties
 from agent.commands import ACTIONS
 from agent.config import parse_config
 from agent.core import Agent
-from agent.simulator import SimConfig, Simulator
 from agent.mqtt import (
     MqttBridge,
-    _no_delay,
     Rejected,
+    Reply,
     RequestCache,
     Topics,
-    _Reply,
     check_age,
     ha_discovery,
+    no_delay,
     parse_command,
 )
+from agent.simulator import SimConfig, Simulator
 from tests.support.mosquitto import Mosquitto, TcpProxy, make_tls_files
+from tests.support.proc import wait_until
 
 API_KEY = "sk-test"
 KEY_ENV = "EDGE_AGENT_TEST_MQTT_KEY"
@@ -159,7 +161,7 @@ class Watcher:
         if tls_ca:
             self.client.tls_set(ca_certs=str(tls_ca))
         self.client.on_message = self._on_message
-        self.client.on_socket_open = _no_delay
+        self.client.on_socket_open = no_delay
         subscribed = threading.Event()
         self.client.on_subscribe = lambda *a: subscribed.set()
         self.client.connect("127.0.0.1", port)
@@ -243,6 +245,20 @@ def response_to(w: Watcher, B: str, request_id: str | None, action: str = "captu
     return m.json()
 
 
+def settle(w: Watcher, B: str, action: str = "capture") -> None:
+    """Wait until everything sent to the bridge before has been handled and answered: one more command that runs
+    nothing (an unknown profile / job) takes the same network thread and the same queue in the core, so its answer
+    comes after theirs. `w` must watch B/response/+."""
+    rid = f"settle-{uuid.uuid4().hex[:8]}"
+    w.publish(f"{B}/cmd/{action}", {"request_id": rid, **({"profile": "no-such-profile"} if action == "capture"
+                                                           else {"job_id": "no-such-job"})})
+    assert response_to(w, B, rid, action=action)["status"] == "error"
+
+
+def answers_to(w: Watcher, B: str, request_id: str, action: str = "capture") -> list[bytes]:
+    return [m.payload for m in w.on(f"{B}/response/{action}") if m.json().get("request_id") == request_id]
+
+
 def reply_props(corr: bytes, topic: str = "reply/t") -> Properties:
     p = Properties(PacketTypes.PUBLISH)
     p.ResponseTopic = topic
@@ -307,13 +323,13 @@ def test_request_cache_is_an_lru_with_a_ttl() -> None:
     now = [0.0]
     cache = RequestCache(size=3, ttl_s=100, clock=lambda: now[0])
     for rid in "abcd":
-        cache.resolve(cache.add(rid, _Reply("capture")), {"request_id": rid})
-    assert cache.lookup("a", _Reply("capture")) is None  # evicted: the oldest of four
-    assert cache.lookup("b", _Reply("capture")).response == {"request_id": "b"}  # type: ignore[union-attr]
+        cache.resolve(cache.add(rid, Reply("capture")), {"request_id": rid})
+    assert cache.lookup("a", Reply("capture")) is None  # evicted: the oldest of four
+    assert cache.lookup("b", Reply("capture")).response == {"request_id": "b"}  # type: ignore[union-attr]
     now[0] = 101
-    assert cache.lookup("c", _Reply("capture")) is None  # expired
-    pending = cache.add("p", _Reply("capture"))
-    cache.lookup("p", _Reply("cancel"))
+    assert cache.lookup("c", Reply("capture")) is None  # expired
+    pending = cache.add("p", Reply("capture"))
+    cache.lookup("p", Reply("cancel"))
     assert [w.action for w in cache.resolve(pending, {"ok": 1})] == ["capture", "cancel"]
 
 
@@ -361,6 +377,24 @@ def test_capture_command_runs_a_job_and_publishes_response_events_and_result(mak
     late.wait(lambda m: m.topic == f"{B}/state" and m.json()["queue"].get("done") == 1)
 
 
+def test_the_bridge_is_a_service_alive_while_it_runs_even_without_a_broker(make_booth, broker) -> None:
+    from tests.support.mosquitto import free_port
+
+    booth = make_booth(connect=False)
+    assert not booth.bridge.alive and not booth.bridge.connected
+    booth.start_bridge()
+    assert booth.bridge.alive and booth.bridge.connected
+    booth.bridge.stop()
+    assert not booth.bridge.alive and not booth.bridge.connected
+
+    nowhere = make_booth(port=free_port(), connect=False)  # nothing listens there: paho keeps retrying
+    nowhere.bridge.start()
+    wait_until(lambda: nowhere.bridge.connect_failures >= 1, what="a failed connection attempt")
+    assert nowhere.bridge.alive and not nowhere.bridge.connected
+    nowhere.bridge.stop()
+    assert not nowhere.bridge.alive
+
+
 def test_duplicate_request_id_runs_once_and_gets_the_same_response(make_booth, watchers, broker) -> None:
     booth = make_booth()
     B = booth.B
@@ -371,13 +405,11 @@ def test_duplicate_request_id_runs_once_and_gets_the_same_response(make_booth, w
     first = response_to(w, B, "dup-1")
     w.publish(f"{B}/cmd/capture", cmd)  # after it answered
     w.publish(f"{booth.prefix}/fleet/cmd/capture", cmd)  # the same id on the fleet topic is the same request
-    deadline = time.monotonic() + 10
-    while len(w.on(f"{B}/response/capture")) < 4 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    answers = [m.payload for m in w.on(f"{B}/response/capture")]
+    wait_until(lambda: len(answers_to(w, B, "dup-1")) >= 4, what="four answers")
+    settle(w, B)  # and nothing more comes
+    answers = answers_to(w, B, "dup-1")
     assert len(answers) == 4 and len(set(answers)) == 1, answers
     assert json.loads(answers[0]) == first and first["status"] == "ok"
-    time.sleep(0.3)
     assert booth.jobs() == 1
 
     w.publish(f"{booth.prefix}/fleet/cmd/capture", {"request_id": "fleet-1"})
@@ -419,7 +451,7 @@ def test_response_topics_cannot_reach_the_agents_own_or_home_assistants_topics(m
     for i in range(4):
         response_to(w, B, f"rt-{i}", action="cancel")
     assert w.wait(lambda m: m.topic == "reply/ok").json()["request_id"] == "rt-3"  # an ordinary reply topic works
-    time.sleep(0.3)
+    settle(w, B, "cancel")  # whatever the four answers published has arrived
     hijacked = [m for m in w.msgs if m.topic in (ha, f"{B}/status", f"{B}/result/url") and b"request_id" in m.payload]
     assert hijacked == []
 
@@ -496,11 +528,10 @@ def test_broker_restart_reconnects_resubscribes_and_republishes_within_5s(make_b
     booth = make_booth()
     B = booth.B
     broker.kill()
-    deadline = time.monotonic() + 5
-    while booth.bridge.connected and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not booth.bridge.connected
-    time.sleep(2.0)  # long enough for the reconnect backoff to grow
+    wait_until(lambda: not booth.bridge.connected, timeout=5, what="the bridge to see the broker gone")
+    # two failed attempts (0.5 s, then 1 s later): the reconnect backoff has grown to 2 s and keeps growing
+    failed = booth.bridge.connect_failures
+    wait_until(lambda: booth.bridge.connect_failures >= failed + 2, timeout=5, what="two failed reconnects")
     (broker.dir / "mosquitto.db").unlink(missing_ok=True)  # a broker that lost everything: no session, no retained
     broker.start()
     t0 = time.monotonic()
@@ -540,11 +571,9 @@ def test_qos1_commands_sent_while_the_agent_was_away_run_exactly_once(make_booth
     booth.start_bridge(MqttBridge(booth.agent))
     answers = {rid: response_to(w, B, rid) for rid in ("away-1", "away-2", "away-3")}
     assert all(a["status"] == "ok" for a in answers.values())
-    deadline = time.monotonic() + 5
-    while len(w.on(f"{B}/response/capture")) < 4 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(0.3)
-    dup = [m.json() for m in w.on(f"{B}/response/capture") if m.json()["request_id"] == "away-1"]
+    wait_until(lambda: len(answers_to(w, B, "away-1")) >= 2, timeout=5, what="the duplicate's answer")
+    settle(w, B)  # and nothing more comes
+    dup = [json.loads(p) for p in answers_to(w, B, "away-1")]
     assert len(dup) == 2 and dup[0] == dup[1]
     assert booth.jobs() == 3
 
@@ -732,7 +761,7 @@ def test_home_assistant_discovery_and_reannounce(make_booth, watchers, broker) -
     w.publish("homeassistant/status", b"online")  # Home Assistant restarted: announce again
     again = w.wait(lambda m: m.topic == topic, since=mark)
     assert again.json() == doc
-    time.sleep(0.3)
+    settle(w, B)  # both status messages have been handled
     assert len(w.on(topic, since=mark)) == 1  # "offline" announced nothing
 
 
@@ -792,7 +821,8 @@ def test_username_password_and_no_secret_is_ever_published_or_logged(
         monkeypatch.setenv("EDGE_AGENT_TEST_MQTT_PW", "not-the-" + password)
         bad = MqttBridge(Agent(parse_config(json.loads(json.dumps(wrong)), tmp_path / "config.toml")))
         bad.start()
-        time.sleep(1.0)
+        wait_until(lambda: any("refused the connection" in r.getMessage() and r.name.startswith("agent.mqtt")
+                               for r in caplog.records), what="the broker to refuse the wrong password")
         assert not bad.connected
         bad.stop()
         bad.agent.stop()

@@ -1,0 +1,143 @@
+"""The `edge-agent` command. Exit codes: 0 success; 1 the work failed; 2 bad usage or invalid config.
+
+This module holds the parser and `main` (the console script `edge-agent = "agent.cli:main"`); each command group
+lives in its own module: `jobs` (once, trigger), `status`, `queue`, `admin` (run, check-config, doctor), `tools`
+(simulate, demo), and `common` (exit codes, CliError, config/store/API helpers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from agent import __version__
+from agent.cli.admin import cmd_check_config, cmd_doctor, cmd_run
+from agent.cli.common import EXIT_OK, CliError
+from agent.cli.jobs import cmd_once, cmd_trigger
+from agent.cli.queue import cmd_queue
+from agent.cli.status import cmd_status
+from agent.cli.tools import cmd_demo, cmd_simulate
+
+
+def _positive(v: str) -> float:
+    x = float(v)
+    if not x > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {v}")
+    return x
+
+
+def _count(v: str) -> int:
+    n = int(v)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
+    return n
+
+
+def build_parser() -> argparse.ArgumentParser:
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    p = argparse.ArgumentParser(prog="edge-agent", description="AI photo booth / AI camera / try-on kiosk agent")
+    p.add_argument("--version", action="version", version=f"edge-agent {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: `-c` works before or after a sub-command (`queue -c F list` and `queue list -c F`)
+    for parser in (p, common):
+        parser.add_argument("-c", "--config", default=argparse.SUPPRESS,
+                            help="config file (default: $EDGE_AGENT_CONFIG, else /etc/edge-agent/config.toml)")
+        parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug logging")
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    def add(
+        name: str, help_: str, func: Callable[[argparse.Namespace], int],
+        parents: Sequence[argparse.ArgumentParser] = (common,),
+    ) -> argparse.ArgumentParser:
+        s = sub.add_parser(name, parents=list(parents), help=help_, description=help_, formatter_class=fmt)
+        s.set_defaults(func=func)
+        return s
+
+    add("run", "the daemon: triggers, queue worker, HTTP API, MQTT", cmd_run)
+
+    s = add("once", "one job in the foreground, with live progress; prints the output paths", cmd_once)
+    s.add_argument("--profile", help="the profile to use (default: the first in the config)")
+    s.add_argument("--image", help="use this photo instead of the camera")
+    s.add_argument("--json", action="store_true", help="print one JSON object instead of paths")
+    s.add_argument("--timeout", type=_positive, default=300.0,
+                   help="give up waiting after this many seconds (the photo stays queued for the daemon)")
+
+    s = add("trigger", "ask the running daemon to start a job; prints its id", cmd_trigger)
+    s.add_argument("--profile", help="the profile to use (default: the first in the config)")
+    s.add_argument("--wait", action="store_true", help="wait for the end; exit 0 when done, 1 otherwise")
+    s.add_argument("--timeout", type=_positive, default=600.0, help="with --wait: give up after this many seconds")
+
+    s = add("status", "daemon state, queue depth by state, last error", cmd_status)
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+
+    s = add("queue", "the durable queue (works with the daemon running or stopped)", cmd_queue)
+    qs = s.add_subparsers(dest="queue_cmd", required=True, metavar="ACTION")
+
+    def qadd(name: str, help_: str) -> argparse.ArgumentParser:
+        return qs.add_parser(name, parents=[common], help=help_, description=help_, formatter_class=fmt)
+
+    q = qadd("list", "jobs, newest first")
+    q.add_argument("--state", help="only these states, comma-separated (e.g. failed,expired)")
+    q.add_argument("--limit", type=_count, default=50, help="at most this many jobs")
+    q.add_argument("--json", action="store_true", help="print JSON")
+    q = qadd("show", "one job with its history")
+    q.add_argument("id", help="a job id, or its first 4+ characters")
+    q.add_argument("--json", action="store_true", help="print JSON")
+    q = qadd("retry", "submit failed, expired or cancelled jobs again")
+    q.add_argument("id", nargs="?", help="a job id, or its first 4+ characters")
+    q.add_argument("--failed", action="store_true", help="every failed and expired job (e.g. after fixing a key)")
+    q = qadd("cancel", "cancel a job (and its remote task where the platform can)")
+    q.add_argument("id", help="a job id, or its first 4+ characters")
+    q = qadd("purge", "delete given-up jobs and their files (photos included)")
+    q.add_argument("--failed", action="store_true", help="failed, expired and cancelled jobs")
+    q.add_argument("--yes", action="store_true", help="really delete (without it: list what would go)")
+
+    s = add("check-config", "validate a config file: `PATH: key.path: message` lines, exit 2 on error",
+            cmd_check_config)
+    s.add_argument("path", nargs="?", help="the config file (or -c; default: $EDGE_AGENT_CONFIG, else "
+                                           "/etc/edge-agent/config.toml)")
+
+    s = add("doctor", "check config, camera, GPIO, platforms, MQTT, printer, disk, clock; exit 1 on any FAIL",
+            cmd_doctor)
+    s.add_argument("--json", action="store_true", help="print JSON")
+
+    s = add("simulate", "the built-in EasyAI + Haiyi platform simulator", cmd_simulate, parents=())
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    s.add_argument("--port", type=int, default=3001, help="port to listen on")
+    s.add_argument("--latency", type=float, default=2.0, help="seconds a task takes on a GPU")
+    s.add_argument("--fail-rate", type=float, default=0.0, help="fraction of API calls that fail (0-1)")
+    s.add_argument("--seed", type=int, help="random seed, for repeatable failures")
+    s.add_argument("--workers", type=_count, default=4, help="tasks that run at once (GPUs)")
+    s.add_argument("--key", action="append", help="an accepted API key (repeatable; none: any key)")
+    s.add_argument("--quirk", action="append", help="a quirk of a real server to show (repeatable)")
+    s.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+    s = add("demo", "simulator + synthetic camera + the agent + N jobs", cmd_demo, parents=())
+    s.add_argument("--count", type=_count, default=3, help="how many jobs")
+    s.add_argument("--dir", default="demo-output", help="where the demo keeps its queue and results")
+    s.add_argument("--latency", type=float, default=1.5, help="seconds a simulated task takes")
+    s.add_argument("--serve", action="store_true", help="keep the agent and its API running after the jobs")
+    s.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except CliError as e:
+        if str(e):
+            print(f"edge-agent: {e}", file=sys.stderr)
+        return e.code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `edge-agent queue list | head`
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return EXIT_OK

@@ -1,0 +1,54 @@
+"""`edge-agent run` (the daemon), `check-config` and `doctor`: what an installer and a field technician run."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from agent.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError, load, print_json, setup_logging
+from agent.config import ConfigError, config_path_from_env, load_config
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    loaded = load(args)
+    setup_logging(args, loaded)
+    from agent.daemon import CannotStart, run
+    from agent.jobs.store import StoreError
+
+    try:
+        return run(loaded)
+    except StoreError as e:
+        raise CliError(str(e)) from None
+    except CannotStart as e:
+        raise CliError(str(e)) from None
+    except OSError as e:
+        raise CliError(f"cannot start: {e}") from None
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    path = Path(args.path) if args.path else config_path_from_env(getattr(args, "config", None))
+    try:
+        loaded = load_config(path)
+    except ConfigError as e:
+        for line in e.lines():
+            print(line, file=sys.stderr)
+        return EXIT_USAGE
+    for w in loaded.warnings:
+        print(f"{path}: warning: {w}", file=sys.stderr)
+    c = loaded.config
+    print(f"{path}: OK ({len(c.profiles)} profile(s), {len(c.platforms)} platform(s), camera {c.camera.driver})")
+    return EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    loaded = load(args)
+    setup_logging(args, loaded, default="CRITICAL")
+    from agent.doctor import FAIL, render, run_checks
+
+    checks = run_checks(loaded)
+    if args.json:
+        print_json([c.as_dict() for c in checks])
+    else:
+        render(checks)
+    return EXIT_FAILED if any(c.status == FAIL for c in checks) else EXIT_OK

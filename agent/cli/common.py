@@ -1,0 +1,121 @@
+"""What every `edge-agent` command shares: exit codes, CliError, loading the config, the store, the daemon's API."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from agent.config import ConfigError, LoadedConfig, config_path_from_env, load_config
+from agent.jobs.model import Job
+
+if TYPE_CHECKING:
+    from agent.core import Agent
+    from agent.jobs.store import JobStore
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class CliError(Exception):
+    """Ends the command: `edge-agent: <message>` on stderr (nothing for an empty message), exit `code`."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def load(args: argparse.Namespace) -> LoadedConfig:
+    path = config_path_from_env(getattr(args, "config", None))
+    try:
+        return load_config(path)
+    except ConfigError as e:
+        for line in e.lines():
+            print(line, file=sys.stderr)
+        raise CliError("", EXIT_USAGE) from None
+
+
+def setup_logging(args: argparse.Namespace, loaded: LoadedConfig | None = None, default: str = "INFO") -> None:
+    from agent.logs import setup_logging as setup
+
+    level = "DEBUG" if getattr(args, "verbose", False) else default
+    setup(level, loaded.secrets.all_values() if loaded else ())
+
+
+def make_agent(loaded: LoadedConfig) -> Agent:
+    """The Agent, or a clear CliError when its folders or its store cannot be used."""
+    from agent.core import Agent
+    from agent.jobs.store import StoreError
+
+    try:
+        return Agent(loaded)
+    except StoreError as e:
+        raise CliError(str(e)) from None
+    except OSError as e:
+        raise CliError(f"cannot use {e.filename or 'the state folders'}: {e.strerror} (check [device] state_dir "
+                       "and output_dir, and their owner)") from None
+
+
+def open_store(loaded: LoadedConfig) -> JobStore:
+    from agent.jobs.store import JobStore, StoreError
+
+    db = loaded.config.device.state_dir / "jobs.db"
+    if not db.exists():
+        raise CliError(f"no job store at {db} (the agent has not run with this config yet)")
+    try:
+        return JobStore(db)
+    except StoreError as e:
+        raise CliError(str(e)) from None
+
+
+def daemon_url(loaded: LoadedConfig) -> str | None:
+    from agent.daemon import daemon_info
+
+    info = daemon_info(loaded.config.device.state_dir)
+    return info["url"] if info else None
+
+
+def api_client(loaded: LoadedConfig) -> tuple[httpx.Client, str]:
+    """A client for the running daemon's HTTP API (with the token), or CliError when no daemon runs."""
+    url = daemon_url(loaded)
+    if url is None:
+        raise CliError(f"the daemon is not running (no live {loaded.config.device.state_dir}/daemon.json); "
+                       "start it with `edge-agent run` or `systemctl start edge-agent`")
+    headers = {}
+    if loaded.secrets.http_token is not None:
+        headers["Authorization"] = f"Bearer {loaded.secrets.http_token.get_secret_value()}"
+    return httpx.Client(base_url=url, headers=headers, timeout=httpx.Timeout(35.0, connect=3.0)), url
+
+
+def resolve_job(store: JobStore, ref: str) -> Job:
+    """A job by its id or a unique prefix of 4+ characters (what a technician types from `queue list`)."""
+    ref = ref.strip().lower()
+    job = store.get(ref)
+    if job is not None:
+        return job
+    if len(ref) < 4:
+        raise CliError(f"give at least 4 characters of the job id (got {ref!r})", EXIT_USAGE)
+    matches = store.find(ref)
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise CliError(f"{ref!r} matches {len(matches)} jobs; give more characters")
+    raise CliError(f"no job {ref!r}")
+
+
+def age(ts: float) -> str:
+    d = max(0, time.time() - ts)
+    if d < 90:
+        return f"{d:.0f}s"
+    if d < 5400:
+        return f"{d / 60:.0f}m"
+    if d < 172800:
+        return f"{d / 3600:.0f}h"
+    return f"{d / 86400:.0f}d"
+
+
+def print_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, sort_keys=True))

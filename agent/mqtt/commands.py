@@ -1,0 +1,134 @@
+"""Command payloads: strict validation of what arrives on B/cmd/<action>, and the ttl_s/ts expiry rule.
+
+A payload is a JSON object; unknown keys are refused so a typo never silently means "the default"::
+
+    capture: {"request_id", "profile"?, "params"?, "ttl_s"?, "ts"?}
+    cancel | retry | print: {"request_id", "job_id"?, "ttl_s"?, "ts"?}   (no job_id: the latest job, like a button)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from agent.commands import ACTIONS, Command
+from agent.jsonutil import JSONError, loads_strict
+
+MAX_PAYLOAD = 64 * 1024
+REQUEST_ID_MAX = 128
+
+_CAPTURE_KEYS = frozenset({"request_id", "profile", "params", "ttl_s", "ts"})
+_JOB_KEYS = frozenset({"request_id", "job_id", "ttl_s", "ts"})
+
+
+class Rejected(Exception):
+    """A command the bridge answers with an error itself; nothing reached the core."""
+
+    def __init__(self, code: str, message: str, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+@dataclass
+class ParsedCommand:
+    request_id: str
+    command: Command
+    ttl_s: float | None = None
+    ts: float | None = None
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _request_id(v: Any) -> str | None:
+    return v if isinstance(v, str) and 1 <= len(v) <= REQUEST_ID_MAX else None
+
+
+def _payload_error(e: JSONError) -> str:
+    """The sender's wording for a payload that is not strict JSON (a NaN is simply "not valid JSON" here)."""
+    why = str(e)
+    if why.startswith("larger than"):
+        return f"payload {why}"
+    if why == "not UTF-8 text":
+        return "payload is not UTF-8 text"
+    return "payload is not valid JSON"
+
+
+def peek_request_id(payload: bytes) -> str | None:
+    """The request_id of a payload if it has a valid one (to address an error response), else None."""
+    try:
+        obj = loads_strict(payload, max_bytes=MAX_PAYLOAD)
+    except JSONError:
+        return None
+    return _request_id(obj.get("request_id")) if isinstance(obj, dict) else None
+
+
+def parse_command(action: str, payload: bytes) -> ParsedCommand:
+    """Validate one command payload; raises Rejected("bad_request", ...) for anything that is not a command."""
+    if action not in ACTIONS:
+        rid = peek_request_id(payload)
+        raise Rejected("bad_request", f"unknown action {action[:64]!r}; expected one of {', '.join(ACTIONS)}", rid)
+    try:
+        obj = loads_strict(payload, max_bytes=MAX_PAYLOAD)
+    except JSONError as e:
+        raise Rejected("bad_request", _payload_error(e)) from None
+    if not isinstance(obj, dict):
+        raise Rejected("bad_request", f"payload must be a JSON object, got {type(obj).__name__}")
+    if "request_id" not in obj:
+        raise Rejected("bad_request", "request_id is required")
+    rid = _request_id(obj["request_id"])
+    if rid is None:
+        raise Rejected("bad_request", f"request_id must be a string of 1-{REQUEST_ID_MAX} characters")
+
+    allowed = _CAPTURE_KEYS if action == "capture" else _JOB_KEYS
+    unknown = sorted(str(k) for k in obj if k not in allowed)
+    if unknown:
+        raise Rejected(
+            "bad_request", f"unknown key(s) {', '.join(repr(k[:64]) for k in unknown[:5])} for {action}; "
+            f"allowed: {', '.join(sorted(allowed))}", rid,
+        )
+    ttl_s = obj.get("ttl_s")
+    if ttl_s is not None and not (_is_number(ttl_s) and ttl_s > 0):
+        raise Rejected("bad_request", "ttl_s must be a positive number of seconds", rid)
+    ts = obj.get("ts")
+    if ts is not None and not (_is_number(ts) and ts >= 0):
+        raise Rejected("bad_request", "ts must be unix seconds (a non-negative number)", rid)
+    if ts is not None and ts > 1e11:
+        raise Rejected("bad_request", "ts must be unix seconds, not milliseconds", rid)
+
+    if action == "capture":
+        profile = obj.get("profile")
+        if profile is not None and not (isinstance(profile, str) and 1 <= len(profile) <= 128):
+            raise Rejected("bad_request", "profile must be a profile name (string)", rid)
+        params = obj.get("params")
+        if params is not None and not isinstance(params, dict):
+            raise Rejected("bad_request", "params must be a JSON object", rid)
+        cmd = Command(action="capture", source="mqtt", profile=profile, params=dict(params or {}), request_id=rid)
+    else:
+        job_id = obj.get("job_id")
+        if job_id is not None and not (isinstance(job_id, str) and 1 <= len(job_id) <= 128):
+            raise Rejected("bad_request", "job_id must be a job id (string)", rid)
+        cmd = Command(action=action, source="mqtt", job_id=job_id, request_id=rid)  # type: ignore[arg-type]
+    return ParsedCommand(rid, cmd, float(ttl_s) if ttl_s is not None else None, float(ts) if ts is not None else None)
+
+
+def check_age(parsed: ParsedCommand, now: float) -> None:
+    """Raises Rejected("expired") for a command older than its ttl_s (measured from its ts).
+
+    Without ``ts`` the device cannot know how long a command waited in the broker (a persistent session keeps
+    commands for a day), so senders that care set ``ts`` - or the MQTT 5 Message Expiry Interval, which the broker
+    itself honours."""
+    if parsed.ttl_s is None or parsed.ts is None:
+        return
+    age = now - parsed.ts
+    if age > parsed.ttl_s:
+        raise Rejected(
+            "expired", f"command is {age:.1f}s old, older than its ttl_s={parsed.ttl_s:g}", parsed.request_id
+        )

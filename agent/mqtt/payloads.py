@@ -1,0 +1,58 @@
+"""What the bridge publishes: responses, B/events, the retained B/result, and the one serialiser (with redaction)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from agent.events import Event
+from agent.redact import Redactor
+
+
+def response_body(request_id: str | None, *, data: Any = None, error: dict[str, str] | None = None) -> dict[str, Any]:
+    """B/response/<action>: {"request_id","status":"ok"|"error","data"?,"error"?}."""
+    if error is not None:
+        return {"request_id": request_id, "status": "error", "error": error}
+    body: dict[str, Any] = {"request_id": request_id, "status": "ok"}
+    if data is not None:
+        body["data"] = data
+    return body
+
+
+def event_payload(ev: Event) -> dict[str, Any] | None:
+    """What B/events carries for a bus event (None: not published there)."""
+    d = ev.data
+    if ev.type.startswith("job."):
+        out: dict[str, Any] = {"type": ev.type, "job_id": d.get("job_id"), "profile": d.get("profile")}
+        for k in ("state", "progress", "outputs", "error", "request_id", "source"):
+            if d.get(k) is not None:
+                out[k] = d[k]
+        return out
+    if ev.type in ("capture.refused", "alarm"):
+        return {"type": ev.type, "code": d.get("code"), "message": d.get("message")}
+    return None
+
+
+def result_payload(ev: Event) -> dict[str, Any]:
+    """B/result (retained) for a `job.done` event: {"job_id","profile","outputs":[{"type","url","path"}]}."""
+    outputs = [
+        {"type": o.get("type"), "url": o.get("url"), "path": o.get("path")}
+        for o in (ev.data.get("outputs") or [])
+        if isinstance(o, dict)
+    ]
+    return {"job_id": ev.data.get("job_id"), "profile": ev.data.get("profile"), "outputs": outputs}
+
+
+def first_image_url(result: dict[str, Any]) -> str | None:
+    """B/result/url: the URL of a result's first image (Home Assistant's image entity reads it)."""
+    for o in result["outputs"]:
+        if o.get("type") == "image" and o.get("url"):
+            return str(o["url"])
+    return None
+
+
+def dumps(obj: Any, redactor: Redactor) -> str:
+    """Compact, stable JSON (a str is sent as it is), with every secret masked: defence in depth, nothing that
+    looks like a secret ever leaves the device."""
+    text = obj if isinstance(obj, str) else json.dumps(obj, separators=(",", ":"), sort_keys=True, default=str)
+    return redactor.mask(text)
