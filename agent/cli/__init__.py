@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         s.set_defaults(func=func)
         return s
 
-    add("run", "the daemon: triggers, queue worker, HTTP API, MQTT", cmd_run)
+    add("run", "the daemon: triggers, queue scheduler, HTTP API, MQTT", cmd_run)
 
     s = add("once", "one job in the foreground, with live progress; prints the output paths", cmd_once)
     s.add_argument("--profile", help="the profile to use (default: the first in the config)")

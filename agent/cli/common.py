@@ -92,18 +92,14 @@ def api_client(loaded: LoadedConfig) -> tuple[httpx.Client, str]:
 
 def resolve_job(store: JobStore, ref: str) -> Job:
     """A job by its id or a unique prefix of 4+ characters (what a technician types from `queue list`)."""
-    ref = ref.strip().lower()
-    job = store.get(ref)
-    if job is not None:
-        return job
-    if len(ref) < 4:
-        raise CliError(f"give at least 4 characters of the job id (got {ref!r})", EXIT_USAGE)
-    matches = store.find(ref)
-    if len(matches) == 1:
-        return matches[0]
-    if len(matches) > 1:
-        raise CliError(f"{ref!r} matches {len(matches)} jobs; give more characters")
-    raise CliError(f"no job {ref!r}")
+    from agent.jobs.store import PrefixTooShort
+
+    try:
+        return store.resolve(ref)
+    except PrefixTooShort as e:
+        raise CliError(str(e), EXIT_USAGE) from None
+    except LookupError as e:
+        raise CliError(str(e)) from None
 
 
 def age(ts: float) -> str:

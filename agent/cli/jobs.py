@@ -71,9 +71,9 @@ def cmd_once(args: argparse.Namespace) -> int:
         except CommandError as e:
             raise CliError(e.message) from None
         job_id = res["job_id"]
-        assert agent.worker.own_jobs is not None  # start(only_own_jobs=True) made the set
-        agent.worker.own_jobs.add(job_id)
-        agent.worker.wake()
+        assert agent.scheduler.own_jobs is not None  # start(only_own_jobs=True) made the set
+        agent.scheduler.own_jobs.add(job_id)
+        agent.scheduler.wake()
         try:
             job = _follow(agent, job_id, live=sys.stderr.isatty() and not args.json, timeout=args.timeout)
         except KeyboardInterrupt:

@@ -4,14 +4,13 @@ the daemon running or stopped (the store is SQLite in WAL mode; the daemon notic
 from __future__ import annotations
 
 import argparse
-import shutil
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.cli.common import EXIT_OK, EXIT_USAGE, CliError, age, load, open_store, print_json, resolve_job
 from agent.config import LoadedConfig
+from agent.jobs.lifecycle import Lifecycle
 from agent.jobs.model import JobState
 
 if TYPE_CHECKING:
@@ -78,20 +77,29 @@ def _show(args: argparse.Namespace, loaded: LoadedConfig, store: JobStore) -> in
     return EXIT_OK
 
 
-def _retry(args: argparse.Namespace, loaded: LoadedConfig, store: JobStore) -> int:
-    from agent.core import retry_job
+def _lifecycle(loaded: LoadedConfig, store: JobStore) -> Lifecycle:
+    """The same lifecycle the daemon uses (job.json at every move, reasons masked); the daemon announces what
+    changed here when it sees the store change."""
+    from agent.redact import Redactor
+    from agent.results import ResultLayout
 
+    layout = ResultLayout(loaded.config.device.results_dir)
+    return Lifecycle(store, layout, redact=Redactor(loaded.secrets.all_values()).mask)
+
+
+def _retry(args: argparse.Namespace, loaded: LoadedConfig, store: JobStore) -> int:
+    lc = _lifecycle(loaded, store)
     if args.failed == bool(args.id):
         raise CliError("say which: a job id, or --failed for every failed and expired job", EXIT_USAGE)
     note = "retried by a technician (edge-agent queue retry)"
     if args.failed:
         jobs = store.list((JobState.FAILED, JobState.EXPIRED), limit=1_000_000, newest_first=False)
-        done = [j for j in jobs if retry_job(store, j.id, note=note) is not None]
+        done = [j for j in jobs if lc.retry(j.id, note=note) is not None]
         print(f"{len(done)} job(s) queued again" + (f"; {len(jobs) - len(done)} without their photo on disk"
                                                      if len(done) < len(jobs) else ""))
         return EXIT_OK
     job = resolve_job(store, args.id)
-    j = retry_job(store, job.id, note=note)
+    j = lc.retry(job.id, note=note)
     if j is None:
         raise CliError(f"job {job.id} is {job.state.value}; only failed, expired or cancelled jobs with their "
                        "photo on disk can be retried")
@@ -100,27 +108,23 @@ def _retry(args: argparse.Namespace, loaded: LoadedConfig, store: JobStore) -> i
 
 
 def _cancel(args: argparse.Namespace, loaded: LoadedConfig, store: JobStore) -> int:
-    from agent.core import cancel_job
+    from agent.jobs.actions import cancel_job
     from agent.platforms import make_client
 
     job = resolve_job(store, args.id)
     clients: dict[str, PlatformClient] = {}
     cfg = loaded.config
-    try:
-        name = cfg.profile(job.profile).platform
+    name = job.platform or ""
+    if name in cfg.platforms:  # where its task lives, to cancel that too
         clients[name] = make_client(name, cfg.platforms[name], loaded.secrets.platform_keys.get(name))
-    except KeyError:
-        pass
     try:
-        j = cancel_job(store, job.id, clients, cfg, note="cancelled by a technician (edge-agent queue cancel)")
+        j = cancel_job(_lifecycle(loaded, store), job.id, clients,
+                       note="cancelled by a technician (edge-agent queue cancel)")
     finally:
         for c in clients.values():
             c.close()
     if j is None:
         raise CliError(f"job {job.id} is already {job.state.value}")
-    from agent.results import ResultLayout
-
-    ResultLayout(cfg.device.results_dir).write_job_json(j)
     print(f"{j.id} cancelled" + (f" (remote task {j.remote_task_id} cancelled too where possible)"
                                  if j.remote_task_id else ""))
     return EXIT_OK
@@ -138,11 +142,7 @@ def _purge(args: argparse.Namespace, loaded: LoadedConfig, store: JobStore) -> i
         print(f"{len(jobs)} job(s) and their photos would be deleted; add --yes to delete them "
               "(`queue retry --failed` sends them again instead)")
         return EXIT_OK
-    final = (JobState.FAILED, JobState.EXPIRED, JobState.CANCELLED)
-    gone = set(store.delete((j.id for j in jobs), only_states=final))  # a job retried meanwhile stays
-    for j in jobs:
-        if j.id in gone and j.result_dir and Path(j.result_dir).is_dir():
-            shutil.rmtree(j.result_dir, ignore_errors=True)
+    gone = _lifecycle(loaded, store).purge(jobs)  # a job retried meanwhile stays
     print(f"purged {len(gone)} failed/expired/cancelled job(s) and their files")
     return EXIT_OK
 

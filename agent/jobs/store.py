@@ -64,6 +64,10 @@ _JSON_FIELDS = {"outputs", "params", "remote_outputs", "history"}
 _COLUMNS = [f.name for f in fields(Job)]
 
 
+class PrefixTooShort(LookupError):
+    """A job id prefix too short to look up (a usage error, not a missing job)."""
+
+
 class StoreError(Exception):
     def __init__(self, message: str, corrupt: bool = False) -> None:
         super().__init__(message)
@@ -273,7 +277,7 @@ class JobStore:
         if job is not None:
             return job
         if len(ref) < min_prefix:
-            raise LookupError(f"no job {ref!r} (give the full id, or at least {min_prefix} characters of it)")
+            raise PrefixTooShort(f"give at least {min_prefix} characters of the job id (got {ref!r})")
         matches = self.find(ref)
         if len(matches) == 1:
             return matches[0]

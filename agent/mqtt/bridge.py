@@ -326,7 +326,7 @@ class MqttBridge:
     def _on_event(self, ev: Event) -> None:
         if (ev.type.startswith("job.") and ev.type != "job.progress") or ev.type in ("agent.mode", "agent.state"):
             self._mark_state_dirty()
-        if ev.type == "job.done":  # the retained result first: whoever reacts to job.done finds it there
+        if ev.type == "result":  # presented before job.done: whoever reacts to job.done finds it retained already
             self._last_result = result_payload(ev)
             self._publish_result(self._last_result)
         payload = event_payload(ev)

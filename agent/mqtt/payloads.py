@@ -29,12 +29,16 @@ def event_payload(ev: Event) -> dict[str, Any] | None:
                 out[k] = d[k]
         return out
     if ev.type in ("capture.refused", "alarm"):
-        return {"type": ev.type, "code": d.get("code"), "message": d.get("message")}
+        out = {"type": ev.type, "code": d.get("code"), "message": d.get("message")}
+        if d.get("platform"):
+            out["platform"] = d["platform"]  # alarms are per platform
+        return out
     return None
 
 
 def result_payload(ev: Event) -> dict[str, Any]:
-    """B/result (retained) for a `job.done` event: {"job_id","profile","outputs":[{"type","url","path"}]}."""
+    """B/result (retained) for a `result` event (steps/present.py):
+    {"job_id","profile","outputs":[{"type","url","path"}]}."""
     outputs = [
         {"type": o.get("type"), "url": o.get("url"), "path": o.get("path")}
         for o in (ev.data.get("outputs") or [])
