@@ -389,7 +389,7 @@ def cancel_job(store: JobStore, job_id: str, clients: dict, config: Any, note: s
         profile = config.profile(j.profile)
         client = clients[profile.platform]
         if getattr(client, "supports_cancel", False):
-            client.cancel(j.remote_task_id, profile)
+            client.cancel(j.remote_task_id, profile.endpoint)
     except (KeyError, PlatformError) as e:
         log.info("job %s: remote cancel not possible: %s", job_id, e)
     return j

@@ -266,7 +266,7 @@ class Worker:
             return
         profile, client = found
         try:
-            status = client.poll(job.remote_task_id or "", profile)
+            status = client.poll(job.remote_task_id or "", profile.endpoint)
         except TransientError as e:
             self._transient(job, S.SUBMITTED, S.SUBMITTED, e)
             return
@@ -392,7 +392,7 @@ class Worker:
         if not getattr(client, "supports_cancel", False):
             return
         try:
-            client.cancel(task_id, profile)  # type: ignore[arg-type]
+            client.cancel(task_id, profile.endpoint)  # type: ignore[attr-defined]
         except PlatformError as e:
             log.info("could not cancel task %s: %s", task_id, e)
 
