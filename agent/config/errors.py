@@ -145,7 +145,8 @@ def _unknown_key(root: type[BaseModel], loc: tuple[Any, ...]) -> str:
     if endpoint is not None:
         takers = [e for e, m in MODES.items() if name in m.profile_model.model_fields]
         if takers:
-            return f"unknown key for endpoint {endpoint} (only {', '.join(takers)} take it)"
+            verb = "takes" if len(takers) == 1 else "take"
+            return f"unknown key for endpoint {endpoint} (only {', '.join(takers)} {verb} it)"
     fields = [n for n, f in model.model_fields.items() if not f.exclude]
     return "unknown key" + did_you_mean(name, fields)
 

@@ -6,7 +6,7 @@ Every field has its default next to it and a one-line ``description`` (``edge-ag
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
@@ -63,7 +63,7 @@ class Picamera2CameraConfig(_CameraBase):
 
 
 CameraConfig = Annotated[
-    Union[SyntheticCameraConfig, FileCameraConfig, OpenCVCameraConfig, Picamera2CameraConfig],
+    SyntheticCameraConfig | FileCameraConfig | OpenCVCameraConfig | Picamera2CameraConfig,
     Field(discriminator="driver"),
 ]
 

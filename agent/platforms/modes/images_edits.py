@@ -1,4 +1,4 @@
-"""EasyAI ``images.edits``: ``POST /v1/images/edits`` (multipart: the photo as ``image``, ``prompt``, ``model``, params).
+"""EasyAI ``images.edits``: multipart ``POST /v1/images/edits`` (the photo as ``image``, ``prompt``, ``model``, params).
 
 Synchronous: the answer carries the finished pictures (raise ``read_timeout_s`` for slow models). A server that
 answers edits asynchronously instead sends a task id, polled like any EasyAI task.
