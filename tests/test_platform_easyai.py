@@ -7,6 +7,7 @@ import logging
 import socket
 import time
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import cv2
 import httpx
@@ -233,10 +234,11 @@ def test_huge_output_is_refused_early_and_leaves_no_file(sim, client_for, tmp_pa
 
 
 def test_expired_signed_url_is_permanent_not_auth(sim, client_for, tmp_path):
-    sim.configure(quirks={"expire_fast"})
+    sim.configure(quirks={"expire_fast"}, expire_fast_s=0.15)
     client = client_for()
     out = client.submit(request(profile())).status.outputs[0]
-    time.sleep(2.2)
+    expires = float(parse_qs(urlsplit(out.url).query)["expires"][0])
+    time.sleep(max(0.0, expires - time.time()) + 0.05)  # just past the link's own expiry
     with pytest.raises(PermanentError) as e:
         client.download(out, tmp_path / "r")
     assert not isinstance(e.value, AuthError)
@@ -360,6 +362,24 @@ def test_cancel_a_running_task_then_cancelling_a_finished_one_is_refused(sim, cl
     with pytest.raises(PermanentError) as e:
         client.cancel(done, prof.endpoint)
     assert "already finished" in str(e.value)
+
+
+def test_polls_follow_the_recorded_endpoint_and_refuse_another_platforms(sim, client_for):
+    client = client_for()
+    prof = profile("ai.generations")
+    task_id = client.submit(request(prof)).task_id
+    before = len(sim.requests())
+    for endpoint in ("ai.generations", "images.edits"):  # both poll EasyAI's one task route
+        assert client.poll(task_id, endpoint).state in ("pending", "running", "success")
+    assert [r["path"] for r in sim.requests()[before:]] == [f"/v1/ai/result/{task_id}"] * 2
+    before = len(sim.requests())
+    haiyi = make_profile(name="t", platform="easy", endpoint="apps.run", workflow_id="1")
+    for call in (lambda: client.poll(task_id, "apps.run"), lambda: client.cancel(task_id, "apps.run"),
+                 lambda: client.submit(request(haiyi))):
+        with pytest.raises(PermanentError) as e:
+            call()
+        assert str(e.value) == "EasyAI has no endpoint 'apps.run' (images.edits, ai.generations)"
+    assert len(sim.requests()) == before  # refused before anything was sent
 
 
 def test_oversized_upload_gets_the_html_413_as_permanent(sim, client_for):

@@ -8,6 +8,7 @@ import logging
 import socket
 import time
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from PIL import Image
@@ -328,6 +329,39 @@ def test_workflow_submit_uploads_and_patches_the_comfyui_json(sim, client_for, t
         client.submit(request(bad))
 
 
+def test_a_task_is_polled_by_the_endpoint_it_was_submitted_with(sim, client_for, tmp_path):
+    wf_file = tmp_path / "wf.json"
+    wf_file.write_text(json.dumps({"73": {"class_type": "LoadImage", "inputs": {"image": "placeholder.png"}}}))
+    prof = make_profile(name="w", platform="hy", endpoint="workflow.submit", workflow_file=wf_file,
+                        cluster="GPU-A800", inputs={"image": "73.inputs.image"})
+    client = client_for()
+    task_id = client.submit(request(prof)).task_id
+    assert task_id
+    before = len(sim.requests())
+    st = client.poll(task_id, "workflow.submit")  # the endpoint string recorded on the job at submit
+    assert st.state in ("pending", "running", "success")
+    assert [(r["method"], r["path"]) for r in sim.requests()[before:]] == [
+        ("GET", f"/openapi/v1/workflow/task/{task_id}")]
+    before = len(sim.requests())
+    client.poll(task_id, "apps.run")  # the string decides the route, not any profile
+    assert [r["path"] for r in sim.requests()[before:]] == [f"/openapi/v1/workflow/apps/task/{task_id}"]
+    with pytest.raises(PermanentError) as e:
+        client.poll(task_id, "images.edits")  # an EasyAI endpoint: a bug, never a request
+    assert str(e.value) == "Haiyi has no endpoint 'images.edits' (apps.run, workflow.submit, generate.image)"
+    assert len(sim.requests()) == before + 1
+
+
+def test_each_mode_polls_its_own_route(sim, client_for):
+    client = client_for()
+    routes = {"apps.run": "/openapi/v1/workflow/apps/task/", "workflow.submit": "/openapi/v1/workflow/task/",
+              "generate.image": "/openapi/v1/generate/result/"}
+    for endpoint, route in routes.items():
+        before = len(sim.requests())
+        with pytest.raises(PermanentError):
+            client.poll("999999", endpoint)  # unknown task: the route is still the mode's own
+        assert [r["path"] for r in sim.requests()[before:]] == [route + "999999"]
+
+
 @pytest.mark.parametrize("quirks", [frozenset(), frozenset({"string_task_ids"})])
 def test_generate_image_uploads_then_polls_the_bare_reply(sim, client_for, tmp_path, quirks):
     sim.configure(quirks=quirks)
@@ -349,12 +383,13 @@ def test_generate_image_uploads_then_polls_the_bare_reply(sim, client_for, tmp_p
 
 
 def test_generate_image_signed_url_expired_is_permanent(sim, client_for, tmp_path):
-    sim.configure(quirks={"expire_fast"})
+    sim.configure(quirks={"expire_fast"}, expire_fast_s=0.15)
     prof = make_profile(name="g", platform="hy", endpoint="generate.image",
                         model=ThirdPartyModel(provider="google", model="gemini"))
     client = client_for()
     _, seen = submit_and_run(client, prof)
-    time.sleep(2.2)
+    expires = float(parse_qs(urlsplit(seen[-1].outputs[0].url).query)["expires"][0])
+    time.sleep(max(0.0, expires - time.time()) + 0.05)  # just past the link's own expiry
     with pytest.raises(PermanentError) as e:
         client.download(seen[-1].outputs[0], tmp_path / "r")
     assert not isinstance(e.value, AuthError)
