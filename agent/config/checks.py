@@ -24,7 +24,7 @@ def endpoint_kind_issues(raw: dict[str, Any]) -> dict[int, ConfigIssue]:
     for i, prof in enumerate(profiles):
         if not isinstance(prof, dict) or not isinstance(prof.get("endpoint"), str):
             continue
-        plat = platforms.get(prof.get("platform"))
+        plat = platforms.get(prof["platform"]) if isinstance(prof.get("platform"), str) else None
         kind = plat.get("kind") if isinstance(plat, dict) else None
         if kind not in PLATFORM_KINDS:
             continue  # an unknown platform or kind is reported on its own

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import Field, TypeAdapter
 
-from agent.platforms.modes import MODES, ProfileBase, endpoints_of
+from agent.platforms.modes import MODES, ProfileBase
 from agent.platforms.modes.generate_image import ThirdPartyModel
 
 if TYPE_CHECKING:
@@ -26,10 +26,4 @@ def make_profile(**fields: Any) -> ProfileBase:
     return _ADAPTER.validate_python(fields)
 
 
-def endpoint_owner(endpoint: str) -> str | None:
-    """The platform kind an endpoint belongs to, or None for an unknown endpoint."""
-    mode = MODES.get(endpoint)
-    return mode.kind if mode is not None else None
-
-
-__all__ = ["ProfileConfig", "ThirdPartyModel", "endpoint_owner", "endpoints_of", "make_profile"]
+__all__ = ["ProfileConfig", "ThirdPartyModel", "make_profile"]

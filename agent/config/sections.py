@@ -12,7 +12,6 @@ from pydantic import Field, field_validator
 
 from agent.schema import _Model
 
-BUTTON_ACTIONS = ("capture", "cancel", "print", "retry")
 ButtonAction = Literal["capture", "cancel", "print", "retry"]
 
 

@@ -28,7 +28,6 @@ class HttpClientBase:
     def __init__(self, name: str, cfg: PlatformSettings, api_key: SecretStr | None, *,
                  user_agent: str | None = None) -> None:
         self.name = name
-        self.cfg = cfg
         self.http = PlatformHTTP(cfg, api_key, user_agent=user_agent)
 
     def __repr__(self) -> str:

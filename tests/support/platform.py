@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import io
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 from PIL import Image
 from pydantic import SecretStr

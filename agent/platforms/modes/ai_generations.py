@@ -52,4 +52,4 @@ def poll(client: EasyAIClient, task_id: str) -> TaskStatus:
 
 
 MODE = Mode(kind="easyai", endpoint=ENDPOINT, profile_model=AiGenerationsProfile, is_async=True, submit=submit,
-            poll=poll, summary="EasyAI, async workflow task (JSON, photo as a data: URL)")
+            poll=poll)

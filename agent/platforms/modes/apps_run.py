@@ -62,5 +62,4 @@ def poll(client: HaiyiClient, task_id: str) -> TaskStatus:
     return client.task(POLL_ROUTE, task_id)
 
 
-MODE = Mode(kind="haiyi", endpoint=ENDPOINT, profile_model=AppsRunProfile, is_async=True, submit=submit, poll=poll,
-            summary="Haiyi, a published AI app (multipart)")
+MODE = Mode(kind="haiyi", endpoint=ENDPOINT, profile_model=AppsRunProfile, is_async=True, submit=submit, poll=poll)

@@ -60,4 +60,3 @@ class Mode:
     is_async: bool  # False: a submit usually answers with the finished result (images.edits)
     submit: Callable[[Any, SubmitRequest], SubmitResult]  # (client, request)
     poll: Callable[[Any, str], TaskStatus]  # (client, task_id)
-    summary: str = ""  # one line for `config reference` and error hints

@@ -71,4 +71,4 @@ def poll(client: HaiyiClient, task_id: str) -> TaskStatus:
 
 
 MODE = Mode(kind="haiyi", endpoint=ENDPOINT, profile_model=GenerateImageProfile, is_async=True, submit=submit,
-            poll=poll, summary="Haiyi, a third-party image model (photo uploaded as a signed URL)")
+            poll=poll)

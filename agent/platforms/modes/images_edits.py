@@ -56,4 +56,4 @@ def poll(client: EasyAIClient, task_id: str) -> TaskStatus:
 
 
 MODE = Mode(kind="easyai", endpoint=ENDPOINT, profile_model=ImagesEditsProfile, is_async=False, submit=submit,
-            poll=poll, summary="EasyAI, synchronous photo edit (multipart)")
+            poll=poll)

@@ -70,4 +70,4 @@ def poll(client: HaiyiClient, task_id: str) -> TaskStatus:
 
 
 MODE = Mode(kind="haiyi", endpoint=ENDPOINT, profile_model=WorkflowSubmitProfile, is_async=True, submit=submit,
-            poll=poll, summary="Haiyi, a ComfyUI API-format workflow file with patched inputs")
+            poll=poll)
