@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets itself up (venv, Python deps, and the system services the tests use: mosquitto, CUPS with a PDF printer,
-# Chromium), then runs the whole suite. Extra arguments go to pytest. Under CI=true a missing service fails.
+# Chromium), checks the code (ruff, mypy, the import contract), then runs the whole suite. Extra arguments go to
+# pytest. Under CI=true a missing service fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -18,4 +19,10 @@ if ((${#need[@]})); then
 fi
 EXTRAS="opencv,test"
 source scripts/_venv.sh
+# the habits that keep the code in shape, before the suite: lint, format, types, the import contract
+echo "ruff check, ruff format --check, mypy ..." >&2
+.venv/bin/ruff check --quiet .
+.venv/bin/ruff format --check --quiet .
+.venv/bin/mypy --no-error-summary
+.venv/bin/python -m pytest -q -p no:cacheprovider tests/test_import_contract.py
 exec .venv/bin/python -m pytest "$@"

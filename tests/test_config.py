@@ -147,3 +147,160 @@ def test_example_configs_are_valid(name: str, monkeypatch) -> None:
     loaded = load_config(REPO / "config" / name)
     assert loaded.config.profiles
     assert loaded.warnings == []
+
+
+# --------------------------------------------------------------------------------------------- profiles per endpoint
+
+HAIYI = '[platforms.h]\nkind = "haiyi"\nbase_url = "http://h"\napi_key_env = "EDGE_AGENT_TEST_KEY"\n'
+
+
+def haiyi_profile(endpoint: str, body: str) -> str:
+    return MINIMAL + HAIYI + f'[[profiles]]\nname = "t"\nplatform = "h"\nendpoint = "{endpoint}"\n{body}'
+
+
+# a key another endpoint uses, on each endpoint: an error naming the key and who takes it (never silently ignored)
+OTHER_ENDPOINTS_KEYS = [
+    ("files on images.edits", MINIMAL + 'files = { garment = "g.png" }\n',
+     ["PATH: profiles[0].files: unknown key for endpoint images.edits (only apps.run, workflow.submit take it)"]),
+    ("workflow_file on ai.generations", MINIMAL.replace("images.edits", "ai.generations")
+     + 'workflow_file = "wf.json"\n',
+     ["PATH: profiles[0].workflow_file: unknown key for endpoint ai.generations (only workflow.submit takes it)"]),
+    ("model table on apps.run",
+     haiyi_profile("apps.run", 'workflow_id = "1"\nmodel = { provider = "g", model = "m" }\n'),
+     ["PATH: profiles[1].model: unknown key for endpoint apps.run (only images.edits, ai.generations, generate.image "
+      "take it)"]),
+    ("workflow_id on workflow.submit", haiyi_profile(
+        "workflow.submit", 'workflow_file = "wf.json"\ninputs = { image = "1.inputs.image" }\nworkflow_id = "1"\n'),
+     ["PATH: profiles[1].workflow_id: unknown key for endpoint workflow.submit (only apps.run takes it)"]),
+    ("image_field on generate.image", haiyi_profile(
+        "generate.image", 'model = { provider = "g", model = "m" }\nimage_field = "x"\n'),
+     ["PATH: profiles[1].image_field: unknown key for endpoint generate.image (only apps.run takes it)"]),
+]
+
+
+@pytest.mark.parametrize("name,text,expected", OTHER_ENDPOINTS_KEYS, ids=[c[0] for c in OTHER_ENDPOINTS_KEYS])
+def test_a_key_of_another_endpoint_is_an_error(tmp_path: Path, capsys, name: str, text: str,
+                                                expected: list[str]) -> None:
+    (tmp_path / "g.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (tmp_path / "wf.json").write_text('{"1": {"inputs": {"image": "x.png"}}}')
+    code, lines = check(tmp_path, text, capsys)
+    assert code == 2
+    assert lines == expected
+
+
+def test_a_key_of_another_endpoint_fails_check_config_as_a_command(tmp_path: Path) -> None:
+    p = tmp_path / "booth.toml"
+    p.write_text(OTHER_ENDPOINTS_KEYS[0][1])
+    r = run_cli("check-config", str(p))
+    assert r.returncode == 2
+    assert r.stderr.strip() == f"{p}: " + OTHER_ENDPOINTS_KEYS[0][2][0].removeprefix("PATH: ")
+
+
+PROFILE_CASES = [
+    ("a typo of the endpoint's own key", haiyi_profile(
+        "workflow.submit", 'workflow_fille = "wf.json"\ninputs = { image = "1.inputs.image" }\n'),
+     ["PATH: profiles[1].workflow_file: missing required key for endpoint workflow.submit",
+      "PATH: profiles[1].workflow_fille: unknown key (did you mean 'workflow_file'?)"]),
+    ("workflow.submit without inputs", haiyi_profile("workflow.submit", 'workflow_file = "wf.json"\n'),
+     ["PATH: profiles[1].inputs: missing required key for endpoint workflow.submit"]),
+    ("workflow.submit with empty inputs", haiyi_profile("workflow.submit", 'workflow_file = "wf.json"\ninputs = {}\n'),
+     ["PATH: profiles[1].inputs: needs at least 1 entry"]),
+    ("workflow file missing", haiyi_profile("workflow.submit", 'workflow_file = "nope.json"\ninputs = { a = "1.b" }\n'),
+     ["PATH: profiles[1].workflow_file: no such file: {dir}/nope.json"]),
+    ("apps.run file missing", haiyi_profile("apps.run", 'workflow_id = 7\nfiles = { garment = "nope.png" }\n'),
+     ["PATH: profiles[1].files.garment: no such file: {dir}/nope.png"]),
+    ("generate.image model as a string", haiyi_profile("generate.image", 'model = "gemini"\n'),
+     ["PATH: profiles[1].model: generate.image needs model = {{ provider, model, type }}"]),
+    ("generate.image model table typo", haiyi_profile("generate.image", 'model = { provider = "g", modle = "m" }\n'),
+     ["PATH: profiles[1].model.model: missing required key",
+      "PATH: profiles[1].model.modle: unknown key (did you mean 'model'?)"]),
+    ("empty EasyAI model", MINIMAL.replace('model = "cartoon_v2"', 'model = ""'),
+     ["PATH: profiles[0].model: must not be empty"]),
+    ("EasyAI profile without a model", MINIMAL.replace('model = "cartoon_v2"\n', ""),
+     ["PATH: profiles[0].model: missing required key for endpoint images.edits"]),
+    ("unknown endpoint on a known platform", MINIMAL.replace("images.edits", "images.edit"),
+     ["PATH: profiles[0].endpoint: 'images.edit' is not an endpoint of a 'easyai' platform; "
+      "expected one of images.edits, ai.generations"]),
+    ("unknown endpoint on an unknown platform", MINIMAL.replace("images.edits", "x.y").replace('"easy"\nendpoint',
+                                                                                              '"nope"\nendpoint'),
+     ["PATH: profiles[0].endpoint: unknown value 'x.y'; expected one of 'images.edits', 'ai.generations', "
+      "'apps.run', 'workflow.submit', 'generate.image'"]),
+    ("a Haiyi endpoint with its own keys on an EasyAI platform", MINIMAL.replace(
+        'endpoint = "images.edits"\nmodel = "cartoon_v2"', 'endpoint = "apps.run"\nworkflow_id = "1"'),
+     ["PATH: profiles[0].endpoint: 'apps.run' is not an endpoint of a 'easyai' platform; "
+      "expected one of images.edits, ai.generations"]),
+]
+
+
+@pytest.mark.parametrize("name,text,expected", PROFILE_CASES, ids=[c[0] for c in PROFILE_CASES])
+def test_profile_errors_per_endpoint(tmp_path: Path, capsys, name: str, text: str, expected: list[str]) -> None:
+    (tmp_path / "wf.json").write_text('{"1": {"inputs": {"image": "x.png"}}}')
+    code, lines = check(tmp_path, text, capsys)
+    assert code == 2
+    assert lines == [e.format(dir=tmp_path) for e in expected]
+
+
+def test_each_endpoint_loads_with_only_its_own_keys(tmp_path: Path) -> None:
+    (tmp_path / "garments").mkdir()
+    (tmp_path / "garments" / "dress.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (tmp_path / "wf.json").write_text('{"1": {"inputs": {"image": "x.png"}}}')
+    text = (MINIMAL + HAIYI
+            + '[[profiles]]\nname = "gen"\nplatform = "easy"\nendpoint = "ai.generations"\nmodel = "oil"\n'
+            + '[[profiles]]\nname = "app"\nplatform = "h"\nendpoint = "apps.run"\nworkflow_id = 1234\n'
+            + 'version_id = 2\nfiles = { garment_image = "garments/dress.png" }\n'
+            + '[[profiles]]\nname = "wf"\nplatform = "h"\nendpoint = "workflow.submit"\nworkflow_file = "wf.json"\n'
+            + 'inputs = { image = "1.inputs.image" }\nfiles = { mask = "garments/dress.png" }\n'
+            + '[[profiles]]\nname = "g3"\nplatform = "h"\nendpoint = "generate.image"\n'
+            + 'model = { provider = "google", model = "gemini", type = "text2image" }\n')
+    (tmp_path / "sub").mkdir()
+    p = tmp_path / "sub" / "c.toml"
+    p.write_text(text.replace('"garments/', '"../garments/').replace('"wf.json"', '"../wf.json"'))
+    cfg = load_config(p).config
+    app, wf, g3 = cfg.profile("app"), cfg.profile("wf"), cfg.profile("g3")
+    assert app.workflow_id == "1234" and app.version_id == "2" and app.image_field == "input_image"  # type: ignore
+    assert app.files == {"garment_image": tmp_path / "garments" / "dress.png"}  # type: ignore[attr-defined]
+    assert wf.workflow_file == tmp_path / "wf.json"  # type: ignore[attr-defined]
+    assert wf.files == {"mask": tmp_path / "garments" / "dress.png"}  # type: ignore[attr-defined]
+    assert g3.model.type == "text2image"  # type: ignore[attr-defined]
+    assert [p.endpoint for p in cfg.profiles] == ["images.edits", "ai.generations", "apps.run", "workflow.submit",
+                                                   "generate.image"]
+
+
+def test_profile_models_come_from_the_mode_registry() -> None:
+    from typing import get_args
+
+    from agent.platforms.modes import MODES
+
+    assert list(MODES) == ["images.edits", "ai.generations", "apps.run", "workflow.submit", "generate.image"]
+    for endpoint, mode in MODES.items():
+        assert mode.endpoint == endpoint and mode.kind in ("easyai", "haiyi")
+        assert get_args(mode.profile_model.model_fields["endpoint"].annotation) == (endpoint,)
+        assert mode.is_async == (endpoint != "images.edits")
+
+
+def _models_of(tp, seen: set) -> None:
+    from typing import get_args
+
+    from pydantic import BaseModel
+
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        if tp in seen:
+            return
+        seen.add(tp)
+        for f in tp.model_fields.values():
+            _models_of(f.annotation, seen)
+    for arg in get_args(tp):
+        _models_of(arg, seen)
+
+
+def test_every_config_field_has_a_one_line_description() -> None:
+    from agent.config import Config
+
+    models: set = set()
+    _models_of(Config, models)
+    assert len(models) > 15  # every section, camera driver, platform kind, profile mode, the generate.image model
+    missing = [f"{m.__name__}.{n}" for m in models for n, f in m.model_fields.items() if not f.description]
+    assert missing == []
+    long = [f"{m.__name__}.{n}" for m in models for n, f in m.model_fields.items()
+            if "\n" in (f.description or "") or len(f.description or "") > 100]
+    assert long == []

@@ -203,3 +203,33 @@ def test_retry_through_the_core_writes_job_json_at_once(make_agent, sim) -> None
     finally:
         sim.configure(latency=0.2)
     assert TEST_KEY not in (Path(job.result_dir) / "job.json").read_text()
+
+
+def test_a_submitted_job_is_polled_by_the_endpoint_it_was_submitted_with(config_file, sim) -> None:
+    """The profile changes endpoint while a task runs (a technician edits the config, restarts): the task is still
+    polled where it lives. generate.image tasks are unknown to the apps.run poll route, so polling by the
+    profile's new endpoint would lose the job."""
+    gen = {"name": "gen", "platform": "haiyi", "endpoint": "generate.image", "prompt": "SLOW portrait",
+           "model": {"provider": "google", "model": "gemini-3-pro-image-preview", "type": "image2image"}}
+    sim.configure(latency=0.05)  # SLOW: 30 x latency on the simulated GPU
+    try:
+        a = Agent(load_config(config_file(profiles=[gen])))
+        a.start()
+        try:
+            jid = capture(a, "gen")["job_id"]
+            job = wait_until(lambda: (j := a.store.get(jid)).state == S.SUBMITTED and j, what="submitted")
+        finally:
+            a.stop()
+        assert job.endpoint == "generate.image" and job.remote_task_id
+        edited = {"name": "gen", "platform": "haiyi", "endpoint": "apps.run", "workflow_id": "1234",
+                  "prompt": "SLOW portrait"}
+        b = Agent(load_config(config_file(profiles=[edited])))
+        b.start()
+        try:
+            done = b.wait_for(jid, timeout=30)
+        finally:
+            b.stop()
+        assert done.state == S.DONE, done.error
+        assert done.endpoint == "generate.image" and done.outputs
+    finally:
+        sim.configure(latency=0.2)

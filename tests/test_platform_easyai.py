@@ -7,6 +7,7 @@ import logging
 import socket
 import time
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import cv2
 import httpx
@@ -14,7 +15,7 @@ import pytest
 from PIL import Image
 from pydantic import SecretStr
 
-from agent.config import EasyAIPlatformConfig, ProfileConfig
+from agent.config import EasyAIPlatformConfig, ProfileConfig, make_profile
 from agent.platforms.base import (
     AuthError,
     PermanentError,
@@ -24,7 +25,9 @@ from agent.platforms.base import (
     TransientError,
 )
 from agent.platforms.easyai import EasyAIClient
-from agent.platforms.http import BearerForOrigin, parse_retry_after, sniff
+from agent.platforms.errors import parse_retry_after
+from agent.platforms.media import sniff
+from agent.platforms.session import BearerForOrigin
 from tests.support.platform import ClientMaker, running_sim, sim_defaults
 from tests.support.platform import jpeg as support_jpeg
 
@@ -57,7 +60,7 @@ def jpeg(w: int = 96, h: int = 64) -> bytes:
 
 
 def profile(endpoint: str = "images.edits", model: str = "cartoon", **kw) -> ProfileConfig:
-    return ProfileConfig(name="p", platform="easy", endpoint=endpoint, model=model, **kw)
+    return make_profile(name="p", platform="easy", endpoint=endpoint, model=model, **kw)
 
 
 def request(prof: ProfileConfig, prompt: str | None = "make it a cartoon", params=None, image: bytes | None = None):
@@ -69,7 +72,7 @@ def run(client, task_id: str, prof: ProfileConfig, timeout: float = 15.0) -> lis
     seen: list[TaskStatus] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        st = client.poll(task_id, prof)
+        st = client.poll(task_id, prof.endpoint)
         seen.append(st)
         if st.finished:
             return seen
@@ -120,7 +123,7 @@ def test_ai_generations_polls_to_a_video_that_decodes(client_for, tmp_path):
     seen = run(client, result.task_id, prof)
     assert {s.state for s in seen[:-1]} <= {"pending", "running"}
     assert all(s.progress is None or 0 <= s.progress <= 100 for s in seen)
-    assert any(s.raw_status in ("started", "process", "progressing") for s in seen)
+    assert any(s.state == "running" for s in seen)  # started / process / progressing
     final = seen[-1]
     assert final.state == "success" and final.progress == 100 and final.outputs[0].type == "video"
     dl = client.download(final.outputs[0], tmp_path / "result-1")
@@ -231,10 +234,11 @@ def test_huge_output_is_refused_early_and_leaves_no_file(sim, client_for, tmp_pa
 
 
 def test_expired_signed_url_is_permanent_not_auth(sim, client_for, tmp_path):
-    sim.configure(quirks={"expire_fast"})
+    sim.configure(quirks={"expire_fast"}, expire_fast_s=0.15)
     client = client_for()
     out = client.submit(request(profile())).status.outputs[0]
-    time.sleep(2.2)
+    expires = float(parse_qs(urlsplit(out.url).query)["expires"][0])
+    time.sleep(max(0.0, expires - time.time()) + 0.05)  # just past the link's own expiry
     with pytest.raises(PermanentError) as e:
         client.download(out, tmp_path / "r")
     assert not isinstance(e.value, AuthError)
@@ -256,7 +260,7 @@ def test_wrong_key_is_an_auth_error_without_the_key_anywhere(sim, client_for, ca
     assert "Unauthorized" in str(err)  # the NestJS body's message
     prof = profile("ai.generations")
     with pytest.raises(AuthError):
-        client.poll("nope", prof)
+        client.poll("nope", prof.endpoint)
     with pytest.raises(AuthError):
         client_for(key=None).submit(request(prof))
     assert caplog.records  # httpx/httpcore did log the requests
@@ -275,7 +279,7 @@ def test_key_never_in_logs_or_errors_of_a_failing_run(sim, client_for, caplog, t
         errors.append(e.value)
     sim.configure(fail_rate=0.0)
     with pytest.raises(PermanentError) as e:
-        client.poll("no-such-task", profile("ai.generations"))
+        client.poll("no-such-task", "ai.generations")
     errors.append(e.value)
     assert KEY not in caplog.text
     for err in errors:
@@ -309,7 +313,7 @@ def test_each_failure_kind_is_transient_with_status_and_reason(sim, client_for, 
     assert err.retry_after == (2.5 if kind == "429" else None)
     # the same failures on a poll
     with pytest.raises(TransientError):
-        client.poll("abc", profile("ai.generations"))
+        client.poll("abc", "ai.generations")
 
 
 def test_rejected_when_the_queue_is_over_its_limit_is_transient(sim, client_for):
@@ -325,7 +329,7 @@ def test_rejected_when_the_queue_is_over_its_limit_is_transient(sim, client_for)
             client.submit(request(profile()))  # the sync edit is rejected the same way
         assert e.value.kind == "rejected"
     finally:
-        client.cancel(busy, prof)
+        client.cancel(busy, prof.endpoint)
 
 
 def test_fail_prompt_fails_the_task_with_the_platform_message(client_for):
@@ -340,23 +344,42 @@ def test_fail_prompt_fails_the_task_with_the_platform_message(client_for):
 
 def test_unknown_task_is_permanent_404(client_for):
     with pytest.raises(PermanentError) as e:
-        client_for().poll("000000000000", profile("ai.generations"))
+        client_for().poll("000000000000", "ai.generations")
     assert e.value.status == 404 and "not found" in str(e.value)
 
 
-def test_cancel_a_running_task_then_cancelling_a_finished_one_is_refused(client_for):
+def test_cancel_a_running_task_then_cancelling_a_finished_one_is_refused(sim, client_for):
     client = client_for()
     assert client.supports_cancel
     prof = profile("ai.generations")
     task_id = client.submit(request(prof, prompt="SLOW")).task_id
-    client.cancel(task_id, prof)
-    st = client.poll(task_id, prof)
-    assert st.state == "cancelled" and st.finished and st.raw_status == "cancelled"
+    client.cancel(task_id, prof.endpoint)
+    st = client.poll(task_id, prof.endpoint)
+    assert st.state == "cancelled" and st.finished
+    assert next(t for t in sim.tasks() if t["task_id"] == task_id)["state"] == "cancelled"
     done = client.submit(request(prof)).task_id
     run(client, done, prof)
     with pytest.raises(PermanentError) as e:
-        client.cancel(done, prof)
+        client.cancel(done, prof.endpoint)
     assert "already finished" in str(e.value)
+
+
+def test_polls_follow_the_recorded_endpoint_and_refuse_another_platforms(sim, client_for):
+    client = client_for()
+    prof = profile("ai.generations")
+    task_id = client.submit(request(prof)).task_id
+    before = len(sim.requests())
+    for endpoint in ("ai.generations", "images.edits"):  # both poll EasyAI's one task route
+        assert client.poll(task_id, endpoint).state in ("pending", "running", "success")
+    assert [r["path"] for r in sim.requests()[before:]] == [f"/v1/ai/result/{task_id}"] * 2
+    before = len(sim.requests())
+    haiyi = make_profile(name="t", platform="easy", endpoint="apps.run", workflow_id="1")
+    for call in (lambda: client.poll(task_id, "apps.run"), lambda: client.cancel(task_id, "apps.run"),
+                 lambda: client.submit(request(haiyi))):
+        with pytest.raises(PermanentError) as e:
+            call()
+        assert str(e.value) == "EasyAI has no endpoint 'apps.run' (images.edits, ai.generations)"
+    assert len(sim.requests()) == before  # refused before anything was sent
 
 
 def test_oversized_upload_gets_the_html_413_as_permanent(sim, client_for):
@@ -445,8 +468,10 @@ def test_text_output_without_url_is_a_value_error(client_for, tmp_path):
 
 
 def test_reply_shapes_from_the_docs():
-    from agent.platforms.easyai import _task_status, _unwrap
-    from agent.platforms.http import PlatformHTTP, as_percent, error_message_from
+    from agent.platforms.easyai import task_status as _task_status
+    from agent.platforms.easyai import unwrap as _unwrap
+    from agent.platforms.replies import as_percent, error_message_from
+    from agent.platforms.session import PlatformHTTP
 
     http = PlatformHTTP(EasyAIPlatformConfig(kind="easyai", base_url="http://easy.invalid/"), None)
     try:

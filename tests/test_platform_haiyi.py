@@ -8,11 +8,12 @@ import logging
 import socket
 import time
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from PIL import Image
 
-from agent.config import HaiyiPlatformConfig, ProfileConfig, ThirdPartyModel
+from agent.config import HaiyiPlatformConfig, ProfileConfig, ThirdPartyModel, make_profile
 from agent.platforms.base import AuthError, PermanentError, SubmitRequest, TaskStatus, TransientError
 from agent.platforms.haiyi import Cluster, choose_cluster
 from tests.support.platform import ClientMaker, running_sim, sim_defaults
@@ -47,7 +48,7 @@ def jpeg(w: int = 96, h: int = 64) -> bytes:
 
 
 def apps(cluster: str | None = "GPU-4090", **kw) -> ProfileConfig:
-    return ProfileConfig(name="tryon", platform="hy", endpoint="apps.run", workflow_id="1234", cluster=cluster, **kw)
+    return make_profile(name="tryon", platform="hy", endpoint="apps.run", workflow_id="1234", cluster=cluster, **kw)
 
 
 def request(prof: ProfileConfig, prompt: str | None = "a summer dress", params=None, image: bytes | None = None):
@@ -58,7 +59,7 @@ def run(client, task_id: str, prof: ProfileConfig, timeout: float = 15.0) -> lis
     seen: list[TaskStatus] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        st = client.poll(task_id, prof)
+        st = client.poll(task_id, prof.endpoint)
         seen.append(st)
         if st.finished:
             return seen
@@ -114,8 +115,8 @@ def test_cluster_auto_picks_the_active_cluster_with_most_spare_capacity(sim, cli
     sim.configure(quirks={"inactive_cluster"})
     client = client_for()
     prof = apps(cluster="auto")
-    assert client.cluster_for(prof) == "GPU-4090"  # 20 spare; GPU-H20 (0/0) listed first is skipped
-    assert client.cluster_for(apps(cluster=None)) == "GPU-4090"
+    assert client.cluster_for(prof.cluster) == "GPU-4090"  # 20 spare; GPU-H20 (0/0) listed first is skipped
+    assert client.cluster_for(apps(cluster=None).cluster) == "GPU-4090"
     _, seen = submit_and_run(client, prof)
     assert seen[-1].state == "success"
 
@@ -149,7 +150,7 @@ def test_string_task_ids(sim, client_for):
 @pytest.mark.parametrize("quirk", ["progress_missing", "progress_garbage"])
 def test_missing_or_garbage_progress_is_none(sim, client_for, quirk):
     sim.configure(quirks={quirk}, latency=0.6)
-    for prof in (apps(), ProfileConfig(name="g", platform="hy", endpoint="generate.image",
+    for prof in (apps(), make_profile(name="g", platform="hy", endpoint="generate.image",
                                        model=ThirdPartyModel(provider="google", model="gemini"))):
         _, seen = submit_and_run(client_for(), prof)
         unfinished = [s for s in seen if not s.finished]
@@ -224,7 +225,7 @@ def test_wrong_key_is_an_auth_error_without_the_key_anywhere(client_for, caplog)
         client.submit(request(apps()))
     assert e.value.status == 401 and e.value.kind == "auth" and "unauthorized" in str(e.value)
     with pytest.raises(AuthError):
-        client.cluster_for(apps(cluster="auto"))
+        client.cluster_for(apps(cluster="auto").cluster)
     for text in (str(e.value), repr(e.value), repr(client), caplog.text):
         assert wrong not in text and KEY not in text
 
@@ -251,7 +252,7 @@ def test_each_failure_kind_is_transient_with_status_and_reason(sim, client_for, 
     assert err.status == status and needle in str(err) and len(str(err)) < 200
     assert err.retry_after == (3.0 if kind == "429" else None)
     with pytest.raises(TransientError):
-        client.poll("230", apps())
+        client.poll("230", "apps.run")
     assert KEY not in caplog.text and KEY not in str(err)
 
 
@@ -265,7 +266,7 @@ def test_code_nonzero_busy_is_transient(sim, client_for):
 def test_code_nonzero_otherwise_is_permanent(client_for):
     client = client_for()
     with pytest.raises(PermanentError) as e:
-        client.poll("999999", apps())  # an unknown task: HTTP 200, code 404
+        client.poll("999999", "apps.run")  # an unknown task: HTTP 200, code 404
     assert "error code 404" in str(e.value) and "not found" in str(e.value) and not e.value.transient
     with pytest.raises(PermanentError) as e:  # the server refuses a workflow_id it cannot use: code 400
         client.submit(request(apps().model_copy(update={"workflow_id": " "})))
@@ -276,7 +277,7 @@ def test_no_cancel_endpoint(client_for):
     client = client_for()
     assert client.supports_cancel is False
     with pytest.raises(PermanentError, match="Haiyi has no cancel endpoint"):
-        client.cancel("230", apps())
+        client.cancel("230", "apps.run")
 
 
 def test_oversized_upload_gets_the_html_413_as_permanent(sim, client_for):
@@ -307,9 +308,9 @@ def test_workflow_submit_uploads_and_patches_the_comfyui_json(sim, client_for, t
     }
     wf_file = tmp_path / "tryon_api.json"
     wf_file.write_text(json.dumps(workflow))
-    prof = ProfileConfig(name="w", platform="hy", endpoint="workflow.submit", workflow_file=wf_file,
-                         cluster="GPU-A800", inputs={"image": "73.inputs.image", "prompt": "6.inputs.text",
-                                                     "seed": "3.inputs.seed"})
+    prof = make_profile(name="w", platform="hy", endpoint="workflow.submit", workflow_file=wf_file,
+                        cluster="GPU-A800", inputs={"image": "73.inputs.image", "prompt": "6.inputs.text",
+                                                    "seed": "3.inputs.seed"})
     client = client_for()
     photo = jpeg()
     task_id, seen = submit_and_run(client, prof, prompt="red hat", params={"seed": 42}, image=photo)
@@ -328,11 +329,44 @@ def test_workflow_submit_uploads_and_patches_the_comfyui_json(sim, client_for, t
         client.submit(request(bad))
 
 
+def test_a_task_is_polled_by_the_endpoint_it_was_submitted_with(sim, client_for, tmp_path):
+    wf_file = tmp_path / "wf.json"
+    wf_file.write_text(json.dumps({"73": {"class_type": "LoadImage", "inputs": {"image": "placeholder.png"}}}))
+    prof = make_profile(name="w", platform="hy", endpoint="workflow.submit", workflow_file=wf_file,
+                        cluster="GPU-A800", inputs={"image": "73.inputs.image"})
+    client = client_for()
+    task_id = client.submit(request(prof)).task_id
+    assert task_id
+    before = len(sim.requests())
+    st = client.poll(task_id, "workflow.submit")  # the endpoint string recorded on the job at submit
+    assert st.state in ("pending", "running", "success")
+    assert [(r["method"], r["path"]) for r in sim.requests()[before:]] == [
+        ("GET", f"/openapi/v1/workflow/task/{task_id}")]
+    before = len(sim.requests())
+    client.poll(task_id, "apps.run")  # the string decides the route, not any profile
+    assert [r["path"] for r in sim.requests()[before:]] == [f"/openapi/v1/workflow/apps/task/{task_id}"]
+    with pytest.raises(PermanentError) as e:
+        client.poll(task_id, "images.edits")  # an EasyAI endpoint: a bug, never a request
+    assert str(e.value) == "Haiyi has no endpoint 'images.edits' (apps.run, workflow.submit, generate.image)"
+    assert len(sim.requests()) == before + 1
+
+
+def test_each_mode_polls_its_own_route(sim, client_for):
+    client = client_for()
+    routes = {"apps.run": "/openapi/v1/workflow/apps/task/", "workflow.submit": "/openapi/v1/workflow/task/",
+              "generate.image": "/openapi/v1/generate/result/"}
+    for endpoint, route in routes.items():
+        before = len(sim.requests())
+        with pytest.raises(PermanentError):
+            client.poll("999999", endpoint)  # unknown task: the route is still the mode's own
+        assert [r["path"] for r in sim.requests()[before:]] == [route + "999999"]
+
+
 @pytest.mark.parametrize("quirks", [frozenset(), frozenset({"string_task_ids"})])
 def test_generate_image_uploads_then_polls_the_bare_reply(sim, client_for, tmp_path, quirks):
     sim.configure(quirks=quirks)
-    prof = ProfileConfig(name="g", platform="hy", endpoint="generate.image",
-                         model=ThirdPartyModel(provider="google", model="gemini-3-pro-image-preview"))
+    prof = make_profile(name="g", platform="hy", endpoint="generate.image",
+                        model=ThirdPartyModel(provider="google", model="gemini-3-pro-image-preview"))
     client = client_for()
     photo = jpeg()
     task_id, seen = submit_and_run(client, prof, prompt="strawberries into apples", image=photo)
@@ -349,12 +383,13 @@ def test_generate_image_uploads_then_polls_the_bare_reply(sim, client_for, tmp_p
 
 
 def test_generate_image_signed_url_expired_is_permanent(sim, client_for, tmp_path):
-    sim.configure(quirks={"expire_fast"})
-    prof = ProfileConfig(name="g", platform="hy", endpoint="generate.image",
-                         model=ThirdPartyModel(provider="google", model="gemini"))
+    sim.configure(quirks={"expire_fast"}, expire_fast_s=0.15)
+    prof = make_profile(name="g", platform="hy", endpoint="generate.image",
+                        model=ThirdPartyModel(provider="google", model="gemini"))
     client = client_for()
     _, seen = submit_and_run(client, prof)
-    time.sleep(2.2)
+    expires = float(parse_qs(urlsplit(seen[-1].outputs[0].url).query)["expires"][0])
+    time.sleep(max(0.0, expires - time.time()) + 0.05)  # just past the link's own expiry
     with pytest.raises(PermanentError) as e:
         client.download(seen[-1].outputs[0], tmp_path / "r")
     assert not isinstance(e.value, AuthError)
@@ -367,8 +402,9 @@ def test_generate_image_signed_url_expired_is_permanent(sim, client_for, tmp_pat
 
 
 def test_reply_shapes_from_the_docs():
-    from agent.platforms.haiyi import _payload, _task_status
-    from agent.platforms.http import PlatformHTTP
+    from agent.platforms.haiyi import payload as _payload
+    from agent.platforms.haiyi import task_status as _task_status
+    from agent.platforms.session import PlatformHTTP
 
     http = PlatformHTTP(HaiyiPlatformConfig(kind="haiyi", base_url="https://art.invalid"), None)
     try:

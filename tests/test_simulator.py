@@ -571,9 +571,10 @@ def test_signed_url_expiry_and_forgery(make_sim, client):
     forged = url.replace(q["sig"][0], "0" * 32)
     r = client.get(forged)
     assert r.status_code == 403 and b"SignatureDoesNotMatch" in r.content
-    r = client.get(url.replace(f"expires={q['expires'][0]}", f"expires={int(q['expires'][0]) + 999}"))
+    assert "." in q["expires"][0]  # a sub-second lifetime is kept to the millisecond
+    r = client.get(url.replace(f"expires={q['expires'][0]}", f"expires={float(q['expires'][0]) + 999:.3f}"))
     assert r.status_code == 403  # extending the expiry breaks the signature
-    time.sleep(max(0.0, int(q["expires"][0]) - time.time()) + 0.1)
+    time.sleep(max(0.0, float(q["expires"][0]) - time.time()) + 0.1)
     r = client.get(url)
     assert r.status_code == 403 and r.headers["content-type"] == "application/xml"
     assert b"<Code>AccessDenied</Code>" in r.content and b"expired" in r.content
@@ -718,10 +719,14 @@ def test_quirk_expire_fast(make_sim, client):
     sim = make_sim(quirks={"expire_fast"}, url_ttl_s=3600)
     t = easyai_submit(client, sim)
     final = easyai_wait(client, sim, t["task_id"])[-1]
-    url = final["output"][0]
-    expires = int(urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["expires"][0])
-    assert expires - time.time() < 2.5
-    time.sleep(max(0.0, expires - time.time()) + 0.1)
+    expires = int(urllib.parse.parse_qs(urllib.parse.urlsplit(final["output"][0]).query)["expires"][0])
+    assert expires - time.time() < 2.5  # the default: 1 s after the finish, in whole seconds
+    sim.configure(expire_fast_s=0.3)  # the lifetime is a knob, so the wait below is short
+    t = easyai_submit(client, sim)
+    url = easyai_wait(client, sim, t["task_id"])[-1]["output"][0]
+    expires_ms = float(urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["expires"][0])
+    assert expires_ms - time.time() < 0.8
+    time.sleep(max(0.0, expires_ms - time.time()) + 0.1)
     assert client.get(url).status_code == 403
 
 
@@ -843,7 +848,7 @@ def test_few_hundred_concurrent_tasks(make_sim):
     assert len(sim.record()) == n and len({r["task_id"] for r in sim.record()}) == n
     assert time.time() - t0 < 30
     ends = sorted((t["start"], t["end"]) for t in sim.tasks())
-    for i, (start, _) in enumerate(ends):  # never more than `workers` at once
+    for _i, (start, _) in enumerate(ends):  # never more than `workers` at once
         assert sum(1 for s, e in ends if s <= start < e) <= 4
 
 

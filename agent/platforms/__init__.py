@@ -1,29 +1,34 @@
-"""Platform clients (EasyAI, Haiyi): see base.py for the contract, http.py for the shared plumbing.
+"""Platform clients (EasyAI, Haiyi) and their modes.
 
-``make_client`` is the one place a client is chosen from config; the modules are imported lazily by kind.
+Layout: base.py (the contract: SubmitRequest, TaskStatus, PlatformClient, ...), errors.py (error classes and the
+HTTP classification table), session.py (one httpx session per platform, origin-bound auth), media.py, download.py,
+comfy.py (ComfyUI conventions), replies.py (lenient reply values), client.py (what both clients share),
+easyai.py / haiyi.py (each platform's conventions), modes/ (one module per endpoint, and the registry).
+
+``make_client`` is the one place a client is chosen from config; the client modules are imported lazily by kind.
+This package never imports ``agent.config`` (the config imports the mode registry from here).
 """
 
 from __future__ import annotations
 
 from pydantic import SecretStr
 
-from agent.config import EasyAIPlatformConfig, HaiyiPlatformConfig, PlatformConfig
-from agent.platforms.base import PlatformClient
+from agent.platforms.base import PlatformClient, PlatformSettings
 
 
 def make_client(
-    name: str, cfg: PlatformConfig, api_key: SecretStr | None, *, user_agent: str | None = None
+    name: str, cfg: PlatformSettings, api_key: SecretStr | None, *, user_agent: str | None = None
 ) -> PlatformClient:
     """The client for ``[platforms.<name>]``; ``close()`` it when done."""
-    if isinstance(cfg, EasyAIPlatformConfig):
+    if cfg.kind == "easyai":
         from agent.platforms.easyai import EasyAIClient
 
         return EasyAIClient(name, cfg, api_key, user_agent=user_agent)
-    if isinstance(cfg, HaiyiPlatformConfig):
+    if cfg.kind == "haiyi":
         from agent.platforms.haiyi import HaiyiClient
 
         return HaiyiClient(name, cfg, api_key, user_agent=user_agent)
-    raise ValueError(f"platforms.{name}: unknown platform kind {getattr(cfg, 'kind', None)!r}")
+    raise ValueError(f"platforms.{name}: unknown platform kind {cfg.kind!r}")
 
 
 __all__ = ["make_client"]

@@ -1,48 +1,25 @@
 """The contract every platform client keeps, and the typed shapes replies are parsed into at the edge.
 
-Clients are thin and symmetric: ``submit(request) -> SubmitResult``, ``poll(task_id, profile) -> TaskStatus``,
-``cancel(task_id, profile)``. Everything platform-specific (URLs, envelopes, quirks) stays inside the client;
-the worker only sees these types and the two error classes.
+Clients are thin and symmetric: ``submit(request) -> SubmitResult``, ``poll(task_id, endpoint) -> TaskStatus``,
+``cancel(task_id, endpoint)``. The endpoint is the one the task was submitted with (recorded on the job), so a
+profile edited while a task runs never changes how that task is polled. Everything platform-specific (URLs,
+envelopes, quirks) stays inside the client and its modes; the scheduler only sees these types and the error
+classes (defined in errors.py, re-exported here).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from agent.config import ProfileConfig
+from agent.platforms.errors import AuthError, PermanentError, PlatformError, TransientError
+
+if TYPE_CHECKING:
+    from agent.platforms.modes.common import ProfileBase
 
 OutputType = Literal["image", "video", "audio", "text", "3d", "unknown"]
 TaskState = Literal["pending", "running", "success", "failed", "cancelled"]
-
-
-class PlatformError(Exception):
-    """A request to a platform did not work. `str(e)` is the reason recorded on the job (never holds a secret)."""
-
-    transient: bool = False
-
-    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None,
-                 kind: str = "error") -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status  # HTTP status, when there was one
-        self.retry_after = retry_after  # seconds, from Retry-After (transient only)
-        self.kind = kind  # network | timeout | http | rejected | protocol | auth | output | error
-
-
-class TransientError(PlatformError):
-    """Worth retrying later: connect/read errors, timeouts, 408/425/429/5xx, a platform `rejected`."""
-
-    transient = True
-
-
-class PermanentError(PlatformError):
-    """Retrying will not help: 400/401/403/404/413/422, a task the platform failed, a malformed output."""
-
-
-class AuthError(PermanentError):
-    """401/403: the key is wrong or revoked. Fails the job and raises an alarm."""
 
 
 @dataclass
@@ -56,7 +33,7 @@ class RemoteOutput:
         return {"type": self.type, "url": self.url, "text": self.text, "title": self.title}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "RemoteOutput":
+    def from_dict(cls, d: dict[str, Any]) -> RemoteOutput:
         return cls(type=d.get("type", "unknown"), url=d.get("url"), text=d.get("text"), title=d.get("title"))
 
 
@@ -66,9 +43,8 @@ class TaskStatus:
     progress: int | None = None  # 0-100, None when the platform gave nothing usable
     outputs: list[RemoteOutput] = field(default_factory=list)
     message: str | None = None  # failure reason or a status note
-    raw_status: str | None = None  # the platform's own word (e.g. "progressing")
     warnings: list[str] = field(default_factory=list)  # node warnings/errors reported next to outputs
-    queue_position: int | None = None
+    queue_position: int | None = None  # tasks ahead of this one on the platform, when it says
 
     @property
     def finished(self) -> bool:
@@ -79,7 +55,7 @@ class TaskStatus:
 class SubmitRequest:
     image: bytes  # the prepared upload (JPEG)
     image_name: str  # e.g. "<job_id>.jpg"
-    profile: ProfileConfig
+    profile: ProfileBase  # one of the mode profile models; its `endpoint` picks the mode
     prompt: str | None  # profile prompt, possibly overridden remotely
     params: dict[str, Any]  # profile params merged with allowed remote overrides
 
@@ -100,21 +76,49 @@ class Download:
     type: OutputType
 
 
+class PlatformSettings(Protocol):
+    """What a client reads from ``[platforms.<name>]`` (the config's platform models have these fields)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def connect_timeout_s(self) -> float: ...
+    @property
+    def read_timeout_s(self) -> float: ...
+    @property
+    def max_download_mb(self) -> int: ...
+
+
 class PlatformClient(Protocol):
     name: str  # the [platforms.<name>] key
     kind: str  # easyai | haiyi
     supports_cancel: bool
 
+    @property
+    def server_date(self) -> str | None:
+        """The Date header of the last probe (doctor's clock check)."""
+
     def submit(self, req: SubmitRequest) -> SubmitResult: ...
 
-    def poll(self, task_id: str, profile: ProfileConfig) -> TaskStatus: ...
+    def poll(self, task_id: str, endpoint: str) -> TaskStatus: ...
 
-    def cancel(self, task_id: str, profile: ProfileConfig) -> None: ...
+    def cancel(self, task_id: str, endpoint: str) -> None: ...
 
     def probe(self) -> None:
         """Raise TransientError when the platform cannot be reached (any HTTP answer counts as reachable)."""
+
+    def verify(self) -> str:
+        """Reachable and the key accepted (for `doctor`): a one-line summary, or the classified error."""
 
     def download(self, output: RemoteOutput, dest: Path) -> Download:
         """Stream `output.url` into `dest` (suffix chosen from the Content-Type), with the size cap enforced."""
 
     def close(self) -> None: ...
+
+
+__all__ = [
+    "AuthError", "Download", "OutputType", "PermanentError", "PlatformClient", "PlatformError", "PlatformSettings",
+    "RemoteOutput", "SubmitRequest", "SubmitResult", "TaskState", "TaskStatus", "TransientError",
+]

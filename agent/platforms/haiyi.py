@@ -1,72 +1,38 @@
 """Haiyi: ComfyUI workflows published as "AI apps", raw ComfyUI API submits, and third-party image models.
 
-Endpoints per profile ``endpoint`` (PLATFORMS.md):
-
-=================  =============================================  ===========================================
-endpoint           submit                                         poll
-=================  =============================================  ===========================================
-apps.run           multipart ``/openapi/v1/workflow/apps/run``    ``/openapi/v1/workflow/apps/task/<id>``
-workflow.submit    upload ``/openapi/v1/workflow/upload/file``,   ``/openapi/v1/workflow/task/<id>``
-                   JSON ``/openapi/v1/workflow/task/submit``
-generate.image     upload ``/openapi/v1/file/upload`` (signed     ``/openapi/v1/generate/result/<id>``
-                   URL), JSON ``/openapi/v1/generate/image``
-=================  =============================================  ===========================================
-
-Replies come in a ``{"code", "msg", "data"}`` envelope (generate.image: bare). ``code != 0`` inside an HTTP 200 is
-a failure; ``_envelope_error`` is the one rule for what kind. There is no cancel endpoint.
+This module holds what every Haiyi endpoint shares: the ``{"code", "msg", "data"}`` envelope and its one rule for
+what ``code != 0`` means, GPU clusters (``"auto"`` picks one), task-status replies and the workflow file upload.
+Each endpoint is a mode: ``modes/apps_run.py``, ``modes/workflow_submit.py``, ``modes/generate_image.py``, each
+with its own submit and poll route. There is no cancel endpoint.
 """
 
 from __future__ import annotations
 
-import copy
-import json
 import logging
-import mimetypes
 import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from pydantic import SecretStr
 
-from agent.config import HaiyiPlatformConfig, ProfileConfig, ThirdPartyModel
-from agent.platforms.base import (
-    AuthError,
-    OutputType,
-    PermanentError,
-    PlatformError,
-    RemoteOutput,
-    SubmitRequest,
-    SubmitResult,
-    TaskState,
-    TaskStatus,
-    TransientError,
-)
-from agent.platforms.http import (
-    HttpClientBase,
-    PlatformHTTP,
-    as_dict,
-    as_percent,
-    as_str,
-    stringify,
-    type_from_name,
-)
+from agent.platforms.base import OutputType, PlatformSettings, RemoteOutput, TaskState, TaskStatus
+from agent.platforms.client import HttpClientBase
+from agent.platforms.comfy import WorkflowCache
+from agent.platforms.errors import AuthError, PermanentError, PlatformError, TransientError
+from agent.platforms.media import type_from_name
+from agent.platforms.replies import as_dict, as_percent, as_str
+from agent.platforms.session import PlatformHTTP
 
 log = logging.getLogger(__name__)
 
 CLUSTERS_PATH = "/openapi/v1/workflow/cluster/all_active_clusters_status"
 CLUSTER_CACHE_S = 60.0
-_POLL_PATHS = {
-    "apps.run": "/openapi/v1/workflow/apps/task/{id}",
-    "workflow.submit": "/openapi/v1/workflow/task/{id}",
-    "generate.image": "/openapi/v1/generate/result/{id}",
-}
 _MEDIA_TYPES = frozenset({"image", "video", "audio", "3d"})
-_STATES: dict[str, TaskState] = {
+STATES: dict[str, TaskState] = {
     "pending": "pending",
     "submitted": "pending",
     "queued": "pending",
@@ -97,7 +63,7 @@ _AUTH = re.compile(
 )
 
 
-def _envelope_error(what: str, msg: str) -> PlatformError:
+def envelope_error(what: str, msg: str) -> PlatformError:
     """What a Haiyi refusal inside an HTTP 200 (``code != 0``, a failed submit status) means: decided here only.
 
     Busy / rate-limit / cluster-not-active wording → TransientError(kind="rejected") (capacity comes back; an
@@ -112,13 +78,13 @@ def _envelope_error(what: str, msg: str) -> PlatformError:
     return PermanentError(text, kind="protocol")
 
 
-def _payload(body: Any) -> Any:
+def payload(body: Any) -> Any:
     """``data`` of an enveloped reply after the code check; a bare reply (generate.image) as it is."""
     if not isinstance(body, dict) or "code" not in body:
         return body
     code = body.get("code")
     if code not in (0, "0"):
-        raise _envelope_error(f"error code {code}", str(body.get("msg") or body.get("message") or ""))
+        raise envelope_error(f"error code {code}", str(body.get("msg") or body.get("message") or ""))
     return body.get("data")
 
 
@@ -153,7 +119,7 @@ def _int_or_none(v: Any) -> int | None:
     return None
 
 
-def _clusters(data: Any) -> list[Cluster]:
+def parse_clusters(data: Any) -> list[Cluster]:
     out = []
     for item in data if isinstance(data, list) else []:
         item = as_dict(item)
@@ -176,11 +142,12 @@ def choose_cluster(clusters: list[Cluster]) -> Cluster | None:
 # ------------------------------------------------------------------------------------ task replies
 
 
-def _task_status(data: Any, http: PlatformHTTP) -> TaskStatus:
+def task_status(data: Any, http: PlatformHTTP) -> TaskStatus:
+    """A task-status payload (apps/task, workflow/task, generate/result) as a TaskStatus."""
     data = as_dict(data)
     word = str(data.get("status") or "").strip().lower()
-    state = _STATES.get(word, "running")
-    if word and word not in _STATES:
+    state = STATES.get(word, "running")
+    if word and word not in STATES:
         log.warning("Haiyi answered an unknown task status %r; treated as running", word)
     progress_field = data.get("progress")  # {"total_progress": N, ...} (workflows) or a bare N (generate)
     if isinstance(progress_field, dict):
@@ -218,59 +185,50 @@ def _task_status(data: Any, http: PlatformHTTP) -> TaskStatus:
         if not media:
             why = "; ".join(errors or warnings) or "no output"
             return TaskStatus("failed", progress, [], f"Haiyi reported success without any media output: {why}",
-                              word, warnings + errors)
+                              warnings + errors)
     if state == "failed":
         message = "; ".join(errors) or message or "; ".join(warnings) or "Haiyi reported the task as failed"
-    return TaskStatus(state, progress, media, message if state == "failed" else None, word, warnings + errors)
+    return TaskStatus(state, progress, media, message if state == "failed" else None, warnings + errors)
 
 
-def _task_id(payload: Any) -> str:
-    task_id = as_str(as_dict(payload).get("task_id")) or as_str(as_dict(payload).get("taskId"))
+def task_id_of(reply: Any) -> str:
+    task_id = as_str(as_dict(reply).get("task_id")) or as_str(as_dict(reply).get("taskId"))
     if task_id is None:
         raise PermanentError("Haiyi accepted the request but sent no task id", kind="protocol")
     return task_id
 
 
-def _set_path(doc: Any, dotted: str, value: Any) -> None:
-    """``doc["73"]["inputs"]["image"] = value`` for ``"73.inputs.image"``; PermanentError when a step is missing."""
-    *parents, last = dotted.split(".")
-    node = doc
-    for step in parents:
-        if not isinstance(node, dict) or step not in node:
-            raise PermanentError(f"workflow has no {dotted!r} (missing {step!r})", kind="error")
-        node = node[step]
-    if not isinstance(node, dict):
-        raise PermanentError(f"workflow has no {dotted!r}", kind="error")
-    node[last] = value
-
-
 # ------------------------------------------------------------------------------------ the client
+
+
+def is_auto(cluster: str | None) -> bool:
+    return not cluster or cluster.lower() == "auto"
 
 
 class HaiyiClient(HttpClientBase):
     """One Haiyi server. Thread-safe (one shared httpx client, a locked cluster cache); ``close()`` when done."""
 
     kind = "haiyi"
+    label = "Haiyi"
     supports_cancel = False
 
-    def __init__(
-        self, name: str, cfg: HaiyiPlatformConfig, api_key: SecretStr | None, *, user_agent: str | None = None
-    ) -> None:
+    def __init__(self, name: str, cfg: PlatformSettings, api_key: SecretStr | None, *,
+                 user_agent: str | None = None) -> None:
         super().__init__(name, cfg, api_key, user_agent=user_agent)
         self._lock = threading.Lock()
         self._cluster: tuple[str, float] | None = None  # (name, monotonic time chosen)
-        self._workflows: dict[Path, tuple[float, dict[str, Any]]] = {}  # workflow_file -> (mtime, JSON)
+        self.workflows = WorkflowCache()  # workflow.submit profiles' workflow files
 
     # ---------------------------------------------------------------- clusters
 
-    def cluster_for(self, profile: ProfileConfig) -> str:
-        """The profile's cluster, or for ``"auto"``/unset the best active one (cached ~60 s)."""
-        if profile.cluster and profile.cluster.lower() != "auto":
-            return profile.cluster
+    def cluster_for(self, wanted: str | None) -> str:
+        """The named cluster, or for ``"auto"``/unset the best active one (cached ~60 s)."""
+        if wanted and not is_auto(wanted):
+            return wanted
         with self._lock:
             if self._cluster is not None and time.monotonic() - self._cluster[1] < CLUSTER_CACHE_S:
                 return self._cluster[0]
-        clusters = _clusters(_payload(self._http.get(CLUSTERS_PATH).body))
+        clusters = parse_clusters(payload(self.http.get(CLUSTERS_PATH).body))
         best = choose_cluster(clusters)
         if best is None:
             raise TransientError(
@@ -281,165 +239,43 @@ class HaiyiClient(HttpClientBase):
             self._cluster = (best.name, time.monotonic())
         return best.name
 
-    def _forget_cluster(self) -> None:
-        with self._lock:
-            self._cluster = None
-
-    # ---------------------------------------------------------------- submit
-
-    def submit(self, req: SubmitRequest) -> SubmitResult:
-        endpoint = req.profile.endpoint
-        if endpoint == "apps.run":
-            return self._apps_run(req)
-        if endpoint == "workflow.submit":
-            return self._workflow_submit(req)
-        if endpoint == "generate.image":
-            return self._generate_image(req)
-        raise PermanentError(
-            f"Haiyi has no endpoint {endpoint!r} (apps.run, workflow.submit, generate.image)", kind="error"
-        )
-
-    def _with_cluster(self, profile: ProfileConfig, send: Callable[[str], Any]) -> Any:
-        """Run a submit that names a cluster; an auto choice is forgotten when the submit fails."""
-        cluster = self.cluster_for(profile)
+    def with_cluster(self, wanted: str | None, send: Callable[[str], Any]) -> Any:
+        """Run a submit that names a cluster; an auto choice is forgotten when the submit fails (capacity moves)."""
+        cluster = self.cluster_for(wanted)
         try:
             return send(cluster)
         except PlatformError:
-            if not profile.cluster or profile.cluster.lower() == "auto":
-                self._forget_cluster()
+            if is_auto(wanted):
+                with self._lock:
+                    self._cluster = None
             raise
 
-    def _apps_run(self, req: SubmitRequest) -> SubmitResult:
-        profile = req.profile
-        if not profile.workflow_id:
-            raise PermanentError(f"profile {profile.name}: apps.run needs workflow_id", kind="error")
-        files: list[tuple[str, tuple[str, bytes, str]]] = [
-            (profile.image_field, (req.image_name, req.image, "image/jpeg"))
-        ]
-        for field, path in profile.files.items():
-            files.append((field, (path.name, _read(path), _mime(path))))
+    # ---------------------------------------------------------------- shared by the modes
 
-        def send(cluster: str) -> Any:
-            fields = {"workflow_id": profile.workflow_id, "cluster_name": cluster}
-            if profile.version_id:
-                fields["version_id"] = profile.version_id
-            if req.prompt is not None:
-                fields["prompt"] = req.prompt
-            for key, value in req.params.items():
-                text = stringify(value)
-                if text is not None and key not in fields:
-                    fields[key] = text
-            return self._http.post("/openapi/v1/workflow/apps/run", data=fields, files=files).body
-
-        return SubmitResult(task_id=_task_id(_payload(self._with_cluster(profile, send))))
-
-    def _upload_workflow_file(self, name: str, data: bytes, content_type: str) -> str:
-        payload = _payload(
-            self._http.post("/openapi/v1/workflow/upload/file", files={"file": (name, data, content_type)}).body
+    def upload_workflow_file(self, name: str, data: bytes, content_type: str) -> str:
+        """``POST /openapi/v1/workflow/upload/file``: the server-side file name a workflow input can refer to."""
+        reply = payload(
+            self.http.post("/openapi/v1/workflow/upload/file", files={"file": (name, data, content_type)}).body
         )
-        filename = as_str(as_dict(payload).get("filename"))
+        filename = as_str(as_dict(reply).get("filename"))
         if filename is None:
             raise PermanentError("Haiyi upload answered without a filename", kind="protocol")
         return filename
 
-    def _workflow(self, path: Path) -> dict[str, Any]:
-        """The ComfyUI API JSON of a profile, read once per file change."""
-        try:
-            mtime = path.stat().st_mtime
-            cached = self._workflows.get(path)
-            if cached is None or cached[0] != mtime:
-                doc = json.loads(path.read_text(encoding="utf-8"))
-                if not isinstance(doc, dict):
-                    raise ValueError("not a JSON object")
-                self._workflows[path] = cached = (mtime, doc)
-        except (OSError, ValueError) as e:
-            raise PermanentError(f"workflow_file {path}: {e}", kind="error") from None
-        return copy.deepcopy(cached[1])
+    def task(self, route: str, task_id: str) -> TaskStatus:
+        """GET a task-status route (``route`` holds ``{id}``) and parse the reply."""
+        reply = self.http.get(route.format(id=quote(str(task_id), safe="")))
+        return task_status(payload(reply.body), self.http)
 
-    def _workflow_submit(self, req: SubmitRequest) -> SubmitResult:
-        profile = req.profile
-        if profile.workflow_file is None or not profile.inputs:
-            raise PermanentError(f"profile {profile.name}: workflow.submit needs workflow_file and inputs")
-        doc = self._workflow(profile.workflow_file)
-        for key, dotted in profile.inputs.items():
-            if key == "image":
-                value: Any = self._upload_workflow_file(req.image_name, req.image, "image/jpeg")
-            elif key in profile.files:
-                path = profile.files[key]
-                value = self._upload_workflow_file(path.name, _read(path), _mime(path))
-            elif key == "prompt":
-                if req.prompt is None:
-                    continue  # keep the workflow's own text
-                value = req.prompt
-            elif key in req.params:
-                value = req.params[key]
-            else:
-                raise PermanentError(
-                    f"profile {profile.name}: inputs.{key} has no value (not image, prompt, a files entry or a param)"
-                )
-            _set_path(doc, dotted, value)
-
-        def send(cluster: str) -> Any:
-            body = {"parameters": {"prompt": doc}, "cluster_name": cluster}
-            return self._http.post("/openapi/v1/workflow/task/submit", json=body).body
-
-        return SubmitResult(task_id=_task_id(_payload(self._with_cluster(profile, send))))
-
-    def _generate_image(self, req: SubmitRequest) -> SubmitResult:
-        model = req.profile.model
-        if not isinstance(model, ThirdPartyModel):
-            raise PermanentError(f"profile {req.profile.name}: generate.image needs model = {{provider, model, type}}")
-        parameters: dict[str, Any] = {"prompt": req.prompt or ""}
-        if model.type == "image2image":
-            upload = as_dict(
-                _payload(
-                    self._http.post(
-                        "/openapi/v1/file/upload", files={"file": (req.image_name, req.image, "image/jpeg")}
-                    ).body
-                )
-            )
-            url = as_str(upload.get("url"))
-            if url is None or upload.get("success") is False:
-                raise PermanentError("Haiyi file upload answered without a URL", kind="protocol")
-            parameters["images"] = [self._http.resolve(url)]
-        parameters.update(req.params)
-        body = {"model": model.model_dump(), "parameters": parameters}
-        reply = _payload(self._http.post("/openapi/v1/generate/image", json=body).body)
-        word = str(as_dict(reply).get("status") or "").lower()
-        msg = str(as_dict(reply).get("message") or as_dict(reply).get("msg") or "")
-        if word == "rejected":  # as on EasyAI: queue over limit, retry later
-            raise TransientError(f"Haiyi rejected the task: {msg or 'queue over limit'}", kind="rejected")
-        if _STATES.get(word) == "failed":
-            raise _envelope_error(f"status {word}", msg)
-        return SubmitResult(task_id=_task_id(reply))
-
-    # ---------------------------------------------------------------- poll / cancel / probe
-
-    def poll(self, task_id: str, profile: ProfileConfig) -> TaskStatus:
-        path = _POLL_PATHS.get(profile.endpoint, _POLL_PATHS["apps.run"])
-        return _task_status(_payload(self._http.get(path.format(id=quote(str(task_id), safe=""))).body), self._http)
-
-    def cancel(self, task_id: str, profile: ProfileConfig) -> None:
-        raise PermanentError("Haiyi has no cancel endpoint", kind="error")
+    # ---------------------------------------------------------------- probe
 
     def probe(self) -> None:
-        self._http.probe(CLUSTERS_PATH)
+        self.http.probe(CLUSTERS_PATH)
 
     def verify(self) -> str:
         """Reachable and the key accepted (for `doctor`), with the active GPU clusters."""
         self.probe()
-        data = _payload(self._http.get(CLUSTERS_PATH).body)
+        data = payload(self.http.get(CLUSTERS_PATH).body)
         data = data if isinstance(data, list) else []
         active = [c.get("name") for c in data if isinstance(c, dict) and c.get("max_nodes") != 0]
         return f"reachable, key accepted; active clusters: {', '.join(map(str, active)) or 'none'}"
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as e:
-        raise PermanentError(f"cannot read {path}: {e.strerror}", kind="error") from None
-
-
-def _mime(path: Path) -> str:
-    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"

@@ -5,19 +5,23 @@
     url = sim.start()            # "http://127.0.0.1:PORT"; serves in a background thread
     sim.configure(fail_rate=0.3) # any SimConfig field, at runtime
     sim.record(), sim.tasks()    # what was accepted; current task states
+    sim.requests()               # every platform API request served (method, path), oldest first
     sim.stop(); sim.start()      # an outage that ends: same port, tasks/files/record kept
 
 Layout:
   config.py   SimConfig, the quirk and failure-kind names
-  server.py   Simulator, the HTTP server, routing, failure injection, downloads, /_sim/* routes, run_forever
+  server.py   Simulator: routing, failure injection, downloads, /_sim/* routes, run_forever
+  transport.py  the stdlib HTTP server and keep-alive request handler (bodies in, replies out)
   easyai.py   EasyAI routes and reply shapes (module docstring lists them)
   haiyi.py    Haiyi routes and reply shapes, including the generate/result shape the docs leave open
-  state.py    the task board (GPU slots planned from the clock), stored files, signed URLs, the record
+  state.py    the task board (GPU slots planned from the clock), rendered outputs, the record, the request log
+  files.py    stored files and their signed, expiring URLs; reading the image references clients send
   imaging.py  the "GPU": Pillow effects, text-to-image, small videos (OpenCV mp4v, GIF without OpenCV)
   wire.py     request/reply types, multipart parsing, error pages
 
-Control routes (no auth): GET /_sim/health, GET /_sim/record, GET /_sim/tasks, GET|POST /_sim/config
-(POST a JSON object of SimConfig fields; lists for quirks/failure_kinds/api_keys; host/port refused).
+Control routes (no auth): GET /_sim/health, GET /_sim/record, GET /_sim/tasks, GET /_sim/requests,
+GET|POST /_sim/config (POST a JSON object of SimConfig fields; lists for quirks/failure_kinds/api_keys;
+host/port refused).
 
 Deterministic hooks for tests: a prompt containing FAIL makes the task fail (after half the run time),
 SLOW makes it take 30x `latency`.
@@ -31,9 +35,9 @@ Failure kinds (`fail_rate` > 0, drawn per API request before any work; `seed` ma
 `drop_after_accept_rate`: the task is created and recorded with reply_dropped=True, then the connection is
 closed without a reply (the at-least-once window). Request bodies over `max_upload_bytes`: nginx HTML 413.
 
-Downloads: /files/<token><ext>?expires=<unix s>&sig=<hmac> (expired: 403 XML AccessDenied, forged: 403 XML
-SignatureDoesNotMatch, unknown: 404 XML NoSuchKey); ComfyUI style /view?filename=&subfolder=&type=output and
-/api/view?type=output&filename= (no signature, never expire).
+Downloads: /files/<token><ext>?expires=<unix s, with ms for a lifetime under 1 s>&sig=<hmac> (expired: 403 XML
+AccessDenied, forged: 403 XML SignatureDoesNotMatch, unknown: 404 XML NoSuchKey); ComfyUI style
+/view?filename=&subfolder=&type=output and /api/view?type=output&filename= (no signature, never expire).
 """
 
 from agent.simulator.config import FAILURE_KINDS, QUIRKS, SimConfig

@@ -28,7 +28,7 @@ QUIRKS: frozenset[str] = frozenset(
         "octet_stream",  # downloads served as application/octet-stream
         "html_download",  # downloads answer HTTP 200 text/html "link expired"
         "huge_output",  # output files padded to more than 3 MB
-        "expire_fast",  # signed output URLs expire 1 s after the task finishes
+        "expire_fast",  # signed output URLs expire `expire_fast_s` after the task finishes
     }
 )
 
@@ -46,7 +46,8 @@ class SimConfig:
     retry_after_s: float = 1.0  # Retry-After sent with injected 429s
     failure_kinds: tuple[str, ...] = FAILURE_KINDS
     drop_after_accept_rate: float = 0.0  # probability that an accepted task's reply is never sent
-    url_ttl_s: float = 300.0  # lifetime of signed /files/ URLs
+    url_ttl_s: float = 300.0  # lifetime of signed /files/ URLs (under 1 s: honoured to the millisecond)
+    expire_fast_s: float = 1.0  # lifetime of signed output URLs under the `expire_fast` quirk
     max_upload_bytes: int = 20_000_000  # larger request bodies get an HTML 413
     quirks: frozenset[str] = field(default_factory=frozenset)
 
@@ -71,6 +72,7 @@ class SimConfig:
         put("retry_after_s", float(self.retry_after_s))
         put("drop_after_accept_rate", float(self.drop_after_accept_rate))
         put("url_ttl_s", float(self.url_ttl_s))
+        put("expire_fast_s", float(self.expire_fast_s))
         put("max_upload_bytes", int(self.max_upload_bytes))
         if self.queue_limit is not None:
             put("queue_limit", int(self.queue_limit))
@@ -90,8 +92,8 @@ class SimConfig:
                 raise ValueError(f"{name} must be between 0 and 1")
         if not 0 <= self.port <= 65535:
             raise ValueError("port must be 0..65535")
-        if self.latency < 0 or self.retry_after_s < 0 or self.url_ttl_s < 0:
-            raise ValueError("latency, retry_after_s and url_ttl_s must be >= 0")
+        if min(self.latency, self.retry_after_s, self.url_ttl_s, self.expire_fast_s) < 0:
+            raise ValueError("latency, retry_after_s, url_ttl_s and expire_fast_s must be >= 0")
         if self.workers < 1:
             raise ValueError("workers must be >= 1")
         if self.queue_limit is not None and self.queue_limit < 0:
@@ -99,7 +101,7 @@ class SimConfig:
         if self.max_upload_bytes < 1:
             raise ValueError("max_upload_bytes must be >= 1")
 
-    def replace(self, **changes: Any) -> "SimConfig":
+    def replace(self, **changes: Any) -> SimConfig:
         names = {f.name for f in dataclasses.fields(self)}
         unknown = sorted(set(changes) - names)
         if unknown:

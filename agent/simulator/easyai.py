@@ -35,7 +35,8 @@ import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 from agent.simulator import imaging
-from agent.simulator.state import StoredFile, Task, read_image_ref
+from agent.simulator.files import StoredFile, read_image_ref
+from agent.simulator.state import Task
 from agent.simulator.wire import BadRequest, Reply, Request, json_reply
 
 if TYPE_CHECKING:
@@ -72,10 +73,10 @@ def _int(value: Any, default: int, lo: int, hi: int, name: str) -> int:
     return max(lo, min(hi, v))
 
 
-def _url(sim: "Simulator", req: Request, f: StoredFile) -> str:
+def _url(sim: Simulator, req: Request, f: StoredFile) -> str:
     if "comfy_view_urls" in req.cfg.quirks:
         return f"/view?filename={urllib.parse.quote(f.name)}&subfolder=&type=output"
-    return req.base_url + sim.board.signed_path(f, req.cfg)
+    return req.base_url + sim.board.files.signed_path(f, req.cfg)
 
 
 def _photo(data: bytes, what: str = "image") -> bytes:
@@ -87,7 +88,7 @@ def _photo(data: bytes, what: str = "image") -> bytes:
 # ------------------------------------------------------------------------------------------------- sync
 
 
-def images_generations(sim: "Simulator", req: Request) -> Reply:
+def images_generations(sim: Simulator, req: Request) -> Reply:
     body = req.json_object()
     prompt = body.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
@@ -99,7 +100,7 @@ def images_generations(sim: "Simulator", req: Request) -> Reply:
     if isinstance(image, list):
         image = image[0] if image else None
     if image:
-        photo = _photo(read_image_ref(sim.board, image))
+        photo = _photo(read_image_ref(sim.board.files, image))
     task = sim.board.new_task(
         req.cfg, platform="easyai", endpoint="images.generations", family="easyai.sync", prompt=prompt,
         effect=imaging.pick_effect(model), render="edit" if photo else "t2i", photo=photo, n=n,
@@ -109,7 +110,7 @@ def images_generations(sim: "Simulator", req: Request) -> Reply:
     return _run_sync(sim, req, task)
 
 
-def images_edits(sim: "Simulator", req: Request) -> Reply:
+def images_edits(sim: Simulator, req: Request) -> Reply:
     parts = req.form()
     images = [p for p in parts if _IMAGE_FIELD.match(p.name) and p.is_file]
     fields = {p.name: p.text for p in parts if not p.is_file}
@@ -130,7 +131,7 @@ def images_edits(sim: "Simulator", req: Request) -> Reply:
     return _run_sync(sim, req, task)
 
 
-def _run_sync(sim: "Simulator", req: Request, task: Task) -> Reply:
+def _run_sync(sim: Simulator, req: Request, task: Task) -> Reply:
     dropped = sim.board.roll(req.cfg.drop_after_accept_rate)
     position = sim.board.accept(task, req.cfg, reply_dropped=dropped, queue_limit=req.cfg.queue_limit)
     if position is None:
@@ -148,7 +149,7 @@ def _run_sync(sim: "Simulator", req: Request, task: Task) -> Reply:
 # ------------------------------------------------------------------------------------------------- async
 
 
-def ai_generations(sim: "Simulator", req: Request) -> Reply:
+def ai_generations(sim: Simulator, req: Request) -> Reply:
     body = req.json_object()
     params, options = body.get("params"), body.get("options")
     if not isinstance(params, dict):
@@ -163,7 +164,7 @@ def ai_generations(sim: "Simulator", req: Request) -> Reply:
     if ref is None:  # workflows name their image input freely: take the first value that is an image link
         ref = next((v for v in params.values() if isinstance(v, str) and
                     (v.startswith("data:image/") or "/files/" in v or "/view?" in v)), None)
-    photo = _photo(read_image_ref(sim.board, ref), "params.image") if ref is not None else None
+    photo = _photo(read_image_ref(sim.board.files, ref), "params.image") if ref is not None else None
     width, height = params.get("width"), params.get("height")
     size = imaging.parse_size(f"{width}x{height}" if width and height else params.get("size"),
                               params.get("aspect_ratio"))
@@ -178,7 +179,7 @@ def ai_generations(sim: "Simulator", req: Request) -> Reply:
     return _submit(sim, req, task)
 
 
-def videos_generations(sim: "Simulator", req: Request) -> Reply:
+def videos_generations(sim: Simulator, req: Request) -> Reply:
     body = req.json_object()
     content = body.get("content")
     model = body.get("model")
@@ -195,7 +196,7 @@ def videos_generations(sim: "Simulator", req: Request) -> Reply:
         elif item.get("type") == "image_url":
             url = item.get("image_url")
             url = url.get("url") if isinstance(url, dict) else url
-            data = _photo(read_image_ref(sim.board, url), "image_url")
+            data = _photo(read_image_ref(sim.board.files, url), "image_url")
             if item.get("role") == "last_frame":
                 last = data
             else:
@@ -210,7 +211,7 @@ def videos_generations(sim: "Simulator", req: Request) -> Reply:
     return _submit(sim, req, task)
 
 
-def _submit(sim: "Simulator", req: Request, task: Task) -> Reply:
+def _submit(sim: Simulator, req: Request, task: Task) -> Reply:
     dropped = sim.board.roll(req.cfg.drop_after_accept_rate)
     position = sim.board.accept(task, req.cfg, reply_dropped=dropped, queue_limit=req.cfg.queue_limit)
     if position is None:
@@ -230,7 +231,7 @@ def _status_word(state: str, frac: float) -> str:
     return state  # success | failed | cancelled
 
 
-def result(sim: "Simulator", req: Request) -> Reply:
+def result(sim: Simulator, req: Request) -> Reply:
     task = sim.board.get("easyai", req.params["id"])
     if task is None:
         return error(404, f"task {req.params['id']} not found")
@@ -269,7 +270,7 @@ def _progress_quirks(req: Request, body: dict[str, Any], polls: int) -> None:
         body["progress"] = ("94%", None, "n/a", {"total_progress": "n/a"})[polls % 4]
 
 
-def cancel(sim: "Simulator", req: Request) -> Reply:
+def cancel(sim: Simulator, req: Request) -> Reply:
     task = sim.board.get("easyai", req.params["id"])
     if task is None:
         return error(404, f"task {req.params['id']} not found")

@@ -16,7 +16,7 @@ Third-party generation (no envelope; ids are integers from 24317, "t-24317" unde
   GET  /openapi/v1/generate/result/:id
        -> {"task_id": 24317, "status": submitted|running|success|failed, "progress": 0-100,
            "outputs": [{"url": U, "type": "image"}], "message"?: M (on failed)}
-  U is an absolute signed /files/ URL (expires after url_ttl_s, or 1 s after the finish under `expire_fast`).
+  U is an absolute signed /files/ URL (expires after url_ttl_s, or expire_fast_s after the finish under `expire_fast`).
 
 apps/run uses the first uploaded file that is an image as the photo (no image: a drawn picture); its other
 string fields form the prompt (FAIL / SLOW apply) and, with workflow_id, pick the effect; a workflow_id
@@ -36,7 +36,8 @@ import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 from agent.simulator import imaging
-from agent.simulator.state import StoredFile, Task, read_image_ref
+from agent.simulator.files import StoredFile, read_image_ref
+from agent.simulator.state import Task
 from agent.simulator.wire import BadRequest, Part, Reply, Request, json_reply
 
 if TYPE_CHECKING:
@@ -92,7 +93,7 @@ def _first_image(parts: list[Part]) -> bytes | None:
     return None
 
 
-def _accept(sim: "Simulator", req: Request, task: Task, reply: dict[str, Any], enveloped: bool = True) -> Reply:
+def _accept(sim: Simulator, req: Request, task: Task, reply: dict[str, Any], enveloped: bool = True) -> Reply:
     dropped = sim.board.roll(req.cfg.drop_after_accept_rate)
     sim.board.accept(task, req.cfg, reply_dropped=dropped)
     if dropped:
@@ -103,7 +104,7 @@ def _accept(sim: "Simulator", req: Request, task: Task, reply: dict[str, Any], e
 # ------------------------------------------------------------------------------------------------- workflows
 
 
-def apps_run(sim: "Simulator", req: Request) -> Reply:
+def apps_run(sim: Simulator, req: Request) -> Reply:
     parts = req.form()
     fields = {p.name: p.text.strip() for p in parts if not p.is_file}
     workflow_id, cluster = fields.get("workflow_id", ""), fields.get("cluster_name", "")
@@ -124,7 +125,7 @@ def apps_run(sim: "Simulator", req: Request) -> Reply:
     return _accept(sim, req, task, {"task_id": task.wire_id})
 
 
-def workflow_submit(sim: "Simulator", req: Request) -> Reply:
+def workflow_submit(sim: Simulator, req: Request) -> Reply:
     body = req.json_object()
     cluster = body.get("cluster_name")
     params = body.get("parameters")
@@ -147,11 +148,11 @@ def workflow_submit(sim: "Simulator", req: Request) -> Reply:
             raise BadRequest("parameters.prompt: every node must be an object")
         ctype = str(node.get("class_type", ""))
         video = video or "video" in ctype.lower()
-        inputs = node.get("inputs") if isinstance(node.get("inputs"), dict) else {}
-        for value in inputs.values():
+        inputs = node.get("inputs")
+        for value in (inputs if isinstance(inputs, dict) else {}).values():
             if not isinstance(value, str) or not value:
                 continue
-            f = sim.board.file_by_name(value)
+            f = sim.board.files.file_by_name(value)
             if f is not None:
                 if photo is None and f.content_type.startswith("image/"):
                     photo = f.path.read_bytes()
@@ -165,7 +166,7 @@ def workflow_submit(sim: "Simulator", req: Request) -> Reply:
     return _accept(sim, req, task, {"task_id": task.wire_id})
 
 
-def _polled(sim: "Simulator", req: Request, family: str) -> tuple[Any, str, float]:
+def _polled(sim: Simulator, req: Request, family: str) -> tuple[Any, str, float]:
     """The task a poll asks for (404 when unknown), its phase now, outputs rendered once it has succeeded."""
     task = sim.board.get(family, req.params["id"])
     if task is None:
@@ -179,7 +180,7 @@ def _polled(sim: "Simulator", req: Request, family: str) -> tuple[Any, str, floa
     return task, state, frac
 
 
-def task_status(sim: "Simulator", req: Request) -> Reply:
+def task_status(sim: Simulator, req: Request) -> Reply:
     task, state, frac = _polled(sim, req, "haiyi.workflow")
     nodes = (*_NODES[:-1], _VIDEO_NODE) if task.render == "video" else _NODES
     status = {"queued": "pending", "running": "running", "success": "success"}.get(state, "fail")
@@ -224,7 +225,7 @@ def _progress_quirks(req: Request, data: dict[str, Any], polls: int) -> None:
         data["progress"] = ({"curr_node": None, "total_progress": "n/a"}, None, "94%")[polls % 3]
 
 
-def clusters(sim: "Simulator", req: Request) -> Reply:
+def clusters(sim: Simulator, req: Request) -> Reply:
     rows = [INACTIVE_CLUSTER] if "inactive_cluster" in req.cfg.quirks else []
     rows += list(CLUSTERS)
     return ok([{"name": n, "display_name": d, "curr_nodes": c, "max_nodes": m} for n, d, c, m in rows])
@@ -241,30 +242,30 @@ def _upload_part(req: Request) -> Part:
     return part
 
 
-def _store_upload(sim: "Simulator", part: Part) -> StoredFile:
-    name = sim.board.upload_name(part.filename or "upload")
+def _store_upload(sim: Simulator, part: Part) -> StoredFile:
+    name = sim.board.files.upload_name(part.filename or "upload")
     ext = "." + name.rsplit(".", 1)[1].lower() if "." in name else ""
     ctype = part.content_type or "application/octet-stream"
     if imaging.probe(part.data) is not None and not ctype.startswith("image/"):
         ctype = "image/png" if part.data.startswith(b"\x89PNG") else "image/jpeg"
-    return sim.board.store(part.data, ext=ext or ".bin", content_type=ctype, kind="input", name=name)
+    return sim.board.files.store(part.data, ext=ext or ".bin", content_type=ctype, kind="input", name=name)
 
 
-def upload_file(sim: "Simulator", req: Request) -> Reply:
+def upload_file(sim: Simulator, req: Request) -> Reply:
     f = _store_upload(sim, _upload_part(req))
     return ok({"filename": f.name})
 
 
-def file_upload(sim: "Simulator", req: Request) -> Reply:
+def file_upload(sim: Simulator, req: Request) -> Reply:
     f = _store_upload(sim, _upload_part(req))
-    return json_reply({"success": True, "url": req.base_url + sim.board.signed_path(f, req.cfg), "filename": f.name,
-                       "file_size": f.size})
+    url = req.base_url + sim.board.files.signed_path(f, req.cfg)
+    return json_reply({"success": True, "url": url, "filename": f.name, "file_size": f.size})
 
 
 # ------------------------------------------------------------------------------------------------- generate
 
 
-def generate_image(sim: "Simulator", req: Request) -> Reply:
+def generate_image(sim: Simulator, req: Request) -> Reply:
     body = req.json_object()
     model, params = body.get("model"), body.get("parameters")
     if not isinstance(model, dict) or not all(isinstance(model.get(k), str) and model[k]
@@ -285,7 +286,7 @@ def generate_image(sim: "Simulator", req: Request) -> Reply:
     if kind == "image2image":
         if not images:
             raise BadRequest("image2image needs parameters.images")
-        photo = read_image_ref(sim.board, images[0])
+        photo = read_image_ref(sim.board.files, images[0])
         if imaging.probe(photo) is None:
             raise BadRequest("parameters.images[0] is not a readable image")
     task = sim.board.new_task(
@@ -298,7 +299,7 @@ def generate_image(sim: "Simulator", req: Request) -> Reply:
                                     "message": "Task has been submitted for processing"}, enveloped=False)
 
 
-def generate_result(sim: "Simulator", req: Request) -> Reply:
+def generate_result(sim: Simulator, req: Request) -> Reply:
     task, state, frac = _polled(sim, req, "haiyi.generate")
     body: dict[str, Any] = {
         "task_id": task.wire_id,
@@ -307,7 +308,7 @@ def generate_result(sim: "Simulator", req: Request) -> Reply:
         "outputs": [],
     }
     if state == "success":
-        body["outputs"] = [{"url": req.base_url + sim.board.signed_path(f, req.cfg), "type": f.media}
+        body["outputs"] = [{"url": req.base_url + sim.board.files.signed_path(f, req.cfg), "type": f.media}
                            for f in task.outputs or []]
     elif state in ("failed", "cancelled"):
         body["message"] = task.error or "cancelled"

@@ -60,7 +60,7 @@ def probe(data: bytes) -> tuple[int, int] | None:
 def open_photo(data: bytes, long_edge_hint: int | None = None) -> Image.Image:
     """Decode an upload to RGB, upright (EXIF), letting JPEG decode at reduced size when that is enough."""
     try:
-        im = Image.open(io.BytesIO(data))
+        im: Image.Image = Image.open(io.BytesIO(data))
         w, h = im.size
         if w * h > MAX_INPUT_PIXELS or w < 1 or h < 1:
             raise ImageDecodeError(f"image too large to process ({w}x{h})")
@@ -104,12 +104,12 @@ def parse_size(size: str | None, aspect_ratio: str | None, default_edge: int = 1
             w = h = 0
     if (w <= 0 or h <= 0) and aspect_ratio and ":" in str(aspect_ratio):
         try:
-            a, b = (float(x) for x in str(aspect_ratio).split(":", 1))
-            if a > 0 and b > 0:
-                if a >= b:
-                    w, h = default_edge, round(default_edge * b / a)
+            ra, rb = (float(x) for x in str(aspect_ratio).split(":", 1))
+            if ra > 0 and rb > 0:
+                if ra >= rb:
+                    w, h = default_edge, round(default_edge * rb / ra)
                 else:
-                    w, h = round(default_edge * a / b), default_edge
+                    w, h = round(default_edge * ra / rb), default_edge
         except (ValueError, OverflowError, ZeroDivisionError):
             w = h = 0
     if w <= 0 or h <= 0:
@@ -307,10 +307,11 @@ def write_video(path: Path, first: Image.Image, last: Image.Image | None, frames
     try:
         import cv2  # optional: python3-opencv on a Pi, the headless wheel elsewhere
     except ImportError:
-        cv2 = None
+        cv2 = None  # type: ignore[assignment]
     if cv2 is not None:
         out = path.with_suffix(".mp4")
-        writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+        fourcc = cv2.VideoWriter_fourcc(*"mp4v")  # type: ignore[attr-defined]  # missing from the stubs
+        writer = cv2.VideoWriter(str(out), fourcc, fps, (w, h))
         if writer.isOpened():
             for p in pics:
                 writer.write(np.asarray(p)[:, :, ::-1].copy())  # RGB -> BGR

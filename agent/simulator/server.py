@@ -15,19 +15,18 @@ import logging
 import re
 import shutil
 import signal
-import socket
-import socketserver
 import tempfile
 import threading
 import time
 import weakref
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from agent.simulator import easyai, haiyi
 from agent.simulator.config import SimConfig
 from agent.simulator.state import Board
+from agent.simulator.transport import RequestHandler, SimServer, SimServer6
 from agent.simulator.wire import (
     BadRequest,
     Reply,
@@ -42,7 +41,6 @@ from agent.simulator.wire import (
 
 log = logging.getLogger("agent.simulator")
 
-DRAIN_LIMIT = 256 * 1024 * 1024  # an oversized body up to this size is read and discarded before the 413
 Handler = Callable[["Simulator", Request], Reply]
 
 ROUTES: list[tuple[str, str, str, Handler]] = [
@@ -117,184 +115,6 @@ def injected_failure(kind: str, platform: str, cfg: SimConfig) -> Reply:
     raise ValueError(kind)
 
 
-# --------------------------------------------------------------------------------------------------- server
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    allow_reuse_address = True
-    request_queue_size = 512  # a few hundred booths connecting at once must not overflow the backlog
-
-    def __init__(self, addr: tuple[str, int], sim: "Simulator") -> None:
-        self.sim = sim
-        self.connections: set[socket.socket] = set()
-        self.conn_lock = threading.Lock()
-        super().__init__(addr, _RequestHandler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind would call socket.getfqdn(), a DNS lookup that can stall an offline box.
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name, self.server_port = str(host), int(port)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self.conn_lock:
-            self.connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self.conn_lock:
-            self.connections.discard(request)
-        super().shutdown_request(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        log.debug("connection from %s ended with an error", client_address, exc_info=True)
-
-    def close_connections(self) -> None:
-        """Cut open keep-alive connections so their handler threads end and clients see the outage."""
-        with self.conn_lock:
-            conns = list(self.connections)
-        for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-
-class _Server6(_Server):
-    address_family = socket.AF_INET6
-
-
-class _RequestHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, like real gateways
-    server_version = "edge-agent-simulator"
-    sys_version = ""
-    timeout = 120  # an idle keep-alive connection or a stalled upload is closed after this
-    disable_nagle_algorithm = True  # headers and body go out in separate writes: no 40 ms delayed-ACK stall
-    server: _Server
-
-    def do_GET(self) -> None:
-        self._serve()
-
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_GET
-
-    def do_HEAD(self) -> None:
-        self._serve(head=True)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        log.debug("%s %s", self.address_string(), format % args)
-
-    def _serve(self, head: bool = False) -> None:
-        self._sent = False
-        try:
-            reply = self.server.sim.dispatch(self, head)
-        except (ConnectionError, TimeoutError, socket.timeout):
-            self.close_connection = True
-            return
-        except Exception:
-            log.exception("simulator handler failed: %s %s", self.command, self.path)
-            reply = json_reply({"statusCode": 500, "message": "Internal server error (simulator bug)"}, 500)
-            reply.close = True
-        if not self._sent:
-            try:
-                self._send(reply, head)
-            except (ConnectionError, TimeoutError, socket.timeout):
-                self.close_connection = True
-
-    def _send(self, reply: Reply, head: bool) -> None:
-        self._sent = True
-        if reply.drop:
-            self.close_connection = True
-            try:
-                self.wfile.flush()
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            return
-        self.send_response(reply.status)
-        size = reply.file.stat().st_size if reply.file is not None else len(reply.body)
-        if reply.content_type:
-            self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(size))
-        for k, v in reply.headers.items():
-            self.send_header(k, v)
-        if reply.close:
-            self.send_header("Connection", "close")
-            self.close_connection = True
-        self.end_headers()
-        if head:
-            return
-        if reply.file is not None:
-            with reply.file.open("rb") as fh:
-                shutil.copyfileobj(fh, self.wfile, 64 * 1024)
-        else:
-            self.wfile.write(reply.body)
-
-    # ----------------------------------------------------------------------------------------- body
-
-    def read_body(self, limit: int) -> bytes | Reply:
-        """The request body, or a Reply (413 / 400) when it cannot be accepted."""
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            return self._read_chunked(limit)
-        raw = self.headers.get("Content-Length")
-        if raw is None:
-            return b""
-        try:
-            length = int(raw)
-            if length < 0:
-                raise ValueError
-        except ValueError:
-            r = json_reply({"statusCode": 400, "message": "bad Content-Length"}, 400)
-            r.close = True
-            return r
-        if length > limit:
-            self._drain(length)
-            return html_reply(413, nginx_page(413, "Request Entity Too Large"), close=True)
-        body = self.rfile.read(length)
-        if len(body) < length:
-            raise ConnectionError("client closed the connection mid-body")
-        return body
-
-    def _drain(self, length: int) -> None:
-        if length > DRAIN_LIMIT:
-            return  # do not read forever; the client may see a reset instead of the 413
-        left = length
-        while left > 0:
-            chunk = self.rfile.read(min(left, 256 * 1024))
-            if not chunk:
-                break
-            left -= len(chunk)
-
-    def _read_chunked(self, limit: int) -> bytes | Reply:
-        buf: list[bytes] = []
-        total = 0
-        while True:
-            line = self.rfile.readline(1024)
-            if not line:
-                raise ConnectionError("client closed the connection mid-body")
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                r = json_reply({"statusCode": 400, "message": "bad chunked encoding"}, 400)
-                r.close = True
-                return r
-            if size == 0:
-                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                    pass  # trailers
-                break
-            total += size
-            if total > DRAIN_LIMIT:
-                return html_reply(413, nginx_page(413, "Request Entity Too Large"), close=True)
-            data = self.rfile.read(size)
-            self.rfile.readline(8)  # CRLF after the chunk
-            if total <= limit:
-                buf.append(data)
-        if total > limit:
-            return html_reply(413, nginx_page(413, "Request Entity Too Large"), close=True)
-        return b"".join(buf)
-
-
 class Simulator:
     """Both platforms on one port, in a background thread. See `agent.simulator` for the API."""
 
@@ -305,7 +125,7 @@ class Simulator:
         self._cleanup = weakref.finalize(self, shutil.rmtree, str(self._workdir), True)
         self.board = Board(self._workdir, self._cfg.seed)
         self.stopping = threading.Event()  # set while stopped: sync handlers waiting for a GPU give up
-        self._server: _Server | None = None
+        self._server: SimServer | None = None
         self._thread: threading.Thread | None = None
         self._port: int | None = None
         self._started_at = 0.0
@@ -319,7 +139,7 @@ class Simulator:
                 return self.url
             cfg = self._cfg
             port = cfg.port or self._port or 0
-            cls = _Server6 if ":" in cfg.host else _Server
+            cls = SimServer6 if ":" in cfg.host else SimServer
             server = cls((cfg.host, port), self)
             self._port = server.server_address[1]
             self._server = server
@@ -354,7 +174,7 @@ class Simulator:
         self.stop()
         self._cleanup()
 
-    def __enter__(self) -> "Simulator":
+    def __enter__(self) -> Simulator:
         self.start()
         return self
 
@@ -403,9 +223,14 @@ class Simulator:
     def tasks(self) -> list[dict[str, Any]]:
         return self.board.tasks()
 
+    def requests(self) -> list[dict[str, Any]]:
+        """Every platform API request served (method, path without query, ts), oldest first; downloads and
+        /_sim/ routes are not included."""
+        return self.board.requests()
+
     # --------------------------------------------------------------------------------------- dispatch
 
-    def dispatch(self, h: _RequestHandler, head: bool = False) -> Reply:
+    def dispatch(self, h: RequestHandler, head: bool = False) -> Reply:
         cfg = self._cfg
         path, query = normalise_path(h.path)
         body = h.read_body(cfg.max_upload_bytes)
@@ -418,6 +243,7 @@ class Simulator:
             return self._control(req)
         if path.startswith("/files/") or path in ("/view", "/api/view"):
             return self._download(req) if method == "GET" else json_reply({"message": "method not allowed"}, 405)
+        self.board.note_request(method, path)
         for m, pattern, platform, handler in _COMPILED:
             match = pattern.match(path)
             if match and m == method:
@@ -445,10 +271,10 @@ class Simulator:
     def _download(self, req: Request) -> Reply:
         if req.path.startswith("/files/"):
             m = re.fullmatch(r"/files/([0-9a-f]+)(\.[A-Za-z0-9]+)", req.path)
-            f = self.board.file_by_token(m.group(1)) if m else None
-            if f is None or f.ext != m.group(2):
+            f = self.board.files.file_by_token(m.group(1)) if m else None
+            if m is None or f is None or f.ext != m.group(2):
                 return object_store_error(404, "NoSuchKey", "The specified key does not exist.", req.path[7:])
-            verdict = self.board.check_signature(req.path, req.q("expires"), req.q("sig"))
+            verdict = self.board.files.check_signature(req.path, req.q("expires"), req.q("sig"))
             if verdict == "expired":
                 return object_store_error(403, "AccessDenied", "Request has expired", req.path[7:])
             if verdict != "ok":
@@ -456,7 +282,7 @@ class Simulator:
                     403, "SignatureDoesNotMatch",
                     "The request signature we calculated does not match the signature you provided.", req.path[7:])
         else:
-            f = self.board.file_by_name(req.q("filename"))
+            f = self.board.files.file_by_name(req.q("filename"))
             if f is None:
                 return Reply(status=404, body=b"404: Not Found", content_type="text/plain; charset=utf-8")
         if not f.path.exists():  # evicted (MAX_FILES) since the lookup
@@ -475,6 +301,8 @@ class Simulator:
             return json_reply(self.record())
         if req.path == "/_sim/tasks" and req.method == "GET":
             return json_reply(self.tasks())
+        if req.path == "/_sim/requests" and req.method == "GET":
+            return json_reply(self.requests())
         if req.path == "/_sim/config" and req.method == "GET":
             return json_reply(self._cfg.as_dict())
         if req.path == "/_sim/config" and req.method == "POST":
@@ -497,7 +325,7 @@ def run_forever(cfg: SimConfig) -> None:
     url = sim.start()
     print(f"simulator listening on {url}", flush=True)
     done = threading.Event()
-    previous: dict[int, Any] = {}
+    previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, lambda *_: done.set())

@@ -1,4 +1,4 @@
-"""What the simulator remembers: tasks on a simulated GPU pool, stored files, signed URLs, the record.
+"""What the simulator remembers: tasks on a simulated GPU pool, their outputs, the record (files.py: the files).
 
 Time drives everything. A task gets a start and an end when it is accepted (first come, first served over
 `workers` slots), and its status at any moment is computed from the clock, so no thread runs per task.
@@ -9,53 +9,24 @@ own lock, so heavy Pillow work never holds the board lock.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import collections
 import hashlib
 import heapq
-import hmac
 import itertools
-import math
-import os
 import random
-import re
 import secrets
 import threading
 import time
-import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from agent.simulator import imaging
 from agent.simulator.config import SimConfig
-from agent.simulator.wire import BadRequest, decode_data_url, normalise_path
+from agent.simulator.files import FileStore, StoredFile
 
 HUGE_BYTES = 3 * 1024 * 1024 + 64 * 1024  # `huge_output`: every output file is at least this large
-EXPIRE_FAST_S = 1.0  # `expire_fast`: signed output URLs die this long after the task finishes
-MAX_FILES = 2000  # oldest files are deleted beyond this, so a day-long demo does not fill a Pi's SD card
-
-
-@dataclass
-class StoredFile:
-    """A file the simulator serves: an upload ("input") or a rendered output ("output")."""
-
-    token: str  # the opaque part of /files/<token><ext>
-    name: str  # ComfyUI-style name used by /view?filename= and Haiyi upload replies
-    path: Path
-    ext: str  # ".png", ".jpg", ".mp4", ...
-    content_type: str
-    kind: str  # "output" | "input"
-    size: int
-    born: float  # when it appeared (an output: when its task finished); signed URLs expire from here
-
-    @property
-    def media(self) -> str:
-        major = self.content_type.split("/", 1)[0]
-        if self.content_type == "image/gif" and self.kind == "output" and self.name.endswith(".gif"):
-            return "video"  # the GIF fallback of a video render
-        return major if major in ("image", "video", "audio") else "unknown"
+MAX_REQUESTS = 10_000  # the request log keeps the newest ones
 
 
 @dataclass(eq=False)  # identity: tasks are compared and looked up as objects
@@ -103,36 +74,23 @@ class Task:
         return max(0.0, self.end - now) if self.cancelled_at is None else 0.0
 
 
-def _safe_name(name: str) -> str:
-    """An ASCII file name that keeps the extension ("站立人物.jpg" -> "upload.jpg")."""
-    stem, dot, ext = os.path.basename(name or "").rpartition(".")
-    if not dot:
-        stem, ext = ext, ""
-    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_")[-60:] or "upload"
-    ext = re.sub(r"[^A-Za-z0-9]+", "", ext)[:8].lower()
-    return f"{stem}.{ext}" if ext else stem
-
-
 class Board:
-    """Tasks, the GPU plan, stored files, the record. All public methods are thread-safe."""
+    """Tasks, the GPU plan, the record, and the stored files (``files``). All public methods are thread-safe."""
 
     def __init__(self, workdir: Path, seed: int | None) -> None:
         self.workdir = workdir
         self._lock = threading.RLock()
         self.changed = threading.Condition(self._lock)  # notified whenever the plan changes
         self._rng = random.Random(seed)
-        self._secret = secrets.token_bytes(32)
         self._seq = itertools.count(1)
-        self._file_seq = itertools.count(1)
         self._haiyi_ids = itertools.count(230)
         self._generate_ids = itertools.count(24317)
         self._tasks: dict[tuple[str, str], Task] = {}
         self._order: list[Task] = []  # every accepted task, for tasks() and counts()
         self._active: list[Task] = []  # the ones that may still wait or run (pruned on every plan)
-        self._files: dict[str, StoredFile] = {}  # token -> file
-        self._by_name: dict[str, StoredFile] = {}
-        self._file_order: collections.deque[str] = collections.deque()
+        self.files = FileStore(workdir)
         self._record: list[dict[str, Any]] = []
+        self._requests: collections.deque[dict[str, Any]] = collections.deque(maxlen=MAX_REQUESTS)
 
     # ------------------------------------------------------------------------------------------- random
 
@@ -302,6 +260,15 @@ class Board:
         with self._lock:
             return [dict(r) for r in self._record]
 
+    def note_request(self, method: str, path: str) -> None:
+        """Remember one platform API request (method and path, never headers or query: they may hold secrets)."""
+        with self._lock:
+            self._requests.append({"method": method, "path": path, "ts": time.time()})
+
+    def requests(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(r) for r in self._requests]
+
     def counts(self) -> dict[str, int]:
         now = time.time()
         with self._lock:
@@ -309,80 +276,6 @@ class Board:
         return {s: states.count(s) for s in ("queued", "running", "success", "failed", "cancelled")} | {
             "tasks": len(states)
         }
-
-    # ------------------------------------------------------------------------------------------- files
-
-    def store(self, data: bytes, *, ext: str, content_type: str, kind: str, name: str | None = None,
-              born: float | None = None, prefix: str = "ComfyUI") -> StoredFile:
-        token = secrets.token_hex(12)
-        with self._lock:
-            n = next(self._file_seq)
-        if name is None:
-            name = f"{prefix}_{n:05d}_{ext}"
-        path = self.workdir / f"{token}{ext}"
-        path.write_bytes(data)
-        return self._register(token, name, path, ext, content_type, kind, born)
-
-    def adopt(self, path: Path, *, content_type: str, kind: str, prefix: str, born: float) -> StoredFile:
-        """Register a file already written into the work dir (a rendered video)."""
-        with self._lock:
-            n = next(self._file_seq)
-        token = path.stem
-        return self._register(token, f"{prefix}_{n:05d}_{path.suffix}", path, path.suffix, content_type, kind, born)
-
-    def _register(self, token: str, name: str, path: Path, ext: str, content_type: str, kind: str,
-                  born: float | None) -> StoredFile:
-        f = StoredFile(token=token, name=name, path=path, ext=ext, content_type=content_type, kind=kind,
-                       size=path.stat().st_size, born=time.time() if born is None else born)
-        evicted: list[StoredFile] = []
-        with self._lock:
-            self._files[token] = f
-            self._by_name[name] = f
-            self._file_order.append(token)
-            while len(self._file_order) > MAX_FILES:
-                old = self._files.pop(self._file_order.popleft(), None)
-                if old is not None:
-                    if self._by_name.get(old.name) is old:
-                        del self._by_name[old.name]
-                    evicted.append(old)
-        for old in evicted:
-            old.path.unlink(missing_ok=True)
-        return f
-
-    def upload_name(self, original: str) -> str:
-        return f"{secrets.token_hex(4)}_{_safe_name(original)}"
-
-    def file_by_token(self, token: str) -> StoredFile | None:
-        with self._lock:
-            return self._files.get(token)
-
-    def file_by_name(self, name: str) -> StoredFile | None:
-        with self._lock:
-            return self._by_name.get(name)
-
-    # ------------------------------------------------------------------------------------------- signing
-
-    def expires(self, f: StoredFile, cfg: SimConfig) -> int:
-        ttl = EXPIRE_FAST_S if (f.kind == "output" and "expire_fast" in cfg.quirks) else cfg.url_ttl_s
-        return math.ceil(f.born + ttl)
-
-    def sign(self, path: str, expires: int) -> str:
-        return hmac.new(self._secret, f"{path}\n{expires}".encode(), hashlib.sha256).hexdigest()[:32]
-
-    def signed_path(self, f: StoredFile, cfg: SimConfig) -> str:
-        path = f"/files/{f.token}{f.ext}"
-        exp = self.expires(f, cfg)
-        return f"{path}?expires={exp}&sig={self.sign(path, exp)}"
-
-    def check_signature(self, path: str, expires: str, sig: str) -> str:
-        """"ok", "expired" or "bad" for a /files/ request."""
-        try:
-            exp = int(expires)
-        except (TypeError, ValueError):
-            return "bad"
-        if not hmac.compare_digest(self.sign(path, exp), sig or ""):
-            return "bad"
-        return "ok" if time.time() <= exp else "expired"
 
     # ------------------------------------------------------------------------------------------- rendering
 
@@ -413,50 +306,14 @@ class Board:
             if pad:
                 with path.open("ab") as fh:  # trailing bytes after the last box/trailer: players ignore them
                     fh.write(b"\0" * pad)
-            return [self.adopt(path, content_type=ctype, kind="output", prefix=prefix, born=task.end)]
+            return [self.files.adopt(path, content_type=ctype, kind="output", prefix=prefix, born=task.end)]
         if task.render == "edit" and task.photo is not None:
             photo = imaging.open_photo(task.photo, task.long_edge)
             images = imaging.edit(photo, task.effect, task.n, task.long_edge, task.mask)
         else:
             images = [imaging.text_to_image(task.prompt, task.size, task.effect, k) for k in range(task.n)]
         return [
-            self.store(imaging.encode_png(im, pad), ext=".png", content_type="image/png", kind="output",
+            self.files.store(imaging.encode_png(im, pad), ext=".png", content_type="image/png", kind="output",
                        prefix=prefix, born=task.end)
             for im in images
         ]
-
-
-def read_image_ref(board: Board, ref: Any) -> bytes:
-    """The bytes behind an image reference a client sent: a data: URL, raw base64, or one of the simulator's
-    own file URLs (signed /files/ links, /view and /api/view links; any host, resolved locally).
-    Nothing is ever fetched over the network: any other URL is refused with BadRequest."""
-    if not isinstance(ref, str) or not ref.strip():
-        raise BadRequest("image must be a non-empty string (a URL or a data: URL)")
-    ref = ref.strip()
-    if ref.startswith("data:"):
-        return decode_data_url(ref)
-    parts = urllib.parse.urlsplit(ref)
-    if parts.scheme in ("http", "https", "") and (parts.path.startswith(("/files/", "/view", "/api/view"))):
-        path, query = normalise_path(parts.path + ("?" + parts.query if parts.query else ""))
-        m = re.fullmatch(r"/files/([0-9a-f]+)(\.[A-Za-z0-9]+)", path)
-        if m:
-            f = board.file_by_token(m.group(1))
-            verdict = board.check_signature(path, (query.get("expires") or [""])[0], (query.get("sig") or [""])[0])
-            if f is None or f.ext != m.group(2):
-                raise BadRequest(f"image url not found: {ref[:120]}")
-            if verdict != "ok":
-                raise BadRequest(f"image url {'expired' if verdict == 'expired' else 'has a bad signature'}")
-            return f.path.read_bytes()
-        if path in ("/view", "/api/view"):
-            f = board.file_by_name((query.get("filename") or [""])[0])
-            if f is None:
-                raise BadRequest(f"image url not found: {ref[:120]}")
-            return f.path.read_bytes()
-    if not parts.scheme and len(ref) > 64 and re.fullmatch(r"[A-Za-z0-9+/=\s]+", ref):
-        try:
-            return base64.b64decode(re.sub(r"\s+", "", ref), validate=True)
-        except (binascii.Error, ValueError):
-            pass
-    raise BadRequest(
-        f"cannot fetch image {ref[:120]!r}: the simulator reads only its own file URLs and data: URLs (no network)"
-    )

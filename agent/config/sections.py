@@ -1,0 +1,114 @@
+"""The booth's own sections: device, camera, upload, buttons, indicators, display, printer, queue.
+
+Every field has its default next to it and a one-line ``description`` (``edge-agent config reference`` prints them).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+
+from agent.schema import _Model
+
+ButtonAction = Literal["capture", "cancel", "print", "retry"]
+
+
+class DeviceConfig(_Model):
+    id: str = Field("booth-01", pattern=r"^[a-z0-9_-]+$", description="this booth's name in MQTT topics and file names")
+    state_dir: Path = Field(Path("/var/lib/edge-agent"), description="queue database and spooled captures")
+    output_dir: Path | None = Field(None, description="results (<day>/<job_id>/...); default: <state_dir>/results")
+
+    @property
+    def results_dir(self) -> Path:
+        return self.output_dir if self.output_dir is not None else self.state_dir / "results"
+
+
+# --------------------------------------------------------------------------------------------- camera
+
+
+class _CameraBase(_Model):
+    width: int = Field(1920, ge=16, le=8192, description="still width asked of the camera, in pixels")
+    height: int = Field(1080, ge=16, le=8192, description="still height asked of the camera, in pixels")
+    timeout_s: float = Field(5.0, gt=0, le=60, description="a capture that takes longer fails, never hangs")
+
+
+class SyntheticCameraConfig(_CameraBase):
+    driver: Literal["synthetic"] = Field("synthetic", description="a generated, changing test scene")
+
+
+class FileCameraConfig(_CameraBase):
+    driver: Literal["file"] = Field(description="images from disk instead of a camera")
+    path: Path = Field(description="one image, or a folder of images taken in name order, round-robin")
+
+    @field_validator("path")
+    @classmethod
+    def _exists(cls, v: Path) -> Path:
+        if not v.exists():
+            raise ValueError(f"no such file or folder: {v}")
+        return v
+
+
+class OpenCVCameraConfig(_CameraBase):
+    driver: Literal["opencv"] = Field(description="a USB webcam (or a video file) through OpenCV")
+    device: str | int = Field(0, description="/dev/videoN, a camera index, or a video file (tests, demos)")
+    warmup_frames: int = Field(3, ge=0, le=60, description="frames dropped after opening (auto exposure)")
+
+
+class Picamera2CameraConfig(_CameraBase):
+    driver: Literal["picamera2"] = Field(description="a Raspberry Pi camera module")
+    camera_num: int = Field(0, ge=0, le=7, description="which camera connector")
+
+
+CameraConfig = Annotated[
+    SyntheticCameraConfig | FileCameraConfig | OpenCVCameraConfig | Picamera2CameraConfig,
+    Field(discriminator="driver"),
+]
+
+
+class UploadConfig(_Model):
+    max_edge: int = Field(2048, ge=64, le=8192, description="longest edge of the uploaded JPEG")
+    jpeg_quality: int = Field(90, ge=1, le=100, description="JPEG quality of the upload (the capture is kept)")
+
+
+# --------------------------------------------------------------------------------------------- GPIO
+
+
+class ButtonConfig(_Model):
+    pin: int = Field(description="BCM pin number the button is wired to")
+    action: ButtonAction = Field("capture", description="what a press does: capture | cancel | print | retry")
+    profile: str | None = Field(None, description="the profile a capture uses; default: the first profile")
+    hold_action: ButtonAction | None = Field(None, description="what holding it for hold_time_s does instead")
+    hold_profile: str | None = Field(None, description="the profile a hold capture uses")
+    hold_time_s: float = Field(2.0, gt=0, le=30, description="how long a press must last to count as a hold")
+    bounce_time_s: float = Field(0.05, ge=0, le=1, description="contact bounce shorter than this is ignored")
+    pull_up: bool = Field(True, description="true: the button connects the pin to ground")
+
+
+class IndicatorsConfig(_Model):
+    ready_led: int | None = Field(None, description="BCM pin of the LED lit when the booth is ready")
+    busy_led: int | None = Field(None, description="BCM pin of the LED that blinks while the AI works")
+    error_led: int | None = Field(None, description="BCM pin of the LED lit on an error that needs a technician")
+
+
+# --------------------------------------------------------------------------------------------- output
+
+
+class DisplayConfig(_Model):
+    backend: Literal["web", "none"] = Field("web", description="how results are shown: web (kiosk page) | none")
+
+
+class PrinterConfig(_Model):
+    enabled: bool = Field(False, description="allow printing results")
+    queue: str = Field("booth", description="CUPS queue name (lpstat -p)")
+    auto_print: bool = Field(False, description="print every finished photo (accepted, not acted on yet)")
+
+
+class QueueConfig(_Model):
+    task_deadline_s: float = Field(1800, ge=1, description="give up polling a submitted task after this")
+    min_free_disk_mb: int = Field(200, ge=0, description="below this, new captures are refused")
+    max_in_flight: int = Field(4, ge=1, le=64, description="tasks on the platforms at once (downloads excluded)")
+    retry_base_s: float = Field(2.0, gt=0, le=600, description="first transient-error backoff (full jitter)")
+    retry_cap_s: float = Field(300.0, gt=0, le=86400, description="longest transient-error backoff")
+    probe_interval_s: float = Field(5.0, gt=0, le=600, description="how often an unreachable platform is probed")

@@ -1,0 +1,36 @@
+"""The pydantic base every config model uses, and small field types shared by config sections and platform modes.
+
+It imports nothing else from ``agent``, so a platform mode can declare its profile model without importing the config
+package (which imports the mode registry to build ``ProfileConfig``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
+
+
+class _Model(BaseModel):
+    """A config table: unknown keys are errors (a typo must never be silently ignored); defaults are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+def _must_be_file(path: Path) -> Path:
+    if not path.is_file():
+        raise ValueError(f"no such file: {path}")
+    return path
+
+
+def _int_as_str(value: Any) -> Any:
+    # TOML lets a technician write `workflow_id = 1234`; the platform takes it as text either way
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+ExistingFile = Annotated[Path, AfterValidator(_must_be_file)]
+"""A path that must name an existing file when the config is loaded (relative paths are resolved first)."""
+
+IdText = Annotated[str, BeforeValidator(_int_as_str)]
+"""An id the platform treats as text, written as a string or an integer."""
