@@ -112,6 +112,7 @@ class Agent:
         self.scheduler.start()
         self.started = True
         self.events.publish("agent.started")
+        self.events.flush()  # the mode is derived (ready, offline...) before anyone asks for it
         self._watcher = threading.Thread(target=self._watch_store, name="store-watch", daemon=True)
         self._watcher.start()
 

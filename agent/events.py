@@ -89,6 +89,12 @@ class EventBus:
         """Run `fn` on the bus thread, in order with the events (state derived from events stays on one thread)."""
         self._pending.put(fn)
 
+    def flush(self, timeout: float = 2.0) -> bool:
+        """Wait until everything published so far has been dispatched (e.g. the mode derived from it)."""
+        done = threading.Event()
+        self._pending.put(done.set)
+        return done.wait(timeout)
+
     def subscribe(self, maxsize: int = 256) -> Subscription:
         s = Subscription(self, maxsize)
         with self._lock:
