@@ -8,60 +8,15 @@ job: whoever changes the state first wins, and the loser sees it.
 from __future__ import annotations
 
 import builtins
-import json
 import sqlite3
 import threading
 import time
-from dataclasses import fields
 from pathlib import Path
 from typing import Any, Iterable
 
 from agent.jobs.lifecycle import check_edges
-from agent.jobs.model import ACTIVE_STATES, FINAL_STATES, WORK_STATES, Job, JobState, Output
-
-SCHEMA_VERSION = 2
-HISTORY_MAX = 60
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY,
-    profile TEXT NOT NULL,
-    source TEXT NOT NULL,
-    state TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    capture_path TEXT NOT NULL,
-    platform TEXT,
-    endpoint TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    failures INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at REAL NOT NULL DEFAULT 0,
-    remote_task_id TEXT,
-    progress INTEGER,
-    queue_position INTEGER,
-    error TEXT,
-    outputs TEXT NOT NULL DEFAULT '[]',
-    params TEXT NOT NULL DEFAULT '{}',
-    priority INTEGER NOT NULL DEFAULT 1,
-    wait_kind TEXT,
-    submitted_at REAL,
-    finished_at REAL,
-    remote_outputs TEXT NOT NULL DEFAULT '[]',
-    result_dir TEXT,
-    request_id TEXT,
-    resubmits INTEGER NOT NULL DEFAULT 0,
-    history TEXT NOT NULL DEFAULT '[]'
-);
-CREATE INDEX IF NOT EXISTS jobs_due ON jobs(state, next_attempt_at);
-CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_at);
-CREATE INDEX IF NOT EXISTS jobs_request ON jobs(request_id) WHERE request_id IS NOT NULL;
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
-
-# columns added after schema 1, with their SQL type: added in place to an older database at open
-_ADDED_COLUMNS = {"endpoint": "TEXT", "queue_position": "INTEGER"}
-_JSON_FIELDS = {"outputs", "params", "remote_outputs", "history"}
-_COLUMNS = [f.name for f in fields(Job)]
+from agent.jobs.model import ACTIVE_STATES, FINAL_STATES, WORK_STATES, Job, JobState
+from agent.jobs.rows import ADDED_COLUMNS, HISTORY_MAX, SCHEMA, SCHEMA_VERSION, from_row, to_row
 
 
 class PrefixTooShort(LookupError):
@@ -72,34 +27,6 @@ class StoreError(Exception):
     def __init__(self, message: str, corrupt: bool = False) -> None:
         super().__init__(message)
         self.corrupt = corrupt
-
-
-def _to_row(job: Job) -> dict[str, Any]:
-    row: dict[str, Any] = {}
-    for name in _COLUMNS:
-        v = getattr(job, name)
-        if name == "state":
-            v = JobState(v).value
-        elif name == "outputs":
-            v = json.dumps([o.__dict__ if isinstance(o, Output) else o for o in v])
-        elif name in _JSON_FIELDS:
-            v = json.dumps(v)
-        row[name] = v
-    return row
-
-
-def _from_row(row: sqlite3.Row) -> Job:
-    kw: dict[str, Any] = {}
-    for name in _COLUMNS:
-        v = row[name]
-        if name == "state":
-            v = JobState(v)
-        elif name == "outputs":
-            v = [Output(**o) for o in json.loads(v)]
-        elif name in _JSON_FIELDS:
-            v = json.loads(v)
-        kw[name] = v
-    return Job(**kw)
 
 
 class JobStore:
@@ -131,10 +58,10 @@ class JobStore:
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = FULL")
             with self._tx():
-                for stmt in filter(str.strip, _SCHEMA.split(";")):
+                for stmt in filter(str.strip, SCHEMA.split(";")):
                     self._db.execute(stmt)
                 have = {r[1] for r in self._db.execute("PRAGMA table_info(jobs)")}
-                for col, typ in _ADDED_COLUMNS.items():
+                for col, typ in ADDED_COLUMNS.items():
                     if col not in have:  # a queue from an older version: keep its jobs, add the column
                         self._db.execute(f"ALTER TABLE jobs ADD COLUMN {col} {typ}")
                 self._db.execute(
@@ -157,7 +84,7 @@ class JobStore:
     # ------------------------------------------------------------------------------------------ writes
 
     def insert(self, job: Job) -> None:
-        row = _to_row(job)
+        row = to_row(job)
         cols = ", ".join(row)
         marks = ", ".join("?" for _ in row)
         with self._tx():
@@ -187,7 +114,7 @@ class JobStore:
             ).fetchone()
             if row is None:
                 return None
-            job = _from_row(row)
+            job = from_row(row)
             to_state = edges[job.state]
             for k, v in changes.items():
                 setattr(job, k, v)
@@ -213,7 +140,7 @@ class JobStore:
             ).fetchone()
             if row is None:
                 return None
-            job = _from_row(row)
+            job = from_row(row)
             for k, v in changes.items():
                 setattr(job, k, v)
             job.updated_at = time.time()
@@ -221,7 +148,7 @@ class JobStore:
             return job
 
     def _write(self, job: Job) -> None:
-        row = _to_row(job)
+        row = to_row(job)
         sets = ", ".join(f"{k} = ?" for k in row if k != "id")
         self._db.execute(f"UPDATE jobs SET {sets} WHERE id = ?", [v for k, v in row.items() if k != "id"] + [job.id])
 
@@ -260,14 +187,14 @@ class JobStore:
     def get(self, job_id: str) -> Job | None:
         with self._lock:
             row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return _from_row(row) if row else None
+        return from_row(row) if row else None
 
     def find_by_request_id(self, request_id: str) -> Job | None:
         with self._lock:
             row = self._db.execute(
                 "SELECT * FROM jobs WHERE request_id = ? ORDER BY created_at LIMIT 1", (request_id,)
             ).fetchone()
-        return _from_row(row) if row else None
+        return from_row(row) if row else None
 
     def resolve(self, ref: str, *, min_prefix: int = 4) -> Job:
         """A job by full id, or by a unique prefix of at least `min_prefix` characters (technicians type the first
@@ -291,7 +218,7 @@ class JobStore:
             rows = self._db.execute(
                 "SELECT * FROM jobs WHERE id >= ? AND id < ? ORDER BY created_at LIMIT 20", (prefix, prefix + "\uffff")
             ).fetchall()
-        return [_from_row(r) for r in rows]
+        return [from_row(r) for r in rows]
 
     @staticmethod
     def _filters(states: Iterable[JobState], exclude: Iterable[str] = (), skip_platforms: Iterable[str] = (),
@@ -321,7 +248,7 @@ class JobStore:
         q = f"SELECT * FROM jobs WHERE {where} AND next_attempt_at <= ? ORDER BY priority DESC, created_at ASC LIMIT ?"
         with self._lock:
             rows = self._db.execute(q, [*args, now, limit]).fetchall()
-        return [_from_row(r) for r in rows]
+        return [from_row(r) for r in rows]
 
     def next_due_time(self, states: Iterable[JobState], exclude: Iterable[str] = (),
                       skip_platforms: Iterable[str] = (), only_ids: Iterable[str] | None = None,
@@ -371,7 +298,7 @@ class JobStore:
         args.append(limit)
         with self._lock:
             rows = self._db.execute(q, args).fetchall()
-        return [_from_row(r) for r in rows]
+        return [from_row(r) for r in rows]
 
     def latest(self, states: Iterable[JobState]) -> Job | None:
         jobs = self.list(states, limit=1)
@@ -401,7 +328,7 @@ class JobStore:
                 "SELECT * FROM (SELECT * FROM jobs WHERE updated_at >= ? ORDER BY updated_at DESC LIMIT ?) "
                 "ORDER BY updated_at", (ts, limit)
             ).fetchall()
-        return [_from_row(r) for r in rows]
+        return [from_row(r) for r in rows]
 
     def all_ids(self) -> set[str]:
         with self._lock:
