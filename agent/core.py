@@ -56,9 +56,15 @@ class Agent:
             for name, p in cfg.platforms.items()
         }
         self.public_base = cfg.http.public_url.rstrip("/") if cfg.http.public_url else f"http://{cfg.http.listen}"
-        self.scheduler = Scheduler(self.store, self.lifecycle, self.clients, lambda: self.live.config,
-                                   url_for=self.result_url, present=lambda job: present(job, self.events),
-                                   on_alarm=self._alarm)
+        self.scheduler = Scheduler(
+            self.store,
+            self.lifecycle,
+            self.clients,
+            lambda: self.live.config,
+            url_for=self.result_url,
+            present=lambda job: present(job, self.events),
+            on_alarm=self._alarm,
+        )
         self.modes = ModeTracker(self.events, lambda: self.store.count_in(WORK_STATES))
         self._capture_pool = ThreadPoolExecutor(1, thread_name_prefix="capture")
         self._control_pool = ThreadPoolExecutor(1, thread_name_prefix="control")
@@ -103,8 +109,7 @@ class Agent:
         from agent.recovery import RecoveryReport
         from agent.recovery import recover as run_recovery
 
-        self.recovery = (run_recovery(self.lifecycle, self.config, self._store_check) if recover
-                         else RecoveryReport())
+        self.recovery = run_recovery(self.lifecycle, self.config, self._store_check) if recover else RecoveryReport()
         for line in self.recovery.lines():
             log.info("recovery: %s", line)
         if only_own_jobs:
@@ -218,16 +223,26 @@ class Agent:
                     raise self._refuse("camera", f"camera failed: {e}", cmd.source) from None
             offline = self.scheduler.offline
             try:
-                job = store_capture(self.layout, image, profile=profile, source=cmd.source, params=params,
-                                    request_id=cmd.request_id, backlog=profile.platform in offline)
+                job = store_capture(
+                    self.layout,
+                    image,
+                    profile=profile,
+                    source=cmd.source,
+                    params=params,
+                    request_id=cmd.request_id,
+                    backlog=profile.platform in offline,
+                )
                 self.lifecycle.captured(job)  # committed: the photo is now in the durable queue
                 if job.priority and profile.platform in offline:
                     # the platform went away while this photo was being saved: it joins the backlog too
                     self.lifecycle.demote(profile.platform)
             except (OSError, sqlite3.Error) as e:
                 full = isinstance(e, OSError) and e.errno == errno.ENOSPC or "full" in str(e)
-                msg = (f"storage full: the photo could not be saved in {self.layout.root}"
-                       if full else f"could not save the photo: {e}")
+                msg = (
+                    f"storage full: the photo could not be saved in {self.layout.root}"
+                    if full
+                    else f"could not save the photo: {e}"
+                )
                 raise self._refuse("disk_full" if full else "storage", msg, cmd.source) from None
             ok = True
         finally:
@@ -262,8 +277,10 @@ class Agent:
         job = self._find_job(cmd.job_id, RETRYABLE, "retry")
         j = self.lifecycle.retry(job.id, note=f"retried by {cmd.source}")
         if j is None:
-            raise CommandError("invalid_state", f"job {job.id} is {job.state.value}; only failed, expired or "
-                                                "cancelled jobs can be retried")
+            raise CommandError(
+                "invalid_state",
+                f"job {job.id} is {job.state.value}; only failed, expired or cancelled jobs can be retried",
+            )
         self.scheduler.wake()
         return {"job_id": j.id, "state": j.state.value}
 
@@ -291,9 +308,15 @@ class Agent:
 
     def _job_changed(self, job: Job, progress_only: bool = False) -> None:
         data: dict[str, Any] = {
-            "job_id": job.id, "profile": job.profile, "source": job.source, "state": job.state.value,
-            "progress": job.progress, "request_id": job.request_id, "platform": job.platform,
-            "created_at": job.created_at, "queue_position": job.queue_position,
+            "job_id": job.id,
+            "profile": job.profile,
+            "source": job.source,
+            "state": job.state.value,
+            "progress": job.progress,
+            "request_id": job.request_id,
+            "platform": job.platform,
+            "created_at": job.created_at,
+            "queue_position": job.queue_position,
         }
         if job.state in (S.FAILED, S.EXPIRED, S.CANCELLED) or (job.error and not job.state.final):
             data["error"] = job.error

@@ -88,11 +88,19 @@ def run(loaded: LoadedConfig) -> int:
     api_url = rt.api.url
     info = {"pid": os.getpid(), "url": api_url, "version": __version__, "started_at": time.time()}
     write_durable(cfg.device.state_dir / DAEMON_FILE, json.dumps(info).encode())
-    log.info("edge-agent %s running: device %s, API %s, %d profile(s)", __version__, cfg.device.id, api_url,
-             len(cfg.profiles))
+    log.info(
+        "edge-agent %s running: device %s, API %s, %d profile(s)",
+        __version__,
+        cfg.device.id,
+        api_url,
+        len(cfg.profiles),
+    )
     sd_notify("READY=1\nSTATUS=running")
-    watchdog_s = int(os.environ.get("WATCHDOG_USEC", "0")) / 1e6 if os.environ.get("WATCHDOG_PID") in (
-        None, str(os.getpid())) else 0.0
+    watchdog_s = (
+        int(os.environ.get("WATCHDOG_USEC", "0")) / 1e6
+        if os.environ.get("WATCHDOG_PID") in (None, str(os.getpid()))
+        else 0.0
+    )
     tick = min(1.0, watchdog_s / 3) if watchdog_s else 1.0
     reported: list[str] = []
     try:

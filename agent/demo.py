@@ -143,8 +143,10 @@ def _follow(agent, sub, job_ids: list[str], timeout: float = 300.0) -> None:
         if ev.type == "job.progress":
             print(f"  {jid[:8]}  {ev.data.get('progress', 0):>3}%")
         else:
-            print(f"  {jid[:8]}  {ev.type.removeprefix('job.')}" +
-                  (f": {ev.data['error']}" if ev.data.get("error") else ""))
+            print(
+                f"  {jid[:8]}  {ev.type.removeprefix('job.')}"
+                + (f": {ev.data['error']}" if ev.data.get("error") else "")
+            )
         if ev.type in ("job.done", "job.failed", "job.cancelled", "job.expired"):
             pending.discard(jid)
 

@@ -38,8 +38,7 @@ def run_checks(loaded: LoadedConfig) -> list[Check]:
     checks = [check_config(loaded), check_daemon(daemon), check_camera(loaded, daemon), check_gpio(loaded)]
     skews: list[float] = []
     checks += check_platforms(loaded, skews)
-    checks += [check_mqtt(loaded), check_printer(loaded), check_disk(loaded), check_clock(skews),
-               check_queue(loaded)]
+    checks += [check_mqtt(loaded), check_printer(loaded), check_disk(loaded), check_clock(skews), check_queue(loaded)]
     return checks
 
 

@@ -12,8 +12,9 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +33,9 @@ class Event:
 
 
 class Subscription:
-    def __init__(self, bus: "EventBus", maxsize: int) -> None:
+    def __init__(self, bus: EventBus, maxsize: int) -> None:
         self._bus = bus
-        self._q: "queue.Queue[Event]" = queue.Queue(maxsize=maxsize)
+        self._q: queue.Queue[Event] = queue.Queue(maxsize=maxsize)
         self.dropped = 0
 
     def _offer(self, ev: Event) -> None:
@@ -58,7 +59,7 @@ class Subscription:
     def close(self) -> None:
         self._bus._unsubscribe(self)
 
-    def __enter__(self) -> "Subscription":
+    def __enter__(self) -> Subscription:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -71,7 +72,7 @@ class EventBus:
         self._subs: list[Subscription] = []
         self._callbacks: list[Callable[[Event], None]] = []
         self._seq = itertools.count(1)
-        self._pending: "queue.SimpleQueue[Event | Callable[[], None] | None]" = queue.SimpleQueue()
+        self._pending: queue.SimpleQueue[Event | Callable[[], None] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._dispatch, name="event-bus", daemon=True)
         self._thread.start()
 

@@ -41,7 +41,7 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 32
 
-    def __init__(self, addr: tuple[str, int], handler: type, api: "HttpApi") -> None:
+    def __init__(self, addr: tuple[str, int], handler: type, api: HttpApi) -> None:
         self.api = api
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         if ":" in addr[0]:
@@ -84,8 +84,12 @@ class HttpApi:
             host = cfg.host if cfg.host not in ("0.0.0.0", "::") else socket.gethostname()
             agent.public_base = f"http://{host}:{self.port}"
         # names a browser may use for us; any other name is a DNS-rebinding attempt (IP literals are always fine)
-        self.host_names = {"localhost", cfg.host.lower(), socket.gethostname().lower(),
-                           socket.gethostname().lower() + ".local"}
+        self.host_names = {
+            "localhost",
+            cfg.host.lower(),
+            socket.gethostname().lower(),
+            socket.gethostname().lower() + ".local",
+        }
         if cfg.public_url:
             self.host_names.add((urlsplit(cfg.public_url).hostname or "").lower())
 
@@ -101,8 +105,9 @@ class HttpApi:
 
     def start(self) -> None:
         # a short poll interval: stop() waits for the loop's next look (0.5 s by default, at every stop)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="http", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="http", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -210,7 +215,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _guard(self) -> bool:
         origin = self.headers.get("Origin")
         if not self.api.known_host(self.headers.get("Host")) or (
-                origin is not None and origin != "null" and not self.api.known_host(urlsplit(origin).netloc)):
+            origin is not None and origin != "null" and not self.api.known_host(urlsplit(origin).netloc)
+        ):
             self.close_connection = True
             self._error(403, "forbidden", "unexpected Host or Origin (cross-site or DNS-rebinding request)")
             return False
@@ -304,9 +310,16 @@ class _Handler(BaseHTTPRequestHandler):
                 self._error(400, "bad_request", "source must be http, kiosk or cli")
                 return
             params = body.get("params") or {}
-            self._run(Command("capture", source, profile=profile, params=params,
-                              request_id=body.get("request_id") if isinstance(body.get("request_id"), str) else None),
-                      ok_status=202)
+            self._run(
+                Command(
+                    "capture",
+                    source,
+                    profile=profile,
+                    params=params,
+                    request_id=body.get("request_id") if isinstance(body.get("request_id"), str) else None,
+                ),
+                ok_status=202,
+            )
         elif (m := _JOB_ROUTE.match(path)) and m.group(2) in ACTIONS:
             self._run(Command(m.group(2), "http", job_id=m.group(1)))  # type: ignore[arg-type]
         else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Iterable
+from collections.abc import Iterable
 
 MASK = "***"
 
@@ -33,7 +33,9 @@ def setup_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
     for h in list(root.handlers):
         root.removeHandler(h)
     handler = logging.StreamHandler(sys.stderr)
-    fmt = "%(levelname)s %(name)s: %(message)s" if _under_systemd() else "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    fmt = (
+        "%(levelname)s %(name)s: %(message)s" if _under_systemd() else "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     handler.setFormatter(logging.Formatter(fmt))
     handler.addFilter(RedactSecrets(secrets))
     root.addHandler(handler)

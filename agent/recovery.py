@@ -70,8 +70,7 @@ def open_store(path: Path) -> tuple[JobStore, str]:
     except sqlite3.DatabaseError as e:
         check = str(e)
     aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
-    log.error("job store %s is damaged (%s): moved to %s; rebuilding the queue from job.json files",
-              path, check, aside)
+    log.error("job store %s is damaged (%s): moved to %s; rebuilding the queue from job.json files", path, check, aside)
     for suffix in ("", "-wal", "-shm"):
         src = path.with_name(path.name + suffix)
         if src.exists():
@@ -140,14 +139,26 @@ def _adopt(lifecycle: Lifecycle, config: Config, rep: RecoveryReport, d: Path) -
     profile = meta.get("profile") or config.profiles[0].name
     names = [p.name for p in config.profiles]
     job = Job(
-        id=d.name, profile=profile if profile in names else names[0], source=meta.get("source", "recovered"),
-        state=state, created_at=float(meta.get("created_at", now)), updated_at=now,
-        capture_path=str(capture), platform=meta.get("platform"), endpoint=meta.get("endpoint") if task_id else None,
-        params=meta.get("params") or {}, result_dir=str(d), request_id=meta.get("request_id"),
-        error=meta.get("error"), remote_task_id=task_id, submitted_at=meta.get("submitted_at") if task_id else None,
-        attempts=int(meta.get("attempts") or 0), resubmits=int(meta.get("resubmits") or 0),
+        id=d.name,
+        profile=profile if profile in names else names[0],
+        source=meta.get("source", "recovered"),
+        state=state,
+        created_at=float(meta.get("created_at", now)),
+        updated_at=now,
+        capture_path=str(capture),
+        platform=meta.get("platform"),
+        endpoint=meta.get("endpoint") if task_id else None,
+        params=meta.get("params") or {},
+        result_dir=str(d),
+        request_id=meta.get("request_id"),
+        error=meta.get("error"),
+        remote_task_id=task_id,
+        submitted_at=meta.get("submitted_at") if task_id else None,
+        attempts=int(meta.get("attempts") or 0),
+        resubmits=int(meta.get("resubmits") or 0),
         outputs=[Output(**o) for o in meta.get("outputs") or [] if isinstance(o, dict)],
-        finished_at=meta.get("finished_at"), history=list(meta.get("history") or []),
+        finished_at=meta.get("finished_at"),
+        history=list(meta.get("history") or []),
     )
     if state == S.CAPTURED:
         try:

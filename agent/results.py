@@ -6,8 +6,8 @@ import json
 import time
 from pathlib import Path
 
-from agent.jobs.model import Job
 from agent.durable import write_durable
+from agent.jobs.model import Job
 
 CAPTURE_NAME = "capture.jpg"
 JOB_JSON = "job.json"

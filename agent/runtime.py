@@ -87,8 +87,10 @@ class Runtime:
 
     def _start_devices(self) -> None:
         cfg = self.config
-        wanted = [("buttons", bool(cfg.buttons)),
-                  ("leds", any(v is not None for v in cfg.indicators.model_dump().values()))]
+        wanted = [
+            ("buttons", bool(cfg.buttons)),
+            ("leds", any(v is not None for v in cfg.indicators.model_dump().values())),
+        ]
         if not any(w for _, w in wanted):
             return
         from agent.devices import ButtonService, LedService

@@ -22,13 +22,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import tomli_w  # noqa: E402
+import tomli_w
 
-from agent.commands import Command  # noqa: E402
-from agent.config import load_config  # noqa: E402
-from agent.core import Agent  # noqa: E402
-from agent.jobs.model import JobState  # noqa: E402
-from agent.simulator import SimConfig, Simulator  # noqa: E402
+from agent.commands import Command
+from agent.config import load_config
+from agent.core import Agent
+from agent.jobs.model import JobState
+from agent.simulator import SimConfig, Simulator
 
 KEY = "sk-bench"
 
@@ -40,8 +40,14 @@ def make_agent(tmp: Path, sim_url: str, endpoint: str, max_in_flight: int) -> Ag
         "device": {"id": "bench", "state_dir": str(tmp / "state"), "output_dir": str(tmp / "results")},
         "camera": {"driver": "synthetic", "width": 320, "height": 240},
         "upload": {"max_edge": 320},
-        "platforms": {"easy": {"kind": "easyai", "base_url": sim_url, "api_key_env": "EDGE_AGENT_BENCH_KEY",
-                               "poll_interval_s": 0.05}},
+        "platforms": {
+            "easy": {
+                "kind": "easyai",
+                "base_url": sim_url,
+                "api_key_env": "EDGE_AGENT_BENCH_KEY",
+                "poll_interval_s": 0.05,
+            }
+        },
         "profiles": [profile],
         "http": {"listen": "127.0.0.1:0"},
         "queue": {"max_in_flight": max_in_flight, "min_free_disk_mb": 1},
@@ -74,7 +80,8 @@ def run(jobs: int, workers: int, latency: float, endpoint: str) -> dict[str, flo
         with tempfile.TemporaryDirectory() as d:
             agent = make_agent(Path(d), url, endpoint, max_in_flight)
             # the backlog: photos taken while the platform was away (priority 0 after their first failure)
-            ids = [agent.request(Command("capture", "button")).result(30)["job_id"] for _ in range(jobs)]
+            for _ in range(jobs):
+                agent.request(Command("capture", "button")).result(30)
             agent.lifecycle.demote("easy")  # as the scheduler does when a platform goes away
             t0 = time.monotonic()
             agent.start()
@@ -90,8 +97,15 @@ def run(jobs: int, workers: int, latency: float, endpoint: str) -> dict[str, flo
     finally:
         sim.stop()
     ideal = math.ceil(jobs / workers) * latency
-    return {"jobs": jobs, "workers": workers, "latency": latency, "ideal": ideal, "drain": drain,
-            "fresh_idle": base, "fresh_during": statistics.median(during)}
+    return {
+        "jobs": jobs,
+        "workers": workers,
+        "latency": latency,
+        "ideal": ideal,
+        "drain": drain,
+        "fresh_idle": base,
+        "fresh_during": statistics.median(during),
+    }
 
 
 def main() -> int:
@@ -105,12 +119,16 @@ def main() -> int:
         r = run(args.jobs, args.workers, args.latency, endpoint)
         rows.append((endpoint, r))
     print(f"\nbacklog drain: {args.jobs} jobs, simulator with {args.workers} GPU workers x {args.latency}s per task\n")
-    print("| endpoint | drain (s) | server-bound ideal (s) | drain / ideal | fresh trigger idle (s) "
-          "| fresh trigger during drain (s) | during / idle |")
+    print(
+        "| endpoint | drain (s) | server-bound ideal (s) | drain / ideal | fresh trigger idle (s) "
+        "| fresh trigger during drain (s) | during / idle |"
+    )
     print("|---|---|---|---|---|---|---|")
     for endpoint, r in rows:
-        print(f"| {endpoint} | {r['drain']:.1f} | {r['ideal']:.1f} | {r['drain'] / r['ideal']:.2f} "
-              f"| {r['fresh_idle']:.2f} | {r['fresh_during']:.2f} | {r['fresh_during'] / r['fresh_idle']:.2f} |")
+        print(
+            f"| {endpoint} | {r['drain']:.1f} | {r['ideal']:.1f} | {r['drain'] / r['ideal']:.2f} "
+            f"| {r['fresh_idle']:.2f} | {r['fresh_during']:.2f} | {r['fresh_during'] / r['fresh_idle']:.2f} |"
+        )
     return 0
 
 

@@ -59,8 +59,12 @@ def child(path: str, max_edge: int, draft: bool, runs: int) -> None:
 
 
 def measure(path: Path, max_edge: int, draft: bool, runs: int) -> dict:
-    r = subprocess.run([sys.executable, __file__, "--child", str(path), str(max_edge), str(int(draft)), str(runs)],
-                       capture_output=True, text=True, check=True)
+    r = subprocess.run(
+        [sys.executable, __file__, "--child", str(path), str(max_edge), str(int(draft)), str(runs)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(r.stdout)
 
 
@@ -82,13 +86,14 @@ def main() -> int:
         base = measure(photo, args.max_edge, False, args.runs)
         fast = measure(photo, args.max_edge, True, args.runs)
         size_mb = photo.stat().st_size / 1e6
-    print(f"\nprepare_upload: a {w}x{h} JPEG ({size_mb:.1f} MB) to max_edge {args.max_edge}, "
-          f"median of {args.runs}\n")
+    print(f"\nprepare_upload: a {w}x{h} JPEG ({size_mb:.1f} MB) to max_edge {args.max_edge}, median of {args.runs}\n")
     print("| path | time (ms) | peak RSS (MB) | time vs baseline | memory vs baseline |")
     print("|---|---|---|---|---|")
     print(f"| exact resize (baseline) | {base['median_ms']:.0f} | {base['peak_rss_mb']:.0f} | 1.00 | 1.00 |")
-    print(f"| JPEG draft (the agent's path) | {fast['median_ms']:.0f} | {fast['peak_rss_mb']:.0f} "
-          f"| {fast['median_ms'] / base['median_ms']:.2f} | {fast['peak_rss_mb'] / base['peak_rss_mb']:.2f} |")
+    print(
+        f"| JPEG draft (the agent's path) | {fast['median_ms']:.0f} | {fast['peak_rss_mb']:.0f} "
+        f"| {fast['median_ms'] / base['median_ms']:.2f} | {fast['peak_rss_mb'] / base['peak_rss_mb']:.2f} |"
+    )
     return 0
 
 

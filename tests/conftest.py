@@ -3,12 +3,14 @@ Helpers live in tests/support/ (tests import them from there, never from this fi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 from tests.support.configs import KEY_ENV, TEST_KEY, base_config, merge, write_config
+
 
 @pytest.fixture(autouse=True)
 def _test_key(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -80,14 +80,14 @@ def test_capture_and_preview_from_different_threads():
         try:
             for _ in range(20):
                 decode(cam.preview_jpeg())
-        except BaseException as e:  # noqa: BLE001
+        except BaseException as e:
             errors.append(e)
 
     def captures():
         try:
             for _ in range(10):
                 captured.append(cam.capture())
-        except BaseException as e:  # noqa: BLE001
+        except BaseException as e:
             errors.append(e)
 
     threads = [threading.Thread(target=previews), threading.Thread(target=captures)]

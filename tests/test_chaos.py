@@ -34,8 +34,18 @@ FINAL = {"done", "failed", "cancelled", "expired"}
 def flaky_sim():
     from agent.simulator import SimConfig, Simulator
 
-    s = Simulator(SimConfig(host="127.0.0.1", port=0, api_keys=(TEST_KEY,), latency=0.15, fail_rate=0.2,
-                            seed=11, workers=8, retry_after_s=0.3))
+    s = Simulator(
+        SimConfig(
+            host="127.0.0.1",
+            port=0,
+            api_keys=(TEST_KEY,),
+            latency=0.15,
+            fail_rate=0.2,
+            seed=11,
+            workers=8,
+            retry_after_s=0.3,
+        )
+    )
     s.start()
     yield s
     s.stop()
@@ -48,9 +58,12 @@ def upload_hash(capture: Path, max_edge: int, quality: int) -> str:
 def test_sigkill_while_jobs_flow_through_a_flaky_platform(tmp_path: Path, flaky_sim) -> None:
     """(a) 60 jobs, the daemon SIGKILLed at random moments, a fifth of all API calls failing."""
     rng = random.Random(5)
-    data = merge(base_config(tmp_path, flaky_sim.url), {
-        "queue": {"max_in_flight": 4, "retry_base_s": 0.2, "retry_cap_s": 1.0, "probe_interval_s": 0.3},
-    })
+    data = merge(
+        base_config(tmp_path, flaky_sim.url),
+        {
+            "queue": {"max_in_flight": 4, "retry_base_s": 0.2, "retry_cap_s": 1.0, "probe_interval_s": 0.3},
+        },
+    )
     cfg = write_config(tmp_path / "config.toml", data)
     daemon = DaemonProcess(cfg, tmp_path / "daemon.log")
     url = daemon.start()
@@ -112,8 +125,10 @@ def test_sigkill_while_jobs_flow_through_a_flaky_platform(tmp_path: Path, flaky_
         assert n <= 1 + j.resubmits, f"job {j.id} submitted {n} times with only {j.resubmits} interrupted submits"
         extra_total += max(0, n - 1)
     assert kills >= 5
-    print(f"\nchaos: {len(jobs)} jobs, {kills} SIGKILLs, {states}, duplicate tasks inside the window: {extra_total}, "
-          f"resubmits recorded: {sum(j.resubmits for j in jobs)}")
+    print(
+        f"\nchaos: {len(jobs)} jobs, {kills} SIGKILLs, {states}, duplicate tasks inside the window: {extra_total}, "
+        f"resubmits recorded: {sum(j.resubmits for j in jobs)}"
+    )
 
 
 def test_platform_outage_then_backlog_drains_at_once(tmp_path: Path) -> None:
@@ -124,22 +139,27 @@ def test_platform_outage_then_backlog_drains_at_once(tmp_path: Path) -> None:
     sim = Simulator(SimConfig(host="127.0.0.1", port=0, api_keys=(TEST_KEY,), latency=0.1, workers=8))
     sim.start()
     try:
-        data = merge(base_config(tmp_path, sim.url), {
-            "queue": {"retry_base_s": 5.0, "retry_cap_s": 60.0, "probe_interval_s": 0.3, "max_in_flight": 4}})
+        data = merge(
+            base_config(tmp_path, sim.url),
+            {"queue": {"retry_base_s": 5.0, "retry_cap_s": 60.0, "probe_interval_s": 0.3, "max_in_flight": 4}},
+        )
         agent = Agent(load_config(write_config(tmp_path / "config.toml", data)))
         agent.start()
         try:
             sim.stop()
-            ids = [agent.request(Command("capture", "button", profile=p)).result(10)["job_id"]
-                   for p in ["cartoon", "oil", "tryon"] * 4]
+            ids = [
+                agent.request(Command("capture", "button", profile=p)).result(10)["job_id"]
+                for p in ["cartoon", "oil", "tryon"] * 4
+            ]
             wait_until(lambda: agent.mode == "offline", timeout=10, what="offline mode")
             time.sleep(2.0)
             assert all(agent.store.get(i).state == S.CAPTURED for i in ids)
             assert agent.state()["platforms"]["easy"] == "offline"
             back = time.monotonic()
             sim.start()  # same port
-            wait_until(lambda: all(agent.store.get(i).state == S.DONE for i in ids), timeout=30,
-                       what="backlog delivered")
+            wait_until(
+                lambda: all(agent.store.get(i).state == S.DONE for i in ids), timeout=30, what="backlog delivered"
+            )
             drained = time.monotonic() - back
             # backoff was 5-60 s: only the probe explains a drain this fast
             assert drained < 5.0, f"drain took {drained:.1f}s"
@@ -188,9 +208,13 @@ def test_full_disk(tmp_path: Path, small_disk: Path) -> None:
 
     sim = Simulator(SimConfig(host="127.0.0.1", port=0, api_keys=(TEST_KEY,), latency=0.3))
     sim.start()
-    data = merge(base_config(tmp_path, sim.url), {
-        "device": {"state_dir": str(small_disk / "state"), "output_dir": str(small_disk / "results")},
-        "queue": {"min_free_disk_mb": 8}})
+    data = merge(
+        base_config(tmp_path, sim.url),
+        {
+            "device": {"state_dir": str(small_disk / "state"), "output_dir": str(small_disk / "results")},
+            "queue": {"min_free_disk_mb": 8},
+        },
+    )
     agent = Agent(load_config(write_config(tmp_path / "config.toml", data)))
     agent.start()
     api = HttpApi(agent)

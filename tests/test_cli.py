@@ -41,11 +41,16 @@ def test_once_with_an_image_file_prints_paths(config_file, tmp_path: Path) -> No
 
 
 def test_once_failure_exits_1_with_reason(config_file) -> None:
-    cfg = config_file(profiles=[{"name": "bad", "platform": "easy", "endpoint": "images.edits", "model": "m",
-                                 "prompt": "FAIL please"}])
+    cfg = config_file(
+        profiles=[
+            {"name": "bad", "platform": "easy", "endpoint": "images.edits", "model": "m", "prompt": "FAIL please"}
+        ]
+    )
     r = run_cli("once", "-c", str(cfg))
     assert r.returncode == 1
-    assert r.stderr.strip().endswith("failed: EasyAI failed: simulated failure: the prompt contains FAIL (images.edits)")
+    assert r.stderr.strip().endswith(
+        "failed: EasyAI failed: simulated failure: the prompt contains FAIL (images.edits)"
+    )
     assert "WARNING" not in r.stderr
 
 
@@ -57,8 +62,12 @@ def test_once_live_progress_on_a_terminal(config_file, sim) -> None:
     try:
         master, slave = pty.openpty()
         exe = Path(sys.executable).parent / "edge-agent"
-        p = subprocess.Popen([str(exe), "once", "-c", str(config_file()), "--profile", "oil"], stdout=subprocess.PIPE,
-                             stderr=slave, env={**os.environ, KEY_ENV: TEST_KEY})
+        p = subprocess.Popen(
+            [str(exe), "once", "-c", str(config_file()), "--profile", "oil"],
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            env={**os.environ, KEY_ENV: TEST_KEY},
+        )
         os.close(slave)
         chunks = []
         while True:
@@ -89,8 +98,9 @@ def daemon(config_file, tmp_path: Path):
     cfg = config_file()
     exe = Path(sys.executable).parent / "edge-agent"
     log = open(tmp_path / "daemon.log", "w")
-    proc = subprocess.Popen([str(exe), "run", "-c", str(cfg)], stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, KEY_ENV: TEST_KEY})
+    proc = subprocess.Popen(
+        [str(exe), "run", "-c", str(cfg)], stdout=log, stderr=subprocess.STDOUT, env={**os.environ, KEY_ENV: TEST_KEY}
+    )
     info_file = tmp_path / "state" / "daemon.json"
     try:
         wait_until(lambda: info_file.exists() or proc.poll() is not None, timeout=20, what="daemon start")
@@ -111,14 +121,19 @@ def test_daemon_http_api_and_trigger_wait(daemon, tmp_path: Path) -> None:
         r = http.post("/api/capture", json={"profile": "cartoon"})
         assert r.status_code == 202
         job_id = r.json()["job_id"]
-        job = wait_until(lambda: (j := http.get(f"/api/jobs/{job_id}").json())["state"] == "done" and j,
-                         timeout=20, what="job done")
+        job = wait_until(
+            lambda: (j := http.get(f"/api/jobs/{job_id}").json())["state"] == "done" and j, timeout=20, what="job done"
+        )
         res = http.get(job["outputs"][0]["url"].removeprefix(url))
         assert res.status_code == 200 and res.headers["content-type"] == "image/png"
         assert http.get(f"/results/{job_id}/../../etc/passwd").status_code == 404
         assert http.post("/api/capture", json={"profile": 5}).status_code == 400
-        assert http.post("/api/capture", content=b"{not json", headers={"content-type": "application/json"}
-                         ).json()["error"]["code"] == "bad_request"
+        assert (
+            http.post("/api/capture", content=b"{not json", headers={"content-type": "application/json"}).json()[
+                "error"
+            ]["code"]
+            == "bad_request"
+        )
         assert http.get("/api/jobs/00000000-0000-0000-0000-000000000000").status_code == 404
 
     r = run_cli("trigger", "-c", str(cfg), "--wait", "--profile", "tryon")
@@ -145,8 +160,9 @@ def test_daemon_http_api_and_trigger_wait(daemon, tmp_path: Path) -> None:
 
 
 def test_queue_tools_with_the_daemon_stopped(config_file) -> None:
-    cfg = config_file(profiles=[{"name": "bad", "platform": "easy", "endpoint": "images.edits", "model": "m",
-                                 "prompt": "FAIL"}])
+    cfg = config_file(
+        profiles=[{"name": "bad", "platform": "easy", "endpoint": "images.edits", "model": "m", "prompt": "FAIL"}]
+    )
     assert run_cli("once", "-c", str(cfg)).returncode == 1
     r = run_cli("queue", "list", "-c", str(cfg), "--json")
     jobs = json.loads(r.stdout)
@@ -177,8 +193,9 @@ def test_queue_tools_with_the_daemon_stopped(config_file) -> None:
 def test_queue_tools_while_the_daemon_runs(daemon, sim) -> None:
     proc, cfg, url = daemon
     with httpx.Client(base_url=url, timeout=10) as http:
-        jid = http.post("/api/capture", json={"profile": "oil", "source": "cli", "params": {"prompt": "SLOW"}}
-                        ).json()["job_id"]
+        jid = http.post("/api/capture", json={"profile": "oil", "source": "cli", "params": {"prompt": "SLOW"}}).json()[
+            "job_id"
+        ]
         wait_until(lambda: http.get(f"/api/jobs/{jid}").json()["state"] == "submitted", what="submitted")
         task = http.get(f"/api/jobs/{jid}").json()["remote_task_id"]
         r = run_cli("queue", "cancel", "-c", str(cfg), jid)
@@ -190,8 +207,11 @@ def test_queue_tools_while_the_daemon_runs(daemon, sim) -> None:
         r = run_cli("queue", "retry", "-c", str(cfg), jid[:8])
         assert r.returncode == 0
         # the running daemon picks the job up again and submits a new task
-        wait_until(lambda: (j := http.get(f"/api/jobs/{jid}").json())["state"] == "submitted"
-                   and j["remote_task_id"] != task, timeout=15, what="re-submitted by the daemon")
+        wait_until(
+            lambda: (j := http.get(f"/api/jobs/{jid}").json())["state"] == "submitted" and j["remote_task_id"] != task,
+            timeout=15,
+            what="re-submitted by the daemon",
+        )
 
 
 def test_demo_runs_three_jobs(tmp_path: Path) -> None:
@@ -211,9 +231,12 @@ def test_systemd_notify_ready_and_watchdog(config_file, tmp_path: Path) -> None:
     sock.bind(addr)
     sock.settimeout(15)
     exe = Path(sys.executable).parent / "edge-agent"
-    proc = subprocess.Popen([str(exe), "run", "-c", str(config_file())], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL,
-                            env={**os.environ, KEY_ENV: TEST_KEY, "NOTIFY_SOCKET": addr, "WATCHDOG_USEC": "600000"})
+    proc = subprocess.Popen(
+        [str(exe), "run", "-c", str(config_file())],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, KEY_ENV: TEST_KEY, "NOTIFY_SOCKET": addr, "WATCHDOG_USEC": "600000"},
+    )
     try:
         msgs = [sock.recv(1024).decode() for _ in range(3)]
         assert msgs[0].startswith("READY=1")
@@ -253,16 +276,36 @@ def test_simulate_subcommand(tmp_path: Path) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     exe = Path(sys.executable).parent / "edge-agent"
-    proc = subprocess.Popen([str(exe), "simulate", "--port", str(port), "--key", "k1", "--latency", "0.1",
-                             "--quirk", "wrap_data", "--fail-rate", "0"], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [
+            str(exe),
+            "simulate",
+            "--port",
+            str(port),
+            "--key",
+            "k1",
+            "--latency",
+            "0.1",
+            "--quirk",
+            "wrap_data",
+            "--fail-rate",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         line = proc.stdout.readline()
         assert f"simulator listening on http://127.0.0.1:{port}" in line
         cfg = httpx.get(f"http://127.0.0.1:{port}/_sim/config", timeout=5).json()
         assert "wrap_data" in cfg["quirks"] and cfg["latency"] == 0.1
-        assert httpx.get(f"http://127.0.0.1:{port}/v1/ai/result/x", headers={"Authorization": "Bearer nope"},
-                         timeout=5).status_code == 401
+        assert (
+            httpx.get(
+                f"http://127.0.0.1:{port}/v1/ai/result/x", headers={"Authorization": "Bearer nope"}, timeout=5
+            ).status_code
+            == 401
+        )
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
     finally:
@@ -284,8 +327,12 @@ def test_daemon_with_an_opencv_video_camera(config_file, tmp_path: Path) -> None
     w.release()
     cfg = config_file(camera={"driver": "opencv", "device": str(video), "width": 320, "height": 240})
     exe = Path(sys.executable).parent / "edge-agent"
-    proc = subprocess.Popen([str(exe), "run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, KEY_ENV: TEST_KEY})
+    proc = subprocess.Popen(
+        [str(exe), "run", "-c", str(cfg)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, KEY_ENV: TEST_KEY},
+    )
     try:
         wait_until(lambda: (tmp_path / "state" / "daemon.json").exists(), timeout=20, what="daemon start")
         r = run_cli("trigger", "-c", str(cfg), "--wait")
@@ -320,8 +367,9 @@ def test_a_second_daemon_on_the_same_state_is_refused(daemon, tmp_path: Path) ->
     proc, cfg, url = daemon
     r = run_cli("run", "-c", str(cfg), timeout=30)
     assert r.returncode == 1
-    assert f"another edge-agent daemon is already running with state_dir {tmp_path / 'state'} (pid {proc.pid}" \
-        in r.stderr
+    assert (
+        f"another edge-agent daemon is already running with state_dir {tmp_path / 'state'} (pid {proc.pid}" in r.stderr
+    )
     assert httpx.get(f"{url}/api/state", timeout=5).json()["mode"] == "ready"  # the first one is untouched
 
 
@@ -345,18 +393,23 @@ def test_an_unusable_store_is_reported_not_moved_aside(config_file, tmp_path: Pa
     assert (tmp_path / "state" / "jobs.db").is_dir() and not list((tmp_path / "state").glob("*damaged*"))
 
 
-@pytest.mark.parametrize("content,msg", [
-    (b"hello", "not an image (Pillow cannot identify it)"),
-    (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", "the image cannot be read"),
-])
+@pytest.mark.parametrize(
+    "content,msg",
+    [
+        (b"hello", "not an image (Pillow cannot identify it)"),
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", "the image cannot be read"),
+    ],
+)
 def test_once_refuses_a_bad_image_before_queuing(config_file, tmp_path: Path, content: bytes, msg: str) -> None:
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(content)
     cfg = config_file()
     r = run_cli("once", "-c", str(cfg), "--image", str(bad))
     assert r.returncode == 2 and f"{bad}: {msg}" in r.stderr and "Traceback" not in r.stderr
-    assert not (tmp_path / "state" / "jobs.db").exists() or \
-        json.loads(run_cli("queue", "list", "-c", str(cfg), "--json").stdout) == []
+    assert (
+        not (tmp_path / "state" / "jobs.db").exists()
+        or json.loads(run_cli("queue", "list", "-c", str(cfg), "--json").stdout) == []
+    )
 
 
 def test_demo_never_touches_a_real_queue(config_file, tmp_path: Path) -> None:

@@ -36,50 +36,108 @@ model = "cartoon_v2"
 """
 
 CASES = [
-    ("unknown key with a hint", MINIMAL + '[camera]\ndriver = "synthetic"\nwidht = 640\n',
-     ["PATH: camera.widht: unknown key (did you mean 'width'?)"]),
+    (
+        "unknown key with a hint",
+        MINIMAL + '[camera]\ndriver = "synthetic"\nwidht = 640\n',
+        ["PATH: camera.widht: unknown key (did you mean 'width'?)"],
+    ),
     ("unknown section", MINIMAL + "[camra]\nx = 1\n", ["PATH: camra: unknown key (did you mean 'camera'?)"]),
-    ("unknown platform key", MINIMAL.replace('kind = "easyai"', 'kind = "easyai"\npol_interval_s = 1'),
-     ["PATH: platforms.easy.pol_interval_s: unknown key (did you mean 'poll_interval_s'?)"]),
-    ("unknown key in a table array", MINIMAL.replace('model = "cartoon_v2"', 'modle = "x"\nmodel = "y"'),
-     ["PATH: profiles[0].modle: unknown key (did you mean 'model'?)"]),
+    (
+        "unknown platform key",
+        MINIMAL.replace('kind = "easyai"', 'kind = "easyai"\npol_interval_s = 1'),
+        ["PATH: platforms.easy.pol_interval_s: unknown key (did you mean 'poll_interval_s'?)"],
+    ),
+    (
+        "unknown key in a table array",
+        MINIMAL.replace('model = "cartoon_v2"', 'modle = "x"\nmodel = "y"'),
+        ["PATH: profiles[0].modle: unknown key (did you mean 'model'?)"],
+    ),
     ("wrong type", MINIMAL + '[upload]\nmax_edge = "big"\n', ["PATH: upload.max_edge: expected an integer, got 'big'"]),
-    ("out of range", MINIMAL + "[upload]\njpeg_quality = 150\n",
-     ["PATH: upload.jpeg_quality: must be <= 100, got 150"]),
-    ("bad device id", MINIMAL.replace('id = "booth-01"', 'id = "Booth 1"'),
-     ["PATH: device.id: 'Booth 1' does not match ^[a-z0-9_-]+$"]),
-    ("unknown camera driver", MINIMAL + '[camera]\ndriver = "webcam"\n',
-     ["PATH: camera.driver: unknown value 'webcam'; expected one of 'synthetic', 'file', 'opencv', 'picamera2'"]),
-    ("missing file camera path", MINIMAL + '[camera]\ndriver = "file"\npath = "nope.jpg"\n',
-     ["PATH: camera.path: no such file or folder: {dir}/nope.jpg"]),
-    ("missing key file", MINIMAL.replace('api_key_env = "EDGE_AGENT_TEST_KEY"', 'api_key_file = "easyai.key"'),
-     ["PATH: platforms.easy.api_key_file: no such file: {dir}/easyai.key"]),
-    ("unset key env", MINIMAL.replace("EDGE_AGENT_TEST_KEY", "EDGE_AGENT_UNSET_VAR"),
-     ["PATH: platforms.easy.api_key_env: environment variable EDGE_AGENT_UNSET_VAR is not set"]),
-    ("key pasted into api_key_env", MINIMAL.replace("EDGE_AGENT_TEST_KEY", "sk-live-0123-abcd"),
-     ["PATH: platforms.easy.api_key_env: must be the name of an environment variable (like EASYAI_API_KEY)"]),
+    (
+        "out of range",
+        MINIMAL + "[upload]\njpeg_quality = 150\n",
+        ["PATH: upload.jpeg_quality: must be <= 100, got 150"],
+    ),
+    (
+        "bad device id",
+        MINIMAL.replace('id = "booth-01"', 'id = "Booth 1"'),
+        ["PATH: device.id: 'Booth 1' does not match ^[a-z0-9_-]+$"],
+    ),
+    (
+        "unknown camera driver",
+        MINIMAL + '[camera]\ndriver = "webcam"\n',
+        ["PATH: camera.driver: unknown value 'webcam'; expected one of 'synthetic', 'file', 'opencv', 'picamera2'"],
+    ),
+    (
+        "missing file camera path",
+        MINIMAL + '[camera]\ndriver = "file"\npath = "nope.jpg"\n',
+        ["PATH: camera.path: no such file or folder: {dir}/nope.jpg"],
+    ),
+    (
+        "missing key file",
+        MINIMAL.replace('api_key_env = "EDGE_AGENT_TEST_KEY"', 'api_key_file = "easyai.key"'),
+        ["PATH: platforms.easy.api_key_file: no such file: {dir}/easyai.key"],
+    ),
+    (
+        "unset key env",
+        MINIMAL.replace("EDGE_AGENT_TEST_KEY", "EDGE_AGENT_UNSET_VAR"),
+        ["PATH: platforms.easy.api_key_env: environment variable EDGE_AGENT_UNSET_VAR is not set"],
+    ),
+    (
+        "key pasted into api_key_env",
+        MINIMAL.replace("EDGE_AGENT_TEST_KEY", "sk-live-0123-abcd"),
+        ["PATH: platforms.easy.api_key_env: must be the name of an environment variable (like EASYAI_API_KEY)"],
+    ),
     ("bad pin", MINIMAL + "[[buttons]]\npin = 40\n", ["PATH: buttons[0].pin: BCM pin 40 does not exist (0-27)"]),
-    ("pin used twice", MINIMAL + "[[buttons]]\npin = 17\n[indicators]\nready_led = 17\n",
-     ["PATH: indicators.ready_led: pin 17 is already used by buttons[0].pin"]),
-    ("unknown platform", MINIMAL.replace('platform = "easy"', 'platform = "eazy"'),
-     ["PATH: profiles[0].platform: unknown platform 'eazy' (did you mean 'easy'?)"]),
-    ("endpoint of the other platform", MINIMAL.replace("images.edits", "apps.run"),
-     ["PATH: profiles[0].endpoint: 'apps.run' is not an endpoint of a 'easyai' platform; "
-      "expected one of images.edits, ai.generations"]),
-    ("unknown button profile", MINIMAL + '[[buttons]]\npin = 17\nprofile = "zzz"\n',
-     ["PATH: buttons[0].profile: unknown profile 'zzz'"]),
-    ("public listen without token", MINIMAL + '[http]\nlisten = "0.0.0.0:8080"\n',
-     ["PATH: http.listen: 0.0.0.0 is not loopback: set http.token_file so the API needs a token"]),
-    ("remote params may not name images", MINIMAL.replace('model = "cartoon_v2"',
-                                                          'model = "m"\nremote_params = ["image"]'),
-     ["PATH: profiles[0].remote_params: 'image' can never be set remotely (paths and URLs)"]),
-    ("haiyi app without workflow id", MINIMAL + '[platforms.h]\nkind = "haiyi"\nbase_url = "http://h"\n'
-     'api_key_env = "EDGE_AGENT_TEST_KEY"\n[[profiles]]\nname = "t"\nplatform = "h"\nendpoint = "apps.run"\n',
-     ["PATH: profiles[1].workflow_id: missing required key for endpoint apps.run"]),
-    ("missing required key", MINIMAL.replace('endpoint = "images.edits"\n', ""),
-     ["PATH: profiles[0].endpoint: missing required key"]),
-    ("TOML syntax", "[device\nid = 1\n",
-     ["PATH: TOML syntax error: Expected ']' at the end of a table declaration (at line 1, column 8)"]),
+    (
+        "pin used twice",
+        MINIMAL + "[[buttons]]\npin = 17\n[indicators]\nready_led = 17\n",
+        ["PATH: indicators.ready_led: pin 17 is already used by buttons[0].pin"],
+    ),
+    (
+        "unknown platform",
+        MINIMAL.replace('platform = "easy"', 'platform = "eazy"'),
+        ["PATH: profiles[0].platform: unknown platform 'eazy' (did you mean 'easy'?)"],
+    ),
+    (
+        "endpoint of the other platform",
+        MINIMAL.replace("images.edits", "apps.run"),
+        [
+            "PATH: profiles[0].endpoint: 'apps.run' is not an endpoint of a 'easyai' platform; "
+            "expected one of images.edits, ai.generations"
+        ],
+    ),
+    (
+        "unknown button profile",
+        MINIMAL + '[[buttons]]\npin = 17\nprofile = "zzz"\n',
+        ["PATH: buttons[0].profile: unknown profile 'zzz'"],
+    ),
+    (
+        "public listen without token",
+        MINIMAL + '[http]\nlisten = "0.0.0.0:8080"\n',
+        ["PATH: http.listen: 0.0.0.0 is not loopback: set http.token_file so the API needs a token"],
+    ),
+    (
+        "remote params may not name images",
+        MINIMAL.replace('model = "cartoon_v2"', 'model = "m"\nremote_params = ["image"]'),
+        ["PATH: profiles[0].remote_params: 'image' can never be set remotely (paths and URLs)"],
+    ),
+    (
+        "haiyi app without workflow id",
+        MINIMAL + '[platforms.h]\nkind = "haiyi"\nbase_url = "http://h"\n'
+        'api_key_env = "EDGE_AGENT_TEST_KEY"\n[[profiles]]\nname = "t"\nplatform = "h"\nendpoint = "apps.run"\n',
+        ["PATH: profiles[1].workflow_id: missing required key for endpoint apps.run"],
+    ),
+    (
+        "missing required key",
+        MINIMAL.replace('endpoint = "images.edits"\n', ""),
+        ["PATH: profiles[0].endpoint: missing required key"],
+    ),
+    (
+        "TOML syntax",
+        "[device\nid = 1\n",
+        ["PATH: TOML syntax error: Expected ']' at the end of a table declaration (at line 1, column 8)"],
+    ),
     ("no profiles", MINIMAL.split("[[profiles]]")[0], ["PATH: profiles: at least one [[profiles]] entry is needed"]),
 ]
 
@@ -160,27 +218,43 @@ def haiyi_profile(endpoint: str, body: str) -> str:
 
 # a key another endpoint uses, on each endpoint: an error naming the key and who takes it (never silently ignored)
 OTHER_ENDPOINTS_KEYS = [
-    ("files on images.edits", MINIMAL + 'files = { garment = "g.png" }\n',
-     ["PATH: profiles[0].files: unknown key for endpoint images.edits (only apps.run, workflow.submit take it)"]),
-    ("workflow_file on ai.generations", MINIMAL.replace("images.edits", "ai.generations")
-     + 'workflow_file = "wf.json"\n',
-     ["PATH: profiles[0].workflow_file: unknown key for endpoint ai.generations (only workflow.submit takes it)"]),
-    ("model table on apps.run",
-     haiyi_profile("apps.run", 'workflow_id = "1"\nmodel = { provider = "g", model = "m" }\n'),
-     ["PATH: profiles[1].model: unknown key for endpoint apps.run (only images.edits, ai.generations, generate.image "
-      "take it)"]),
-    ("workflow_id on workflow.submit", haiyi_profile(
-        "workflow.submit", 'workflow_file = "wf.json"\ninputs = { image = "1.inputs.image" }\nworkflow_id = "1"\n'),
-     ["PATH: profiles[1].workflow_id: unknown key for endpoint workflow.submit (only apps.run takes it)"]),
-    ("image_field on generate.image", haiyi_profile(
-        "generate.image", 'model = { provider = "g", model = "m" }\nimage_field = "x"\n'),
-     ["PATH: profiles[1].image_field: unknown key for endpoint generate.image (only apps.run takes it)"]),
+    (
+        "files on images.edits",
+        MINIMAL + 'files = { garment = "g.png" }\n',
+        ["PATH: profiles[0].files: unknown key for endpoint images.edits (only apps.run, workflow.submit take it)"],
+    ),
+    (
+        "workflow_file on ai.generations",
+        MINIMAL.replace("images.edits", "ai.generations") + 'workflow_file = "wf.json"\n',
+        ["PATH: profiles[0].workflow_file: unknown key for endpoint ai.generations (only workflow.submit takes it)"],
+    ),
+    (
+        "model table on apps.run",
+        haiyi_profile("apps.run", 'workflow_id = "1"\nmodel = { provider = "g", model = "m" }\n'),
+        [
+            "PATH: profiles[1].model: unknown key for endpoint apps.run (only images.edits, ai.generations, generate.image "
+            "take it)"
+        ],
+    ),
+    (
+        "workflow_id on workflow.submit",
+        haiyi_profile(
+            "workflow.submit", 'workflow_file = "wf.json"\ninputs = { image = "1.inputs.image" }\nworkflow_id = "1"\n'
+        ),
+        ["PATH: profiles[1].workflow_id: unknown key for endpoint workflow.submit (only apps.run takes it)"],
+    ),
+    (
+        "image_field on generate.image",
+        haiyi_profile("generate.image", 'model = { provider = "g", model = "m" }\nimage_field = "x"\n'),
+        ["PATH: profiles[1].image_field: unknown key for endpoint generate.image (only apps.run takes it)"],
+    ),
 ]
 
 
 @pytest.mark.parametrize("name,text,expected", OTHER_ENDPOINTS_KEYS, ids=[c[0] for c in OTHER_ENDPOINTS_KEYS])
-def test_a_key_of_another_endpoint_is_an_error(tmp_path: Path, capsys, name: str, text: str,
-                                                expected: list[str]) -> None:
+def test_a_key_of_another_endpoint_is_an_error(
+    tmp_path: Path, capsys, name: str, text: str, expected: list[str]
+) -> None:
     (tmp_path / "g.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     (tmp_path / "wf.json").write_text('{"1": {"inputs": {"image": "x.png"}}}')
     code, lines = check(tmp_path, text, capsys)
@@ -197,38 +271,81 @@ def test_a_key_of_another_endpoint_fails_check_config_as_a_command(tmp_path: Pat
 
 
 PROFILE_CASES = [
-    ("a typo of the endpoint's own key", haiyi_profile(
-        "workflow.submit", 'workflow_fille = "wf.json"\ninputs = { image = "1.inputs.image" }\n'),
-     ["PATH: profiles[1].workflow_file: missing required key for endpoint workflow.submit",
-      "PATH: profiles[1].workflow_fille: unknown key (did you mean 'workflow_file'?)"]),
-    ("workflow.submit without inputs", haiyi_profile("workflow.submit", 'workflow_file = "wf.json"\n'),
-     ["PATH: profiles[1].inputs: missing required key for endpoint workflow.submit"]),
-    ("workflow.submit with empty inputs", haiyi_profile("workflow.submit", 'workflow_file = "wf.json"\ninputs = {}\n'),
-     ["PATH: profiles[1].inputs: needs at least 1 entry"]),
-    ("workflow file missing", haiyi_profile("workflow.submit", 'workflow_file = "nope.json"\ninputs = { a = "1.b" }\n'),
-     ["PATH: profiles[1].workflow_file: no such file: {dir}/nope.json"]),
-    ("apps.run file missing", haiyi_profile("apps.run", 'workflow_id = 7\nfiles = { garment = "nope.png" }\n'),
-     ["PATH: profiles[1].files.garment: no such file: {dir}/nope.png"]),
-    ("generate.image model as a string", haiyi_profile("generate.image", 'model = "gemini"\n'),
-     ["PATH: profiles[1].model: generate.image needs model = {{ provider, model, type }}"]),
-    ("generate.image model table typo", haiyi_profile("generate.image", 'model = { provider = "g", modle = "m" }\n'),
-     ["PATH: profiles[1].model.model: missing required key",
-      "PATH: profiles[1].model.modle: unknown key (did you mean 'model'?)"]),
-    ("empty EasyAI model", MINIMAL.replace('model = "cartoon_v2"', 'model = ""'),
-     ["PATH: profiles[0].model: must not be empty"]),
-    ("EasyAI profile without a model", MINIMAL.replace('model = "cartoon_v2"\n', ""),
-     ["PATH: profiles[0].model: missing required key for endpoint images.edits"]),
-    ("unknown endpoint on a known platform", MINIMAL.replace("images.edits", "images.edit"),
-     ["PATH: profiles[0].endpoint: 'images.edit' is not an endpoint of a 'easyai' platform; "
-      "expected one of images.edits, ai.generations"]),
-    ("unknown endpoint on an unknown platform", MINIMAL.replace("images.edits", "x.y").replace('"easy"\nendpoint',
-                                                                                              '"nope"\nendpoint'),
-     ["PATH: profiles[0].endpoint: unknown value 'x.y'; expected one of 'images.edits', 'ai.generations', "
-      "'apps.run', 'workflow.submit', 'generate.image'"]),
-    ("a Haiyi endpoint with its own keys on an EasyAI platform", MINIMAL.replace(
-        'endpoint = "images.edits"\nmodel = "cartoon_v2"', 'endpoint = "apps.run"\nworkflow_id = "1"'),
-     ["PATH: profiles[0].endpoint: 'apps.run' is not an endpoint of a 'easyai' platform; "
-      "expected one of images.edits, ai.generations"]),
+    (
+        "a typo of the endpoint's own key",
+        haiyi_profile("workflow.submit", 'workflow_fille = "wf.json"\ninputs = { image = "1.inputs.image" }\n'),
+        [
+            "PATH: profiles[1].workflow_file: missing required key for endpoint workflow.submit",
+            "PATH: profiles[1].workflow_fille: unknown key (did you mean 'workflow_file'?)",
+        ],
+    ),
+    (
+        "workflow.submit without inputs",
+        haiyi_profile("workflow.submit", 'workflow_file = "wf.json"\n'),
+        ["PATH: profiles[1].inputs: missing required key for endpoint workflow.submit"],
+    ),
+    (
+        "workflow.submit with empty inputs",
+        haiyi_profile("workflow.submit", 'workflow_file = "wf.json"\ninputs = {}\n'),
+        ["PATH: profiles[1].inputs: needs at least 1 entry"],
+    ),
+    (
+        "workflow file missing",
+        haiyi_profile("workflow.submit", 'workflow_file = "nope.json"\ninputs = { a = "1.b" }\n'),
+        ["PATH: profiles[1].workflow_file: no such file: {dir}/nope.json"],
+    ),
+    (
+        "apps.run file missing",
+        haiyi_profile("apps.run", 'workflow_id = 7\nfiles = { garment = "nope.png" }\n'),
+        ["PATH: profiles[1].files.garment: no such file: {dir}/nope.png"],
+    ),
+    (
+        "generate.image model as a string",
+        haiyi_profile("generate.image", 'model = "gemini"\n'),
+        ["PATH: profiles[1].model: generate.image needs model = {{ provider, model, type }}"],
+    ),
+    (
+        "generate.image model table typo",
+        haiyi_profile("generate.image", 'model = { provider = "g", modle = "m" }\n'),
+        [
+            "PATH: profiles[1].model.model: missing required key",
+            "PATH: profiles[1].model.modle: unknown key (did you mean 'model'?)",
+        ],
+    ),
+    (
+        "empty EasyAI model",
+        MINIMAL.replace('model = "cartoon_v2"', 'model = ""'),
+        ["PATH: profiles[0].model: must not be empty"],
+    ),
+    (
+        "EasyAI profile without a model",
+        MINIMAL.replace('model = "cartoon_v2"\n', ""),
+        ["PATH: profiles[0].model: missing required key for endpoint images.edits"],
+    ),
+    (
+        "unknown endpoint on a known platform",
+        MINIMAL.replace("images.edits", "images.edit"),
+        [
+            "PATH: profiles[0].endpoint: 'images.edit' is not an endpoint of a 'easyai' platform; "
+            "expected one of images.edits, ai.generations"
+        ],
+    ),
+    (
+        "unknown endpoint on an unknown platform",
+        MINIMAL.replace("images.edits", "x.y").replace('"easy"\nendpoint', '"nope"\nendpoint'),
+        [
+            "PATH: profiles[0].endpoint: unknown value 'x.y'; expected one of 'images.edits', 'ai.generations', "
+            "'apps.run', 'workflow.submit', 'generate.image'"
+        ],
+    ),
+    (
+        "a Haiyi endpoint with its own keys on an EasyAI platform",
+        MINIMAL.replace('endpoint = "images.edits"\nmodel = "cartoon_v2"', 'endpoint = "apps.run"\nworkflow_id = "1"'),
+        [
+            "PATH: profiles[0].endpoint: 'apps.run' is not an endpoint of a 'easyai' platform; "
+            "expected one of images.edits, ai.generations"
+        ],
+    ),
 ]
 
 
@@ -244,14 +361,17 @@ def test_each_endpoint_loads_with_only_its_own_keys(tmp_path: Path) -> None:
     (tmp_path / "garments").mkdir()
     (tmp_path / "garments" / "dress.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     (tmp_path / "wf.json").write_text('{"1": {"inputs": {"image": "x.png"}}}')
-    text = (MINIMAL + HAIYI
-            + '[[profiles]]\nname = "gen"\nplatform = "easy"\nendpoint = "ai.generations"\nmodel = "oil"\n'
-            + '[[profiles]]\nname = "app"\nplatform = "h"\nendpoint = "apps.run"\nworkflow_id = 1234\n'
-            + 'version_id = 2\nfiles = { garment_image = "garments/dress.png" }\n'
-            + '[[profiles]]\nname = "wf"\nplatform = "h"\nendpoint = "workflow.submit"\nworkflow_file = "wf.json"\n'
-            + 'inputs = { image = "1.inputs.image" }\nfiles = { mask = "garments/dress.png" }\n'
-            + '[[profiles]]\nname = "g3"\nplatform = "h"\nendpoint = "generate.image"\n'
-            + 'model = { provider = "google", model = "gemini", type = "text2image" }\n')
+    text = (
+        MINIMAL
+        + HAIYI
+        + '[[profiles]]\nname = "gen"\nplatform = "easy"\nendpoint = "ai.generations"\nmodel = "oil"\n'
+        + '[[profiles]]\nname = "app"\nplatform = "h"\nendpoint = "apps.run"\nworkflow_id = 1234\n'
+        + 'version_id = 2\nfiles = { garment_image = "garments/dress.png" }\n'
+        + '[[profiles]]\nname = "wf"\nplatform = "h"\nendpoint = "workflow.submit"\nworkflow_file = "wf.json"\n'
+        + 'inputs = { image = "1.inputs.image" }\nfiles = { mask = "garments/dress.png" }\n'
+        + '[[profiles]]\nname = "g3"\nplatform = "h"\nendpoint = "generate.image"\n'
+        + 'model = { provider = "google", model = "gemini", type = "text2image" }\n'
+    )
     (tmp_path / "sub").mkdir()
     p = tmp_path / "sub" / "c.toml"
     p.write_text(text.replace('"garments/', '"../garments/').replace('"wf.json"', '"../wf.json"'))
@@ -262,8 +382,13 @@ def test_each_endpoint_loads_with_only_its_own_keys(tmp_path: Path) -> None:
     assert wf.workflow_file == tmp_path / "wf.json"  # type: ignore[attr-defined]
     assert wf.files == {"mask": tmp_path / "garments" / "dress.png"}  # type: ignore[attr-defined]
     assert g3.model.type == "text2image"  # type: ignore[attr-defined]
-    assert [p.endpoint for p in cfg.profiles] == ["images.edits", "ai.generations", "apps.run", "workflow.submit",
-                                                   "generate.image"]
+    assert [p.endpoint for p in cfg.profiles] == [
+        "images.edits",
+        "ai.generations",
+        "apps.run",
+        "workflow.submit",
+        "generate.image",
+    ]
 
 
 def test_profile_models_come_from_the_mode_registry() -> None:
@@ -301,6 +426,10 @@ def test_every_config_field_has_a_one_line_description() -> None:
     assert len(models) > 15  # every section, camera driver, platform kind, profile mode, the generate.image model
     missing = [f"{m.__name__}.{n}" for m in models for n, f in m.model_fields.items() if not f.description]
     assert missing == []
-    long = [f"{m.__name__}.{n}" for m in models for n, f in m.model_fields.items()
-            if "\n" in (f.description or "") or len(f.description or "") > 100]
+    long = [
+        f"{m.__name__}.{n}"
+        for m in models
+        for n, f in m.model_fields.items()
+        if "\n" in (f.description or "") or len(f.description or "") > 100
+    ]
     assert long == []

@@ -13,18 +13,20 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 from tests.support.configs import KEY_ENV, TEST_KEY
-from tests.support.proc import run_cli
 from tests.support.mosquitto import Mosquitto
+from tests.support.proc import run_cli
 
 
 def test_daemon_with_mqtt_and_missing_gpio(config_file, tmp_path: Path) -> None:
     broker = Mosquitto(tmp_path / "mq")
     broker.start()
-    cfg = config_file(mqtt={"enabled": True, "port": broker.port, "topic_prefix": "booths"},
-                      buttons=[{"pin": 17, "action": "capture", "profile": "cartoon"}],
-                      indicators={"ready_led": 22, "busy_led": 23})
+    cfg = config_file(
+        mqtt={"enabled": True, "port": broker.port, "topic_prefix": "booths"},
+        buttons=[{"pin": 17, "action": "capture", "profile": "cartoon"}],
+        indicators={"ready_led": 22, "busy_led": 23},
+    )
     B = "booths/test-booth"
-    got: "queue.Queue[mqtt.MQTTMessage]" = queue.Queue()
+    got: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
     sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="watcher", protocol=mqtt.MQTTv5)
     sub.on_message = lambda c, u, m: got.put(m)
     sub.connect("127.0.0.1", broker.port)
@@ -46,8 +48,12 @@ def test_daemon_with_mqtt_and_missing_gpio(config_file, tmp_path: Path) -> None:
 
     exe = Path(sys.executable).parent / "edge-agent"
     log = open(tmp_path / "daemon.log", "w")
-    proc = subprocess.Popen([str(exe), "run", "-c", str(cfg)], stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, KEY_ENV: TEST_KEY, "GPIOZERO_PIN_FACTORY": "nonexistent"})
+    proc = subprocess.Popen(
+        [str(exe), "run", "-c", str(cfg)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, KEY_ENV: TEST_KEY, "GPIOZERO_PIN_FACTORY": "nonexistent"},
+    )
     try:
         wait_msg(lambda m: m.topic == f"{B}/status" and m.payload == b"online")
         state = wait_msg(lambda m: m.topic == f"{B}/state")

@@ -22,7 +22,9 @@ def test_healthy_setup_passes(config_file) -> None:
     assert rows["config"]["status"] == "PASS"
     assert rows["camera"]["status"] == "PASS" and "a 320x240 photo" in rows["camera"]["detail"]
     assert rows["platform easy"]["status"] == "PASS" and "key accepted" in rows["platform easy"]["detail"]
-    assert rows["platform haiyi"]["status"] == "PASS" and "active clusters: GPU-4090" in rows["platform haiyi"]["detail"]
+    assert (
+        rows["platform haiyi"]["status"] == "PASS" and "active clusters: GPU-4090" in rows["platform haiyi"]["detail"]
+    )
     assert rows["gpio"]["status"] == "SKIP" and rows["mqtt"]["status"] == "SKIP"
     assert rows["disk"]["status"] == "PASS" and rows["queue"]["status"] == "PASS"
     assert rows["clock"]["status"] in ("PASS", "WARN") and "from the platform's clock" in rows["clock"]["detail"]
@@ -80,8 +82,9 @@ def test_mqtt_check_connects_the_way_the_bridge_does(config_file, tmp_path) -> N
     broker = Mosquitto(tmp_path / "mq", users={"booth": "pw-right-123"})
     proxy = TcpProxy(broker.port, refuse_mqtt5=True)  # answers MQTT 5 like a 3.1.1-only broker
     try:
-        cfg = config_file(mqtt={"enabled": True, "port": proxy.port, "username": "booth",
-                                "password_env": "EDGE_AGENT_TEST_MQTT_PW"})
+        cfg = config_file(
+            mqtt={"enabled": True, "port": proxy.port, "username": "booth", "password_env": "EDGE_AGENT_TEST_MQTT_PW"}
+        )
         code, rows = doctor(cfg, EDGE_AGENT_TEST_MQTT_PW="pw-right-123")
         assert rows["mqtt"]["status"] == "PASS", rows["mqtt"]
         assert "MQTT 3.1.1 only" in rows["mqtt"]["detail"] and proxy.refused >= 1
@@ -93,10 +96,13 @@ def test_mqtt_check_connects_the_way_the_bridge_does(config_file, tmp_path) -> N
         broker.stop()
 
 
-@pytest.mark.parametrize("over,check", [
-    ({"queue": {"min_free_disk_mb": 10**9}}, "disk"),
-    ({"printer": {"enabled": True, "queue": "no-such-queue-xyz"}}, "printer"),
-])
+@pytest.mark.parametrize(
+    "over,check",
+    [
+        ({"queue": {"min_free_disk_mb": 10**9}}, "disk"),
+        ({"printer": {"enabled": True, "queue": "no-such-queue-xyz"}}, "printer"),
+    ],
+)
 def test_other_failures(config_file, over, check) -> None:
     code, rows = doctor(config_file(**over))
     assert code == 1 and rows[check]["status"] == "FAIL", rows[check]

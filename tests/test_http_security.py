@@ -51,25 +51,40 @@ def raw_request(port: int, data: bytes, read: bool = True) -> bytes:
 
 def test_source_label_never_skips_the_remote_params_check(api) -> None:
     agent, server = api
-    r = httpx.post(f"{server.url}/api/capture",
-                   json={"source": "cli", "params": {"image": "file:///etc/passwd", "model": "x"}})
+    r = httpx.post(
+        f"{server.url}/api/capture", json={"source": "cli", "params": {"image": "file:///etc/passwd", "model": "x"}}
+    )
     assert r.status_code == 400 and "may not be set remotely" in r.json()["error"]["message"]
     assert agent.store.counts() == {}
 
 
-@pytest.mark.parametrize("request_bytes,status", [
-    (b"POST /api/capture HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -1\r\n\r\n{}", b"400"),
-    (b"POST /api/capture HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
-     b"Content-Type: application/json\r\n\r\n13\r\n{\"profile\": \"nope\"}\r\n0\r\n\r\n", b"411"),
-    (b"POST /api/capture HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n{}",
-     b"415"),
-    (b"POST /api/capture HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 26\r\n"
-     b"\r\n{\"params\": {\"prompt\": NaN}}", b"400"),
-    (b"POST /api/capture HTTP/1.1\r\nHost: rebind.attacker.example\r\nContent-Length: 0\r\n\r\n", b"403"),
-    (b"POST /api/capture HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://attacker.example\r\nContent-Length: 0\r\n\r\n",
-     b"403"),
-    (b"GET /api/jobs HTTP/1.1\r\nHost: rebind.attacker.example:8080\r\n\r\n", b"403"),
-], ids=["negative-length", "chunked", "not-json", "nan", "foreign-host", "foreign-origin", "rebinding-read"])
+@pytest.mark.parametrize(
+    "request_bytes,status",
+    [
+        (b"POST /api/capture HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -1\r\n\r\n{}", b"400"),
+        (
+            b"POST /api/capture HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
+            b'Content-Type: application/json\r\n\r\n13\r\n{"profile": "nope"}\r\n0\r\n\r\n',
+            b"411",
+        ),
+        (
+            b"POST /api/capture HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n{}",
+            b"415",
+        ),
+        (
+            b"POST /api/capture HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 26\r\n"
+            b'\r\n{"params": {"prompt": NaN}}',
+            b"400",
+        ),
+        (b"POST /api/capture HTTP/1.1\r\nHost: rebind.attacker.example\r\nContent-Length: 0\r\n\r\n", b"403"),
+        (
+            b"POST /api/capture HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://attacker.example\r\nContent-Length: 0\r\n\r\n",
+            b"403",
+        ),
+        (b"GET /api/jobs HTTP/1.1\r\nHost: rebind.attacker.example:8080\r\n\r\n", b"403"),
+    ],
+    ids=["negative-length", "chunked", "not-json", "nan", "foreign-host", "foreign-origin", "rebinding-read"],
+)
 def test_bad_requests_are_refused_and_change_nothing(api, request_bytes: bytes, status: bytes) -> None:
     agent, server = api
     reply = raw_request(server.port, request_bytes)
@@ -124,20 +139,26 @@ class _Hostile(BaseHTTPRequestHandler):
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         auth = self.headers.get("Authorization", "")
         if "echo" in self.path or self.server.mode == "echo":
-            self._send(200, json.dumps({"status": "failed", "message": f"invalid key {auth}"}).encode(),
-                       "application/json")
+            self._send(
+                200, json.dumps({"status": "failed", "message": f"invalid key {auth}"}).encode(), "application/json"
+            )
         elif self.server.mode == "ssrf":  # a result "hosted" on another local service of the device
             url = f"http://localhost:{self.server.local_port}/guest-photo.png"
-            self._send(200, json.dumps({"status": "success", "data": [{"url": url, "type": "image"}]}).encode(),
-                       "application/json")
+            self._send(
+                200,
+                json.dumps({"status": "success", "data": [{"url": url, "type": "image"}]}).encode(),
+                "application/json",
+            )
         else:
             url = f"http://127.0.0.1:{self.server.server_address[1]}/out.svg"
-            self._send(200, json.dumps({"status": "success", "data": [{"url": url, "type": "image"}]}).encode(),
-                       "application/json")
+            self._send(
+                200,
+                json.dumps({"status": "success", "data": [{"url": url, "type": "image"}]}).encode(),
+                "application/json",
+            )
 
     def do_GET(self) -> None:
-        self._send(200, b'<svg xmlns="http://www.w3.org/2000/svg" onload="fetch(\'/api/capture\')"/>',
-                   "image/svg+xml")
+        self._send(200, b'<svg xmlns="http://www.w3.org/2000/svg" onload="fetch(\'/api/capture\')"/>', "image/svg+xml")
 
 
 @pytest.mark.parametrize("mode", ["echo", "svg", "ssrf"])

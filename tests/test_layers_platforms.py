@@ -16,8 +16,18 @@ from pathlib import Path
 from tests.support.configs import REPO
 
 AGENT = REPO / "agent"
-JOB_MACHINERY = ("agent.jobs", "agent.steps", "agent.core", "agent.runtime", "agent.daemon", "agent.recovery",
-                 "agent.httpapi", "agent.mqtt", "agent.cli", "agent.config")
+JOB_MACHINERY = (
+    "agent.jobs",
+    "agent.steps",
+    "agent.core",
+    "agent.runtime",
+    "agent.daemon",
+    "agent.recovery",
+    "agent.httpapi",
+    "agent.mqtt",
+    "agent.cli",
+    "agent.config",
+)
 
 
 def imports_of(path: Path) -> set[str]:
@@ -47,8 +57,7 @@ def test_simulator_imports_only_itself() -> None:
 def test_platforms_never_import_the_job_machinery_or_the_config() -> None:
     files = sorted((AGENT / "platforms").rglob("*.py"))
     assert len(files) > 10
-    bad = {str(f.relative_to(AGENT)): sorted(m for m in agent_imports(f) if m.startswith(JOB_MACHINERY))
-           for f in files}
+    bad = {str(f.relative_to(AGENT)): sorted(m for m in agent_imports(f) if m.startswith(JOB_MACHINERY)) for f in files}
     assert {k: v for k, v in bad.items() if v} == {}
 
 

@@ -39,8 +39,14 @@ class _Profile:
 
 
 def new_job(lc: Lifecycle) -> Job:
-    job = store_capture(lc.layout, b"\xff\xd8\xff photo", profile=_Profile(), source="kiosk", params={},  # type: ignore[arg-type]
-                        request_id=None)
+    job = store_capture(
+        lc.layout,
+        b"\xff\xd8\xff photo",
+        profile=_Profile(),
+        source="kiosk",
+        params={},  # type: ignore[arg-type]
+        request_id=None,
+    )
     return lc.captured(job)
 
 
@@ -99,9 +105,13 @@ def test_a_retried_jobs_job_json_says_so_at_once_and_a_rebuild_requeues_it(lc: L
     for suffix in ("-wal", "-shm"):
         (tmp_path / f"q.db{suffix}").unlink(missing_ok=True)
     fresh = Lifecycle(JobStore(tmp_path / "q.db"), lc.layout)
-    cfg = parse_config({"platforms": {"easy": {"kind": "easyai", "base_url": "http://127.0.0.1:9"}},
-                        "profiles": [{"name": "p", "platform": "easy", "endpoint": "images.edits", "model": "m"}]},
-                       tmp_path / "c.toml").config
+    cfg = parse_config(
+        {
+            "platforms": {"easy": {"kind": "easyai", "base_url": "http://127.0.0.1:9"}},
+            "profiles": [{"name": "p", "platform": "easy", "endpoint": "images.edits", "model": "m"}],
+        },
+        tmp_path / "c.toml",
+    ).config
     rep = recover(fresh, cfg, integrity="rebuilt")
     assert rep.adopted == [job.id] and fresh.store.get(job.id).state == S.CAPTURED
 
@@ -126,17 +136,19 @@ def test_purge_deletes_only_given_up_jobs(lc: Lifecycle) -> None:
 def test_an_older_queue_gains_the_new_columns(tmp_path: Path) -> None:
     db = tmp_path / "old.db"
     con = sqlite3.connect(db)
-    con.executescript("CREATE TABLE jobs (id TEXT PRIMARY KEY, profile TEXT NOT NULL, source TEXT NOT NULL, "
-                      "state TEXT NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL, "
-                      "capture_path TEXT NOT NULL, platform TEXT, attempts INTEGER NOT NULL DEFAULT 0, "
-                      "failures INTEGER NOT NULL DEFAULT 0, next_attempt_at REAL NOT NULL DEFAULT 0, "
-                      "remote_task_id TEXT, progress INTEGER, error TEXT, outputs TEXT NOT NULL DEFAULT '[]', "
-                      "params TEXT NOT NULL DEFAULT '{}', priority INTEGER NOT NULL DEFAULT 1, wait_kind TEXT, "
-                      "submitted_at REAL, finished_at REAL, remote_outputs TEXT NOT NULL DEFAULT '[]', "
-                      "result_dir TEXT, request_id TEXT, resubmits INTEGER NOT NULL DEFAULT 0, "
-                      "history TEXT NOT NULL DEFAULT '[]');"
-                      "INSERT INTO jobs (id, profile, source, state, created_at, updated_at, capture_path) "
-                      "VALUES ('old-1', 'p', 'button', 'submitted', 1, 1, '/x');")
+    con.executescript(
+        "CREATE TABLE jobs (id TEXT PRIMARY KEY, profile TEXT NOT NULL, source TEXT NOT NULL, "
+        "state TEXT NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL, "
+        "capture_path TEXT NOT NULL, platform TEXT, attempts INTEGER NOT NULL DEFAULT 0, "
+        "failures INTEGER NOT NULL DEFAULT 0, next_attempt_at REAL NOT NULL DEFAULT 0, "
+        "remote_task_id TEXT, progress INTEGER, error TEXT, outputs TEXT NOT NULL DEFAULT '[]', "
+        "params TEXT NOT NULL DEFAULT '{}', priority INTEGER NOT NULL DEFAULT 1, wait_kind TEXT, "
+        "submitted_at REAL, finished_at REAL, remote_outputs TEXT NOT NULL DEFAULT '[]', "
+        "result_dir TEXT, request_id TEXT, resubmits INTEGER NOT NULL DEFAULT 0, "
+        "history TEXT NOT NULL DEFAULT '[]');"
+        "INSERT INTO jobs (id, profile, source, state, created_at, updated_at, capture_path) "
+        "VALUES ('old-1', 'p', 'button', 'submitted', 1, 1, '/x');"
+    )
     con.close()
     store = JobStore(db)
     job = store.get("old-1")
@@ -167,8 +179,11 @@ def test_alarm_per_platform_and_the_newest_failure_wins(config_file, monkeypatch
     try:
         bad = capture(agent, "tryon")
         assert agent.wait_for(bad["job_id"], timeout=20).state == S.FAILED
-        wait_until(lambda: agent.mode == "error" and "haiyi" in (agent.mode_detail or ""), timeout=5,
-                   what="the haiyi key alarm")
+        wait_until(
+            lambda: agent.mode == "error" and "haiyi" in (agent.mode_detail or ""),
+            timeout=5,
+            what="the haiyi key alarm",
+        )
         good = capture(agent, "cartoon")  # platform easy delivers: haiyi's key is still refused
         assert agent.wait_for(good["job_id"], timeout=20).state == S.DONE
         time.sleep(0.3)
@@ -209,8 +224,13 @@ def test_a_submitted_job_is_polled_by_the_endpoint_it_was_submitted_with(config_
     """The profile changes endpoint while a task runs (a technician edits the config, restarts): the task is still
     polled where it lives. generate.image tasks are unknown to the apps.run poll route, so polling by the
     profile's new endpoint would lose the job."""
-    gen = {"name": "gen", "platform": "haiyi", "endpoint": "generate.image", "prompt": "SLOW portrait",
-           "model": {"provider": "google", "model": "gemini-3-pro-image-preview", "type": "image2image"}}
+    gen = {
+        "name": "gen",
+        "platform": "haiyi",
+        "endpoint": "generate.image",
+        "prompt": "SLOW portrait",
+        "model": {"provider": "google", "model": "gemini-3-pro-image-preview", "type": "image2image"},
+    }
     sim.configure(latency=0.05)  # SLOW: 30 x latency on the simulated GPU
     try:
         a = Agent(load_config(config_file(profiles=[gen])))
@@ -221,8 +241,13 @@ def test_a_submitted_job_is_polled_by_the_endpoint_it_was_submitted_with(config_
         finally:
             a.stop()
         assert job.endpoint == "generate.image" and job.remote_task_id
-        edited = {"name": "gen", "platform": "haiyi", "endpoint": "apps.run", "workflow_id": "1234",
-                  "prompt": "SLOW portrait"}
+        edited = {
+            "name": "gen",
+            "platform": "haiyi",
+            "endpoint": "apps.run",
+            "workflow_id": "1234",
+            "prompt": "SLOW portrait",
+        }
         b = Agent(load_config(config_file(profiles=[edited])))
         b.start()
         try:

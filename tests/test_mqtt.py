@@ -79,8 +79,14 @@ def booth_config(tmp_path: Path, port: int, sim_url: str, **mqtt: Any) -> dict:
         "camera": {"driver": "synthetic", "width": 320, "height": 240},
         "platforms": {"easy": {"kind": "easyai", "base_url": sim_url, "api_key_env": KEY_ENV}},
         "profiles": [
-            {"name": "cartoon", "platform": "easy", "endpoint": "images.edits", "model": "cartoon", "prompt": "x",
-             "remote_params": ["prompt"]},
+            {
+                "name": "cartoon",
+                "platform": "easy",
+                "endpoint": "images.edits",
+                "model": "cartoon",
+                "prompt": "x",
+                "remote_params": ["prompt"],
+            },
         ],
         "http": {"listen": "127.0.0.1:0"},
         "mqtt": {"enabled": True, "host": "127.0.0.1", "port": port, "topic_prefix": f"ea{n}", **mqtt},
@@ -147,15 +153,22 @@ class Watcher:
     """A test client that records what it receives and can publish (MQTT 5 unless told otherwise)."""
 
     def __init__(
-        self, port: int, topics: list[str], *, protocol: int = mqtt.MQTTv5, username: str | None = None,
-        password: str | None = None, tls_ca: Path | None = None,
+        self,
+        port: int,
+        topics: list[str],
+        *,
+        protocol: int = mqtt.MQTTv5,
+        username: str | None = None,
+        password: str | None = None,
+        tls_ca: Path | None = None,
     ) -> None:
         self.msgs: list[Msg] = []
         self.closed = False
         self.by_corr: dict[bytes, Msg] = {}
         self.cond = threading.Condition()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"watch-{uuid.uuid4().hex[:8]}",
-                                  protocol=protocol)
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"watch-{uuid.uuid4().hex[:8]}", protocol=protocol
+        )
         if username:
             self.client.username_pw_set(username, password)
         if tls_ca:
@@ -172,8 +185,9 @@ class Watcher:
 
     def _on_message(self, _c: Any, _u: Any, m: mqtt.MQTTMessage) -> None:
         corr = getattr(m.properties, "CorrelationData", None) if m.properties is not None else None
-        msg = Msg(m.topic, bytes(m.payload), bool(m.retain), bytes(corr) if corr is not None else None,
-                  time.monotonic())
+        msg = Msg(
+            m.topic, bytes(m.payload), bool(m.retain), bytes(corr) if corr is not None else None, time.monotonic()
+        )
         with self.cond:
             self.msgs.append(msg)
             if corr is not None and m.topic.startswith("reply/"):
@@ -238,10 +252,14 @@ def watchers():
         w.close()
 
 
-def response_to(w: Watcher, B: str, request_id: str | None, action: str = "capture", since: int = 0,
-                timeout: float = 10.0) -> dict:
-    m = w.wait(lambda m: m.topic == f"{B}/response/{action}" and m.json().get("request_id") == request_id,
-               timeout=timeout, since=since)
+def response_to(
+    w: Watcher, B: str, request_id: str | None, action: str = "capture", since: int = 0, timeout: float = 10.0
+) -> dict:
+    m = w.wait(
+        lambda m: m.topic == f"{B}/response/{action}" and m.json().get("request_id") == request_id,
+        timeout=timeout,
+        since=since,
+    )
     return m.json()
 
 
@@ -250,8 +268,10 @@ def settle(w: Watcher, B: str, action: str = "capture") -> None:
     nothing (an unknown profile / job) takes the same network thread and the same queue in the core, so its answer
     comes after theirs. `w` must watch B/response/+."""
     rid = f"settle-{uuid.uuid4().hex[:8]}"
-    w.publish(f"{B}/cmd/{action}", {"request_id": rid, **({"profile": "no-such-profile"} if action == "capture"
-                                                           else {"job_id": "no-such-job"})})
+    w.publish(
+        f"{B}/cmd/{action}",
+        {"request_id": rid, **({"profile": "no-such-profile"} if action == "capture" else {"job_id": "no-such-job"})},
+    )
     assert response_to(w, B, rid, action=action)["status"] == "error"
 
 
@@ -604,7 +624,9 @@ def test_last_will_says_offline_when_the_agent_dies(tmp_path, broker, sim_url, w
     script.write_text(LAST_WILL_AGENT)
     proc = subprocess.Popen(
         [sys.executable, str(script), json.dumps(raw), str(tmp_path / "config.toml")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, KEY_ENV: API_KEY},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, KEY_ENV: API_KEY},
     )
     try:
         ready, _, _ = select.select([proc.stdout], [], [], 30)
@@ -626,24 +648,55 @@ def test_last_will_says_offline_when_the_agent_dies(tmp_path, broker, sim_url, w
 
 # --------------------------------------------------------------------------------------------- fuzzing
 
-_json_scalar = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
-                         st.text(max_size=20))
-_json = st.recursive(_json_scalar, lambda c: st.one_of(st.lists(c, max_size=4),
-                                                       st.dictionaries(st.text(max_size=8), c, max_size=4)),
-                     max_leaves=8)
+_json_scalar = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20)
+)
+_json = st.recursive(
+    _json_scalar,
+    lambda c: st.one_of(st.lists(c, max_size=4), st.dictionaries(st.text(max_size=8), c, max_size=4)),
+    max_leaves=8,
+)
 _rid = st.text(min_size=1, max_size=20)
-_bad_rid = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.just(""),
-                     st.text(min_size=129, max_size=200), st.lists(_json_scalar, max_size=2),
-                     st.dictionaries(st.text(max_size=4), _json_scalar, max_size=2))
-_not_str = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.lists(_json_scalar),
-                     st.dictionaries(st.text(max_size=4), _json_scalar))
+_bad_rid = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.just(""),
+    st.text(min_size=129, max_size=200),
+    st.lists(_json_scalar, max_size=2),
+    st.dictionaries(st.text(max_size=4), _json_scalar, max_size=2),
+)
+_not_str = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.lists(_json_scalar),
+    st.dictionaries(st.text(max_size=4), _json_scalar),
+)
 _bad_field = st.one_of(
     st.tuples(st.just("profile"), _not_str.filter(lambda v: v is not None) | st.just("")),
     st.tuples(st.just("params"), _not_str.filter(lambda v: v is not None and not isinstance(v, dict))),
-    st.tuples(st.just("ttl_s"), st.one_of(st.floats(max_value=0, allow_nan=False), st.integers(max_value=0),
-                                          st.booleans(), st.text(max_size=5), st.lists(_json_scalar))),
-    st.tuples(st.just("ts"), st.one_of(st.floats(max_value=-0.001, allow_nan=False, allow_infinity=False),
-                                       st.integers(min_value=10**11 + 1), st.booleans(), st.text(max_size=5))),
+    st.tuples(
+        st.just("ttl_s"),
+        st.one_of(
+            st.floats(max_value=0, allow_nan=False),
+            st.integers(max_value=0),
+            st.booleans(),
+            st.text(max_size=5),
+            st.lists(_json_scalar),
+        ),
+    ),
+    st.tuples(
+        st.just("ts"),
+        st.one_of(
+            st.floats(max_value=-0.001, allow_nan=False, allow_infinity=False),
+            st.integers(min_value=10**11 + 1),
+            st.booleans(),
+            st.text(max_size=5),
+        ),
+    ),
     st.tuples(st.just("job_id"), _not_str.filter(lambda v: v is not None) | st.just("")),
 )
 _allowed = {"request_id", "profile", "params", "ttl_s", "ts", "job_id"}
@@ -653,8 +706,23 @@ _allowed = {"request_id", "profile", "params", "ttl_s", "ts", "job_id"}
 def malformed(draw: st.DrawFn) -> tuple[str, bytes, str]:
     """(action, payload, why): a command no device may run."""
     action = draw(st.sampled_from(ACTIONS))
-    kind = draw(st.sampled_from(["bytes", "not_object", "no_rid", "bad_rid", "bad_field", "unknown_key",
-                                 "unknown_action", "expired", "remote_param", "unknown_profile", "huge"]))
+    kind = draw(
+        st.sampled_from(
+            [
+                "bytes",
+                "not_object",
+                "no_rid",
+                "bad_rid",
+                "bad_field",
+                "unknown_key",
+                "unknown_action",
+                "expired",
+                "remote_param",
+                "unknown_profile",
+                "huge",
+            ]
+        )
+    )
     if kind == "bytes":
         raw = draw(st.binary(max_size=64))
         try:
@@ -679,8 +747,11 @@ def malformed(draw: st.DrawFn) -> tuple[str, bytes, str]:
         key = draw(st.text(min_size=1, max_size=10).filter(lambda k: k not in _allowed))
         return action, json.dumps({"request_id": rid, key: draw(_json)}).encode(), kind
     if kind == "unknown_action":
-        name = draw(st.text(st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="/+#"),
-                            min_size=1, max_size=12).filter(lambda a: a not in ACTIONS))
+        name = draw(
+            st.text(
+                st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="/+#"), min_size=1, max_size=12
+            ).filter(lambda a: a not in ACTIONS)
+        )
         return name, json.dumps({"request_id": rid}).encode(), kind
     if kind == "expired":
         ttl = draw(st.floats(min_value=0.001, max_value=3600))
@@ -808,8 +879,14 @@ def test_username_password_and_no_secret_is_ever_published_or_logged(
     booth = None
     try:
         everything = watchers(secure.port, ["#"], username="watch", password="watch-pw")
-        raw = booth_config(tmp_path, secure.port, sim_url, username="booth", password_env="EDGE_AGENT_TEST_MQTT_PW",
-                           homeassistant_discovery=True)
+        raw = booth_config(
+            tmp_path,
+            secure.port,
+            sim_url,
+            username="booth",
+            password_env="EDGE_AGENT_TEST_MQTT_PW",
+            homeassistant_discovery=True,
+        )
         booth = Booth(raw, tmp_path)
         B = booth.B
         everything.publish(f"{B}/cmd/capture", {"request_id": "auth-1"})
@@ -821,8 +898,12 @@ def test_username_password_and_no_secret_is_ever_published_or_logged(
         monkeypatch.setenv("EDGE_AGENT_TEST_MQTT_PW", "not-the-" + password)
         bad = MqttBridge(Agent(parse_config(json.loads(json.dumps(wrong)), tmp_path / "config.toml")))
         bad.start()
-        wait_until(lambda: any("refused the connection" in r.getMessage() and r.name.startswith("agent.mqtt")
-                               for r in caplog.records), what="the broker to refuse the wrong password")
+        wait_until(
+            lambda: any(
+                "refused the connection" in r.getMessage() and r.name.startswith("agent.mqtt") for r in caplog.records
+            ),
+            what="the broker to refuse the wrong password",
+        )
         assert not bad.connected
         bad.stop()
         bad.agent.stop()

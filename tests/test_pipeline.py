@@ -47,7 +47,13 @@ def test_easyai_edits_end_to_end_with_result_layout(make_agent) -> None:
         evs = events_of(sub, res["job_id"])
     # the result is presented (published) before job.done announces it, so whoever reacts to job.done finds it
     assert [e.type for e in evs if e.type != "job.progress"] == [
-        "job.captured", "job.submitting", "job.submitted", "job.downloading", "result", "job.done"]
+        "job.captured",
+        "job.submitting",
+        "job.submitted",
+        "job.downloading",
+        "result",
+        "job.done",
+    ]
     result = next(e for e in evs if e.type == "result")
     assert [o["path"] for o in result.data["outputs"]] == [o["path"] for o in evs[-1].data["outputs"]]
     job = agent.store.get(res["job_id"])
@@ -62,7 +68,9 @@ def test_easyai_edits_end_to_end_with_result_layout(make_agent) -> None:
     assert meta["outputs"][0]["url"].endswith(f"/results/{job.id}/result-1.png")
     assert TEST_KEY not in (folder / "job.json").read_text()
     done = evs[-1].data
-    assert done["outputs"] == [{"type": "image", "url": meta["outputs"][0]["url"], "path": str(folder / "result-1.png")}]
+    assert done["outputs"] == [
+        {"type": "image", "url": meta["outputs"][0]["url"], "path": str(folder / "result-1.png")}
+    ]
 
 
 def test_easyai_async_generations_reports_progress(make_agent, sim) -> None:
@@ -150,17 +158,32 @@ def test_cancel_also_cancels_the_remote_task(make_agent, sim) -> None:
     assert e.value.code == "invalid_state"
 
 
-@pytest.mark.parametrize("params,msg", [
-    ({"model": "other"}, "param 'model' may not be set remotely (profile 'cartoon' allows: prompt)"),
-    ({"prompt": "http://169.254.169.254/x"}, "param 'prompt' looks like a path or URL; those are never accepted remotely"),
-    ({"prompt": "/etc/passwd"}, "param 'prompt' looks like a path or URL; those are never accepted remotely"),
-    ({"prompt": ["a"]}, "param 'prompt' must be a string, number or boolean"),
-    ({"prompt": "garments/../../etc/passwd"}, "param 'prompt' looks like a path or URL; those are never accepted remotely"),
-    ({"prompt": "\\\\server\\share\\x.png"}, "param 'prompt' looks like a path or URL; those are never accepted remotely"),
-    ({"prompt": "data:image/png;base64,AAAA"}, "param 'prompt' looks like a path or URL; those are never accepted remotely"),
-    ({"prompt": "\u200b/etc/passwd"}, "param 'prompt' contains control or invisible characters"),
-    ("x", "params must be an object"),
-])
+@pytest.mark.parametrize(
+    "params,msg",
+    [
+        ({"model": "other"}, "param 'model' may not be set remotely (profile 'cartoon' allows: prompt)"),
+        (
+            {"prompt": "http://169.254.169.254/x"},
+            "param 'prompt' looks like a path or URL; those are never accepted remotely",
+        ),
+        ({"prompt": "/etc/passwd"}, "param 'prompt' looks like a path or URL; those are never accepted remotely"),
+        ({"prompt": ["a"]}, "param 'prompt' must be a string, number or boolean"),
+        (
+            {"prompt": "garments/../../etc/passwd"},
+            "param 'prompt' looks like a path or URL; those are never accepted remotely",
+        ),
+        (
+            {"prompt": "\\\\server\\share\\x.png"},
+            "param 'prompt' looks like a path or URL; those are never accepted remotely",
+        ),
+        (
+            {"prompt": "data:image/png;base64,AAAA"},
+            "param 'prompt' looks like a path or URL; those are never accepted remotely",
+        ),
+        ({"prompt": "\u200b/etc/passwd"}, "param 'prompt' contains control or invisible characters"),
+        ("x", "params must be an object"),
+    ],
+)
 def test_remote_params_are_checked(make_agent, params, msg) -> None:
     agent = make_agent()
     with pytest.raises(CommandError) as e:
@@ -184,8 +207,10 @@ def test_disk_full_refuses_new_photos_and_keeps_the_queue(make_agent) -> None:
     with agent.events.subscribe() as sub:
         with pytest.raises(CommandError) as e:
             capture(agent, "cartoon")
-        refused = wait_until(lambda: next((ev for ev in iter(lambda: sub.get(0.1), None)
-                                           if ev.type == "capture.refused"), None), what="refusal event")
+        refused = wait_until(
+            lambda: next((ev for ev in iter(lambda: sub.get(0.1), None) if ev.type == "capture.refused"), None),
+            what="refusal event",
+        )
     assert e.value.code == "disk_full" and e.value.message.startswith("storage full: ")
     assert "queue.min_free_disk_mb" in e.value.message
     assert refused.data["message"] == e.value.message
@@ -249,8 +274,9 @@ def test_a_fresh_trigger_goes_ahead_of_the_backlog(config_file, sim) -> None:
         fresh = capture(agent, "cartoon")["job_id"]
         done_fresh = agent.wait_for(fresh, timeout=20)
         assert done_fresh.state == S.DONE
-        before = sum(1 for j in backlog
-                     if (b := agent.store.get(j)).state == S.DONE and b.finished_at < done_fresh.finished_at)
+        before = sum(
+            1 for j in backlog if (b := agent.store.get(j)).state == S.DONE and b.finished_at < done_fresh.finished_at
+        )
         assert before <= 4, f"{before} backlog jobs finished before the fresh one"
         for jid in backlog:
             assert agent.wait_for(jid, timeout=30).state == S.DONE

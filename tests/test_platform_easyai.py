@@ -374,8 +374,11 @@ def test_polls_follow_the_recorded_endpoint_and_refuse_another_platforms(sim, cl
     assert [r["path"] for r in sim.requests()[before:]] == [f"/v1/ai/result/{task_id}"] * 2
     before = len(sim.requests())
     haiyi = make_profile(name="t", platform="easy", endpoint="apps.run", workflow_id="1")
-    for call in (lambda: client.poll(task_id, "apps.run"), lambda: client.cancel(task_id, "apps.run"),
-                 lambda: client.submit(request(haiyi))):
+    for call in (
+        lambda: client.poll(task_id, "apps.run"),
+        lambda: client.cancel(task_id, "apps.run"),
+        lambda: client.submit(request(haiyi)),
+    ):
         with pytest.raises(PermanentError) as e:
             call()
         assert str(e.value) == "EasyAI has no endpoint 'apps.run' (images.edits, ai.generations)"
@@ -480,8 +483,7 @@ def test_reply_shapes_from_the_docs():
         assert e.value.kind == "rejected"
         st = _task_status({"task_id": "t", "status": "progressing", "progress": 0.42, "queue": 3}, http)
         assert (st.state, st.progress, st.queue_position) == ("running", 42, 3)
-        st = _task_status({"status": "success", "output": ["/view?filename=a.wav&type=output"], "type": "audio"},
-                          http)
+        st = _task_status({"status": "success", "output": ["/view?filename=a.wav&type=output"], "type": "audio"}, http)
         assert st.outputs[0].type == "audio"
         assert st.outputs[0].url == "http://easy.invalid/view?filename=a.wav&type=output"
         st = _task_status({"status": "success", "output": []}, http)
@@ -489,7 +491,16 @@ def test_reply_shapes_from_the_docs():
     finally:
         http.close()
     assert [as_percent(v) for v in (0.5, 1.0, 1, 57, 140, -3, "94%", None, True, float("nan"))] == [
-        50, 100, 1, 57, 100, 0, None, None, None, None
+        50,
+        100,
+        1,
+        57,
+        100,
+        0,
+        None,
+        None,
+        None,
+        None,
     ]
     assert error_message_from({"error": {"message": "Incorrect API key provided"}}) == "Incorrect API key provided"
     assert error_message_from({"statusCode": 401, "message": "Unauthorized"}) == "Unauthorized"

@@ -150,8 +150,12 @@ def test_string_task_ids(sim, client_for):
 @pytest.mark.parametrize("quirk", ["progress_missing", "progress_garbage"])
 def test_missing_or_garbage_progress_is_none(sim, client_for, quirk):
     sim.configure(quirks={quirk}, latency=0.6)
-    for prof in (apps(), make_profile(name="g", platform="hy", endpoint="generate.image",
-                                       model=ThirdPartyModel(provider="google", model="gemini"))):
+    for prof in (
+        apps(),
+        make_profile(
+            name="g", platform="hy", endpoint="generate.image", model=ThirdPartyModel(provider="google", model="gemini")
+        ),
+    ):
         _, seen = submit_and_run(client_for(), prof)
         unfinished = [s for s in seen if not s.finished]
         assert len(unfinished) >= 3
@@ -308,9 +312,14 @@ def test_workflow_submit_uploads_and_patches_the_comfyui_json(sim, client_for, t
     }
     wf_file = tmp_path / "tryon_api.json"
     wf_file.write_text(json.dumps(workflow))
-    prof = make_profile(name="w", platform="hy", endpoint="workflow.submit", workflow_file=wf_file,
-                        cluster="GPU-A800", inputs={"image": "73.inputs.image", "prompt": "6.inputs.text",
-                                                    "seed": "3.inputs.seed"})
+    prof = make_profile(
+        name="w",
+        platform="hy",
+        endpoint="workflow.submit",
+        workflow_file=wf_file,
+        cluster="GPU-A800",
+        inputs={"image": "73.inputs.image", "prompt": "6.inputs.text", "seed": "3.inputs.seed"},
+    )
     client = client_for()
     photo = jpeg()
     task_id, seen = submit_and_run(client, prof, prompt="red hat", params={"seed": 42}, image=photo)
@@ -332,8 +341,14 @@ def test_workflow_submit_uploads_and_patches_the_comfyui_json(sim, client_for, t
 def test_a_task_is_polled_by_the_endpoint_it_was_submitted_with(sim, client_for, tmp_path):
     wf_file = tmp_path / "wf.json"
     wf_file.write_text(json.dumps({"73": {"class_type": "LoadImage", "inputs": {"image": "placeholder.png"}}}))
-    prof = make_profile(name="w", platform="hy", endpoint="workflow.submit", workflow_file=wf_file,
-                        cluster="GPU-A800", inputs={"image": "73.inputs.image"})
+    prof = make_profile(
+        name="w",
+        platform="hy",
+        endpoint="workflow.submit",
+        workflow_file=wf_file,
+        cluster="GPU-A800",
+        inputs={"image": "73.inputs.image"},
+    )
     client = client_for()
     task_id = client.submit(request(prof)).task_id
     assert task_id
@@ -341,7 +356,8 @@ def test_a_task_is_polled_by_the_endpoint_it_was_submitted_with(sim, client_for,
     st = client.poll(task_id, "workflow.submit")  # the endpoint string recorded on the job at submit
     assert st.state in ("pending", "running", "success")
     assert [(r["method"], r["path"]) for r in sim.requests()[before:]] == [
-        ("GET", f"/openapi/v1/workflow/task/{task_id}")]
+        ("GET", f"/openapi/v1/workflow/task/{task_id}")
+    ]
     before = len(sim.requests())
     client.poll(task_id, "apps.run")  # the string decides the route, not any profile
     assert [r["path"] for r in sim.requests()[before:]] == [f"/openapi/v1/workflow/apps/task/{task_id}"]
@@ -353,8 +369,11 @@ def test_a_task_is_polled_by_the_endpoint_it_was_submitted_with(sim, client_for,
 
 def test_each_mode_polls_its_own_route(sim, client_for):
     client = client_for()
-    routes = {"apps.run": "/openapi/v1/workflow/apps/task/", "workflow.submit": "/openapi/v1/workflow/task/",
-              "generate.image": "/openapi/v1/generate/result/"}
+    routes = {
+        "apps.run": "/openapi/v1/workflow/apps/task/",
+        "workflow.submit": "/openapi/v1/workflow/task/",
+        "generate.image": "/openapi/v1/generate/result/",
+    }
     for endpoint, route in routes.items():
         before = len(sim.requests())
         with pytest.raises(PermanentError):
@@ -365,8 +384,12 @@ def test_each_mode_polls_its_own_route(sim, client_for):
 @pytest.mark.parametrize("quirks", [frozenset(), frozenset({"string_task_ids"})])
 def test_generate_image_uploads_then_polls_the_bare_reply(sim, client_for, tmp_path, quirks):
     sim.configure(quirks=quirks)
-    prof = make_profile(name="g", platform="hy", endpoint="generate.image",
-                        model=ThirdPartyModel(provider="google", model="gemini-3-pro-image-preview"))
+    prof = make_profile(
+        name="g",
+        platform="hy",
+        endpoint="generate.image",
+        model=ThirdPartyModel(provider="google", model="gemini-3-pro-image-preview"),
+    )
     client = client_for()
     photo = jpeg()
     task_id, seen = submit_and_run(client, prof, prompt="strawberries into apples", image=photo)
@@ -384,8 +407,9 @@ def test_generate_image_uploads_then_polls_the_bare_reply(sim, client_for, tmp_p
 
 def test_generate_image_signed_url_expired_is_permanent(sim, client_for, tmp_path):
     sim.configure(quirks={"expire_fast"}, expire_fast_s=0.15)
-    prof = make_profile(name="g", platform="hy", endpoint="generate.image",
-                        model=ThirdPartyModel(provider="google", model="gemini"))
+    prof = make_profile(
+        name="g", platform="hy", endpoint="generate.image", model=ThirdPartyModel(provider="google", model="gemini")
+    )
     client = client_for()
     _, seen = submit_and_run(client, prof)
     expires = float(parse_qs(urlsplit(seen[-1].outputs[0].url).query)["expires"][0])
@@ -408,12 +432,20 @@ def test_reply_shapes_from_the_docs():
 
     http = PlatformHTTP(HaiyiPlatformConfig(kind="haiyi", base_url="https://art.invalid"), None)
     try:
-        only_errors = {"status": "success", "outputs": [
-            {"id": "27", "title": "Upscale", "output": "Error: CUDA out of memory", "error_type": "error"}]}
+        only_errors = {
+            "status": "success",
+            "outputs": [{"id": "27", "title": "Upscale", "output": "Error: CUDA out of memory", "error_type": "error"}],
+        }
         st = _task_status(only_errors, http)
         assert st.state == "failed" and "Upscale: Error: CUDA out of memory" in st.message
-        st = _task_status({"status": "success", "progress": {"total_progress": 94}, "outputs": [
-            {"id": "81", "title": "Video Combine", "output": "HAIYI_1 2.mp4", "error_type": "info"}]}, http)
+        st = _task_status(
+            {
+                "status": "success",
+                "progress": {"total_progress": 94},
+                "outputs": [{"id": "81", "title": "Video Combine", "output": "HAIYI_1 2.mp4", "error_type": "info"}],
+            },
+            http,
+        )
         assert st.outputs[0].type == "video"
         assert st.outputs[0].url == "https://art.invalid/api/view?type=output&filename=HAIYI_1%202.mp4"
         st = _task_status({"status": "running", "progress": {"total_progress": 250}}, http)

@@ -146,8 +146,11 @@ def test_damaged_database_is_rebuilt_from_job_json(config_file, sim, tmp_path: P
 
 def test_job_of_a_removed_profile_fails_with_a_clear_reason(config_file) -> None:
     cfg, ids = captured_offline(config_file, 1)
-    b = start(config_file(profiles=[{"name": "other", "platform": "easy", "endpoint": "images.edits",
-                                     "model": "m", "prompt": "p"}]))
+    b = start(
+        config_file(
+            profiles=[{"name": "other", "platform": "easy", "endpoint": "images.edits", "model": "m", "prompt": "p"}]
+        )
+    )
     try:
         job = b.wait_for(ids[0], timeout=10)
         assert job.state == S.FAILED and job.error == "profile 'cartoon' is no longer in the config"

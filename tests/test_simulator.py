@@ -88,14 +88,17 @@ def client():
 
 
 def easyai_submit(c: httpx.Client, sim: Simulator, prompt: str = "a dog", workflow: str = "cartoon", **params):
-    r = c.post(f"{sim.url}/v1/ai/generations",
-               json={"params": {"positive": prompt, **params}, "options": {"workflow_name": workflow}})
+    r = c.post(
+        f"{sim.url}/v1/ai/generations",
+        json={"params": {"positive": prompt, **params}, "options": {"workflow_name": workflow}},
+    )
     assert r.status_code == 200, r.text
     return r.json()
 
 
-def easyai_wait(c: httpx.Client, sim: Simulator, task_id: str, timeout: float = 10,
-                interval: float = 0.02) -> list[dict]:
+def easyai_wait(
+    c: httpx.Client, sim: Simulator, task_id: str, timeout: float = 10, interval: float = 0.02
+) -> list[dict]:
     """Poll until the task is finished; returns every reply seen."""
     seen = []
     deadline = time.time() + timeout
@@ -125,8 +128,11 @@ def haiyi_wait(c: httpx.Client, sim: Simulator, task_id, route: str = "workflow/
 def edits(c: httpx.Client, sim: Simulator, img: bytes | None = None, field: str = "image[]", **data):
     data.setdefault("model", "cartoon")
     data.setdefault("prompt", "make it a cartoon")
-    return c.post(f"{sim.url}/v1/images/edits", files=[(field, ("me.jpg", img or photo(), "image/jpeg"))],
-                  data={k: str(v) for k, v in data.items()})
+    return c.post(
+        f"{sim.url}/v1/images/edits",
+        files=[(field, ("me.jpg", img or photo(), "image/jpeg"))],
+        data={k: str(v) for k, v in data.items()},
+    )
 
 
 def upload(c: httpx.Client, sim: Simulator, img: bytes, route: str = "workflow/upload/file") -> dict:
@@ -139,8 +145,12 @@ def upload(c: httpx.Client, sim: Simulator, img: bytes, route: str = "workflow/u
 
 
 def test_easyai_auth_nestjs_401(sim, client):
-    for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic sk-test"},
-                    {"Authorization": "Bearer"}):
+    for headers in (
+        {},
+        {"Authorization": "Bearer nope"},
+        {"Authorization": "Basic sk-test"},
+        {"Authorization": "Bearer"},
+    ):
         r = httpx.get(f"{sim.url}/v1/ai/result/abc", headers=headers)
         assert r.status_code == 401
         assert r.json() == {"statusCode": 401, "message": "Unauthorized"}
@@ -149,8 +159,9 @@ def test_easyai_auth_nestjs_401(sim, client):
 
 
 def test_haiyi_auth_401(sim, client):
-    r = httpx.get(f"{sim.url}/openapi/v1/workflow/cluster/all_active_clusters_status",
-                  headers={"Authorization": "Bearer wrong"})
+    r = httpx.get(
+        f"{sim.url}/openapi/v1/workflow/cluster/all_active_clusters_status", headers={"Authorization": "Bearer wrong"}
+    )
     assert r.status_code == 401
     assert r.json() == {"code": 401, "msg": "unauthorized"}
     r = client.get(f"{sim.url}/openapi/v1/workflow/cluster/all_active_clusters_status")
@@ -184,8 +195,10 @@ def test_edits_returns_real_transformed_images(sim, client):
     assert mean_diff(outs[0], outs[1]) > 1  # n variants are not copies
 
 
-@pytest.mark.parametrize("size,resolution,expect", [((300, 400), None, (300, 400)), ((400, 300), "1K", (1024, 768)),
-                                                    ((600, 300), "4K", (2048, 1024))])
+@pytest.mark.parametrize(
+    "size,resolution,expect",
+    [((300, 400), None, (300, 400)), ((400, 300), "1K", (1024, 768)), ((600, 300), "4K", (2048, 1024))],
+)
 def test_edits_follow_aspect_and_resolution(sim, client, size, resolution, expect):
     extra = {"resolution": resolution} if resolution else {}
     r = edits(client, sim, photo(*size), field="image", model="sepia", **extra)
@@ -220,8 +233,10 @@ def test_easyai_validation_errors(sim, client):
     assert r.status_code == 400 and r.json()["error"] == "Bad Request"
     r = client.post(f"{sim.url}/v1/ai/generations", json={"params": {"positive": "x"}, "options": {}})
     assert r.status_code == 400 and "workflow_name" in r.json()["message"]
-    r = client.post(f"{sim.url}/v1/ai/generations",
-                    json={"params": {"image": "https://example.com/a.jpg"}, "options": {"workflow_name": "w"}})
+    r = client.post(
+        f"{sim.url}/v1/ai/generations",
+        json={"params": {"image": "https://example.com/a.jpg"}, "options": {"workflow_name": "w"}},
+    )
     assert r.status_code == 400 and "no network" in r.json()["message"]
     r = client.get(f"{sim.url}/v1/nothing/here")
     assert r.status_code == 404 and r.json()["statusCode"] == 404
@@ -229,8 +244,9 @@ def test_easyai_validation_errors(sim, client):
 
 
 def test_generations_text_to_image_sync(sim, client):
-    r = client.post(f"{sim.url}/v1/images/generations", json={"prompt": "a cat", "model": "text2img",
-                                                                "size": "512x256", "n": 2})
+    r = client.post(
+        f"{sim.url}/v1/images/generations", json={"prompt": "a cat", "model": "text2img", "size": "512x256", "n": 2}
+    )
     body = r.json()
     assert body["status"] == "success" and len(body["data"]) == 2
     img = decode(client.get(body["data"][0]["url"]).content)
@@ -239,8 +255,9 @@ def test_generations_text_to_image_sync(sim, client):
 
 
 def test_double_slash_and_trailing_slash_paths(sim, client):
-    r = client.post(f"{sim.url}//v1/ai/generations/", json={"params": {"positive": "x"},
-                                                              "options": {"workflow_name": "flux"}})
+    r = client.post(
+        f"{sim.url}//v1/ai/generations/", json={"params": {"positive": "x"}, "options": {"workflow_name": "flux"}}
+    )
     assert r.status_code == 200 and r.json()["status"] == "submitted"
     assert client.get(f"{sim.url}//v1//ai/result/{r.json()['task_id']}").status_code == 200
 
@@ -346,10 +363,17 @@ def test_queue_limit_rejects(make_sim, client):
 def test_video_generation_is_a_real_video(sim, client):
     src = photo(320, 240)
     frame = "data:image/jpeg;base64," + base64.b64encode(src).decode()
-    r = client.post(f"{sim.url}/v1/videos/generations", json={
-        "model": "dream", "frames": 6, "content": [{"type": "text", "text": "a cat"},
-                                                   {"type": "image_url", "role": "first_frame",
-                                                    "image_url": {"url": frame}}]})
+    r = client.post(
+        f"{sim.url}/v1/videos/generations",
+        json={
+            "model": "dream",
+            "frames": 6,
+            "content": [
+                {"type": "text", "text": "a cat"},
+                {"type": "image_url", "role": "first_frame", "image_url": {"url": frame}},
+            ],
+        },
+    )
     t = r.json()
     assert t["status"] == "submitted"
     final = easyai_wait(client, sim, t["task_id"])[-1]
@@ -375,9 +399,11 @@ def test_video_generation_is_a_real_video(sim, client):
 
 def test_haiyi_apps_run_end_to_end(sim, client):
     src = photo(300, 400)
-    r = client.post(f"{sim.url}/openapi/v1/workflow/apps/run",
-                    data={"workflow_id": "1234", "cluster_name": "GPU-A800", "style": "sketch"},
-                    files={"input_image": ("demo.jpg", src, "image/jpeg")})
+    r = client.post(
+        f"{sim.url}/openapi/v1/workflow/apps/run",
+        data={"workflow_id": "1234", "cluster_name": "GPU-A800", "style": "sketch"},
+        files={"input_image": ("demo.jpg", src, "image/jpeg")},
+    )
     body = r.json()
     assert body["code"] == 0 and body["msg"] == "success" and isinstance(body["data"]["task_id"], int)
     seen = haiyi_wait(client, sim, body["data"]["task_id"])
@@ -405,8 +431,9 @@ def test_haiyi_validation_is_code_in_http_200(sim, client):
     for cluster in ("GPU-NOPE", "GPU-H20"):
         r = client.post(f"{sim.url}/openapi/v1/workflow/apps/run", data={"workflow_id": "1", "cluster_name": cluster})
         assert r.status_code == 200 and r.json()["code"] != 0 and "not active" in r.json()["msg"]
-    r = client.post(f"{sim.url}/openapi/v1/workflow/task/submit", content=b"[oops",
-                    headers={"Content-Type": "application/json"})
+    r = client.post(
+        f"{sim.url}/openapi/v1/workflow/task/submit", content=b"[oops", headers={"Content-Type": "application/json"}
+    )
     assert r.status_code == 200 and r.json()["code"] == 400
     r = client.get(f"{sim.url}/openapi/v1/workflow/apps/task/99999")
     assert r.status_code == 200 and r.json()["code"] == 404
@@ -427,11 +454,14 @@ def test_haiyi_workflow_submit_patches_uploaded_file(sim, client):
     src = photo(240, 320)
     name = upload(client, sim, src)["data"]["filename"]
     assert name.endswith(".jpg")
-    graph = {"73": {"class_type": "LoadImage", "inputs": {"image": name}},
-             "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "pixel art", "clip": ["4", 1]}},
-             "9": {"class_type": "SaveImage", "inputs": {"images": ["8", 0], "filename_prefix": "x"}}}
-    r = client.post(f"{sim.url}/openapi/v1/workflow/task/submit",
-                    json={"parameters": {"prompt": graph}, "cluster_name": "GPU-4090"})
+    graph = {
+        "73": {"class_type": "LoadImage", "inputs": {"image": name}},
+        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "pixel art", "clip": ["4", 1]}},
+        "9": {"class_type": "SaveImage", "inputs": {"images": ["8", 0], "filename_prefix": "x"}},
+    }
+    r = client.post(
+        f"{sim.url}/openapi/v1/workflow/task/submit", json={"parameters": {"prompt": graph}, "cluster_name": "GPU-4090"}
+    )
     tid = r.json()["data"]["task_id"]
     final = haiyi_wait(client, sim, tid, route="workflow/task")[-1]["data"]
     img = decode(client.get(final["outputs"][0]["output"]).content)
@@ -444,9 +474,13 @@ def test_haiyi_generate_image_with_signed_upload(sim, client):
     src = photo(360, 240)
     up = upload(client, sim, src, route="file/upload")
     assert up["success"] is True and up["file_size"] == len(src) and "sig=" in up["url"]
-    r = client.post(f"{sim.url}/openapi/v1/generate/image", json={
-        "model": {"provider": "google", "model": "gemini-3-pro-image-preview", "type": "image2image"},
-        "parameters": {"prompt": "把草莓改成苹果", "images": [up["url"]]}})
+    r = client.post(
+        f"{sim.url}/openapi/v1/generate/image",
+        json={
+            "model": {"provider": "google", "model": "gemini-3-pro-image-preview", "type": "image2image"},
+            "parameters": {"prompt": "把草莓改成苹果", "images": [up["url"]]},
+        },
+    )
     body = r.json()
     assert set(body) == {"task_id", "status", "message"} and isinstance(body["task_id"], int)
     assert body["status"] == "submitted"
@@ -458,20 +492,28 @@ def test_haiyi_generate_image_with_signed_upload(sim, client):
     img = decode(client.get(final["outputs"][0]["url"]).content)
     assert img.size == (360, 240)
     # a foreign URL is never fetched
-    r = client.post(f"{sim.url}/openapi/v1/generate/image", json={
-        "model": {"provider": "p", "model": "m", "type": "image2image"},
-        "parameters": {"prompt": "x", "images": ["https://example.com/x.png"]}})
+    r = client.post(
+        f"{sim.url}/openapi/v1/generate/image",
+        json={
+            "model": {"provider": "p", "model": "m", "type": "image2image"},
+            "parameters": {"prompt": "x", "images": ["https://example.com/x.png"]},
+        },
+    )
     assert r.status_code == 200 and r.json()["code"] != 0
     # text2image needs no image
-    r = client.post(f"{sim.url}/openapi/v1/generate/image", json={
-        "model": {"provider": "p", "model": "m", "type": "text2image"}, "parameters": {"prompt": "FAIL"}})
+    r = client.post(
+        f"{sim.url}/openapi/v1/generate/image",
+        json={"model": {"provider": "p", "model": "m", "type": "text2image"}, "parameters": {"prompt": "FAIL"}},
+    )
     final = haiyi_wait(client, sim, r.json()["task_id"], route="generate/result")[-1]
     assert final["status"] == "failed" and final["message"] and final["outputs"] == []
 
 
 def test_failing_prompt_haiyi(sim, client):
-    r = client.post(f"{sim.url}/openapi/v1/workflow/apps/run",
-                    data={"workflow_id": "1", "cluster_name": "GPU-4090", "prompt": "FAIL"})
+    r = client.post(
+        f"{sim.url}/openapi/v1/workflow/apps/run",
+        data={"workflow_id": "1", "cluster_name": "GPU-4090", "prompt": "FAIL"},
+    )
     final = haiyi_wait(client, sim, r.json()["data"]["task_id"])[-1]["data"]
     assert final["status"] == "fail" and final["outputs"][0]["error_type"] == "error"
 
@@ -484,11 +526,13 @@ def test_failing_prompt_haiyi(sim, client):
 def test_failure_kinds(make_sim, client, kind, platform):
     sim = make_sim(fail_rate=1.0, failure_kinds=(kind,), retry_after_s=2.5)
     if platform == "easyai":
-        send = lambda: client.post(f"{sim.url}/v1/ai/generations",  # noqa: E731
-                                   json={"params": {"positive": "x"}, "options": {"workflow_name": "w"}})
+        send = lambda: client.post(
+            f"{sim.url}/v1/ai/generations", json={"params": {"positive": "x"}, "options": {"workflow_name": "w"}}
+        )
     else:
-        send = lambda: client.post(f"{sim.url}/openapi/v1/workflow/apps/run",  # noqa: E731
-                                   data={"workflow_id": "1", "cluster_name": "GPU-A800"})
+        send = lambda: client.post(
+            f"{sim.url}/openapi/v1/workflow/apps/run", data={"workflow_id": "1", "cluster_name": "GPU-A800"}
+        )
     if kind == "drop":
         with pytest.raises(httpx.RemoteProtocolError):
             send()
@@ -516,8 +560,10 @@ def test_failure_injection_is_seeded_and_mixed(make_sim):
     def run() -> list[int]:
         sim = make_sim(fail_rate=0.5, seed=7, failure_kinds=("500", "503", "429"))
         with httpx.Client(headers=AUTH) as c:
-            return [c.get(f"{sim.url}/openapi/v1/workflow/cluster/all_active_clusters_status").status_code
-                    for _ in range(30)]
+            return [
+                c.get(f"{sim.url}/openapi/v1/workflow/cluster/all_active_clusters_status").status_code
+                for _ in range(30)
+            ]
 
     a, b = run(), run()
     assert a == b and {200, 500, 503, 429} <= set(a)
@@ -551,8 +597,7 @@ def test_record_contents(sim, client):
 def test_upload_over_limit_gets_html_413(make_sim, client):
     sim = make_sim(max_upload_bytes=50_000)
     big = os.urandom(120_000)
-    r = client.post(f"{sim.url}/v1/images/edits", files={"image": ("big.jpg", big, "image/jpeg")},
-                    data={"model": "m"})
+    r = client.post(f"{sim.url}/v1/images/edits", files={"image": ("big.jpg", big, "image/jpeg")}, data={"model": "m"})
     assert r.status_code == 413 and r.headers["content-type"].startswith("text/html") and b"413" in r.content
     r = client.post(f"{sim.url}/openapi/v1/workflow/upload/file", files={"file": ("big.jpg", big, "image/jpeg")})
     assert r.status_code == 413
@@ -595,7 +640,7 @@ def test_comfyui_view_routes(sim, client):
 
 
 def test_every_quirk_is_tested():
-    tested = {n[len("test_quirk_"):] for n in globals() if n.startswith("test_quirk_")}
+    tested = {n[len("test_quirk_") :] for n in globals() if n.startswith("test_quirk_")}
     assert tested == set(QUIRKS)
 
 
@@ -631,16 +676,21 @@ def test_quirk_string_task_ids(make_sim, client):
     tid = r.json()["data"]["task_id"]
     assert isinstance(tid, str) and tid.startswith("t-")
     assert haiyi_wait(client, sim, tid)[-1]["data"]["status"] == "success"
-    r = client.post(f"{sim.url}/openapi/v1/generate/image", json={
-        "model": {"provider": "p", "model": "m", "type": "text2image"}, "parameters": {"prompt": "x"}})
+    r = client.post(
+        f"{sim.url}/openapi/v1/generate/image",
+        json={"model": {"provider": "p", "model": "m", "type": "text2image"}, "parameters": {"prompt": "x"}},
+    )
     assert isinstance(r.json()["task_id"], str)
     assert haiyi_wait(client, sim, r.json()["task_id"], route="generate/result")[-1]["task_id"] == r.json()["task_id"]
 
 
 def test_quirk_node_warnings(make_sim, client):
     sim = make_sim(quirks={"node_warnings"})
-    r = client.post(f"{sim.url}/openapi/v1/workflow/apps/run", data={"workflow_id": "1", "cluster_name": "GPU-A800"},
-                    files={"input_image": ("a.jpg", photo(), "image/jpeg")})
+    r = client.post(
+        f"{sim.url}/openapi/v1/workflow/apps/run",
+        data={"workflow_id": "1", "cluster_name": "GPU-A800"},
+        files={"input_image": ("a.jpg", photo(), "image/jpeg")},
+    )
     final = haiyi_wait(client, sim, r.json()["data"]["task_id"])[-1]["data"]
     assert final["status"] == "success"
     kinds = [o["error_type"] for o in final["outputs"]]
@@ -651,8 +701,11 @@ def test_quirk_node_warnings(make_sim, client):
 
 def test_quirk_bare_filenames(make_sim, client):
     sim = make_sim(quirks={"bare_filenames"})
-    r = client.post(f"{sim.url}/openapi/v1/workflow/apps/run", data={"workflow_id": "1", "cluster_name": "GPU-A800"},
-                    files={"input_image": ("a.jpg", photo(), "image/jpeg")})
+    r = client.post(
+        f"{sim.url}/openapi/v1/workflow/apps/run",
+        data={"workflow_id": "1", "cluster_name": "GPU-A800"},
+        files={"input_image": ("a.jpg", photo(), "image/jpeg")},
+    )
     out = haiyi_wait(client, sim, r.json()["data"]["task_id"])[-1]["data"]["outputs"][0]["output"]
     assert "/" not in out and out.endswith(".png")
     d = httpx.get(f"{sim.url}/api/view", params={"type": "output", "filename": out})
@@ -664,8 +717,10 @@ def test_quirk_progress_missing(make_sim, client):
     e = client.get(f"{sim.url}/v1/ai/result/{easyai_submit(client, sim)['task_id']}").json()
     r = client.post(f"{sim.url}/openapi/v1/workflow/apps/run", data={"workflow_id": "1", "cluster_name": "GPU-A800"})
     h = client.get(f"{sim.url}/openapi/v1/workflow/apps/task/{r.json()['data']['task_id']}").json()["data"]
-    r = client.post(f"{sim.url}/openapi/v1/generate/image", json={
-        "model": {"provider": "p", "model": "m", "type": "text2image"}, "parameters": {"prompt": "x"}})
+    r = client.post(
+        f"{sim.url}/openapi/v1/generate/image",
+        json={"model": {"provider": "p", "model": "m", "type": "text2image"}, "parameters": {"prompt": "x"}},
+    )
     g = client.get(f"{sim.url}/openapi/v1/generate/result/{r.json()['task_id']}").json()
     assert "progress" not in e and "progress" not in h and "progress" not in g
     assert e["status"] and h["status"] and g["status"]
@@ -676,8 +731,10 @@ def test_quirk_progress_garbage(make_sim, client):
     tid = easyai_submit(client, sim)["task_id"]
     e = [client.get(f"{sim.url}/v1/ai/result/{tid}").json()["progress"] for _ in range(4)]
     r = client.post(f"{sim.url}/openapi/v1/workflow/apps/run", data={"workflow_id": "1", "cluster_name": "GPU-A800"})
-    h = [client.get(f"{sim.url}/openapi/v1/workflow/apps/task/{r.json()['data']['task_id']}").json()["data"]["progress"]
-         for _ in range(3)]
+    h = [
+        client.get(f"{sim.url}/openapi/v1/workflow/apps/task/{r.json()['data']['task_id']}").json()["data"]["progress"]
+        for _ in range(3)
+    ]
     for p in e + h:
         assert not isinstance(p, (int, float)) or isinstance(p, bool)
         if isinstance(p, dict):
@@ -689,8 +746,9 @@ def test_quirk_inactive_cluster(make_sim, client):
     sim = make_sim(quirks={"inactive_cluster"})
     data = client.get(f"{sim.url}/openapi/v1/workflow/cluster/all_active_clusters_status").json()["data"]
     assert data[0]["curr_nodes"] == 0 and data[0]["max_nodes"] == 0
-    r = client.post(f"{sim.url}/openapi/v1/workflow/apps/run",
-                    data={"workflow_id": "1", "cluster_name": data[0]["name"]})
+    r = client.post(
+        f"{sim.url}/openapi/v1/workflow/apps/run", data={"workflow_id": "1", "cluster_name": data[0]["name"]}
+    )
     assert r.status_code == 200 and r.json()["code"] != 0 and "not active" in r.json()["msg"]
     assert sim.record() == []
 
@@ -779,8 +837,10 @@ def test_stop_does_not_hang_on_a_waiting_sync_request(make_sim):
 def test_control_routes(sim, client):
     h = httpx.get(f"{sim.url}/_sim/health").json()
     assert h["ok"] is True and h["url"] == sim.url
-    r = httpx.post(f"{sim.url}/_sim/config", json={"quirks": ["wrap_data", "octet_stream"], "latency": 0.05,
-                                                    "failure_kinds": ["503"]})
+    r = httpx.post(
+        f"{sim.url}/_sim/config",
+        json={"quirks": ["wrap_data", "octet_stream"], "latency": 0.05, "failure_kinds": ["503"]},
+    )
     assert r.status_code == 200 and r.json()["quirks"] == ["octet_stream", "wrap_data"]
     assert sim.cfg.quirks == {"wrap_data", "octet_stream"} and sim.cfg.latency == 0.05
     assert "sk-test" not in r.text  # keys are never shown
@@ -788,8 +848,11 @@ def test_control_routes(sim, client):
     assert httpx.post(f"{sim.url}/_sim/config", json={"bogus": 1}).status_code == 400
     assert httpx.post(f"{sim.url}/_sim/config", json={"port": 1}).status_code == 400
     assert httpx.post(f"{sim.url}/_sim/config", content=b"nope").status_code == 400
-    assert list(client.post(f"{sim.url}/v1/ai/generations", json={
-        "params": {"positive": "x"}, "options": {"workflow_name": "w"}}).json()) == ["data"]
+    assert list(
+        client.post(
+            f"{sim.url}/v1/ai/generations", json={"params": {"positive": "x"}, "options": {"workflow_name": "w"}}
+        ).json()
+    ) == ["data"]
     assert httpx.get(f"{sim.url}/_sim/record").json() == sim.record() and len(sim.record()) == 1
     assert httpx.get(f"{sim.url}/_sim/tasks").json()[0]["state"] in ("running", "success")
 
@@ -805,8 +868,10 @@ def test_configure_validates(sim):
 
 
 def test_run_forever_subprocess():
-    code = ("from agent.simulator import run_forever, SimConfig; "
-            "run_forever(SimConfig(port=0, api_keys=('k',), latency=0.05, quirks=frozenset({'wrap_data'})))")
+    code = (
+        "from agent.simulator import run_forever, SimConfig; "
+        "run_forever(SimConfig(port=0, api_keys=('k',), latency=0.05, quirks=frozenset({'wrap_data'})))"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline().strip()
@@ -837,8 +902,11 @@ def test_few_hundred_concurrent_tasks(make_sim):
         if i % 2:
             t = easyai_submit(c, sim, f"task {i}", image=data_url)
             return easyai_wait(c, sim, t["task_id"], timeout=30)[-1]["status"]
-        r = c.post(f"{sim.url}/openapi/v1/workflow/apps/run", data={"workflow_id": "w", "cluster_name": "GPU-4090"},
-                   files={"input_image": ("s.jpg", small, "image/jpeg")})
+        r = c.post(
+            f"{sim.url}/openapi/v1/workflow/apps/run",
+            data={"workflow_id": "w", "cluster_name": "GPU-4090"},
+            files={"input_image": ("s.jpg", small, "image/jpeg")},
+        )
         return haiyi_wait(c, sim, r.json()["data"]["task_id"], timeout=30)[-1]["data"]["status"]
 
     t0 = time.time()
@@ -852,9 +920,17 @@ def test_few_hundred_concurrent_tasks(make_sim):
         assert sum(1 for s, e in ends if s <= start < e) <= 4
 
 
-ROUTES = ["/v1/images/generations", "/v1/images/edits", "/v1/videos/generations", "/v1/ai/generations",
-          "/openapi/v1/workflow/apps/run", "/openapi/v1/workflow/upload/file", "/openapi/v1/file/upload",
-          "/openapi/v1/workflow/task/submit", "/openapi/v1/generate/image"]
+ROUTES = [
+    "/v1/images/generations",
+    "/v1/images/edits",
+    "/v1/videos/generations",
+    "/v1/ai/generations",
+    "/openapi/v1/workflow/apps/run",
+    "/openapi/v1/workflow/upload/file",
+    "/openapi/v1/file/upload",
+    "/openapi/v1/workflow/task/submit",
+    "/openapi/v1/generate/image",
+]
 _fuzz: dict[str, object] = {}
 
 
@@ -866,20 +942,41 @@ def _shared_sim() -> tuple[Simulator, httpx.Client]:
     return _fuzz["sim"], _fuzz["client"]
 
 
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-                           lambda ch: st.lists(ch, max_size=4) | st.dictionaries(st.text(max_size=10), ch, max_size=4),
-                           max_leaves=12)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda ch: st.lists(ch, max_size=4) | st.dictionaries(st.text(max_size=10), ch, max_size=4),
+    max_leaves=12,
+)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
-@given(route=st.sampled_from(ROUTES),
-       body=st.one_of(st.binary(max_size=300), json_values.map(lambda v: json.dumps(v).encode()),
-                      st.fixed_dictionaries({"params": json_values, "options": json_values,
-                                             "model": json_values, "parameters": json_values,
-                                             "content": json_values, "cluster_name": json_values}).map(
-                          lambda v: json.dumps(v).encode())),
-       ctype=st.sampled_from(["application/json", "multipart/form-data; boundary=xyz", "multipart/form-data",
-                              "application/x-www-form-urlencoded", "text/plain", ""]))
+@given(
+    route=st.sampled_from(ROUTES),
+    body=st.one_of(
+        st.binary(max_size=300),
+        json_values.map(lambda v: json.dumps(v).encode()),
+        st.fixed_dictionaries(
+            {
+                "params": json_values,
+                "options": json_values,
+                "model": json_values,
+                "parameters": json_values,
+                "content": json_values,
+                "cluster_name": json_values,
+            }
+        ).map(lambda v: json.dumps(v).encode()),
+    ),
+    ctype=st.sampled_from(
+        [
+            "application/json",
+            "multipart/form-data; boundary=xyz",
+            "multipart/form-data",
+            "application/x-www-form-urlencoded",
+            "text/plain",
+            "",
+        ]
+    ),
+)
 def test_garbage_never_crashes_the_server(route, body, ctype):
     sim, c = _shared_sim()
     r = c.post(f"{sim.url}{route}", content=body, headers={**AUTH, "Content-Type": ctype})
@@ -888,12 +985,18 @@ def test_garbage_never_crashes_the_server(route, body, ctype):
 
 
 def test_garbage_multipart_fields(sim, client):
-    files = [("image", ("a.jpg", b"\xff\xd8garbage", "image/jpeg")), ("n", (None, "1e999")),
-             ("resolution", (None, "NaNK")), ("model", (None, "x"))]
+    files = [
+        ("image", ("a.jpg", b"\xff\xd8garbage", "image/jpeg")),
+        ("n", (None, "1e999")),
+        ("resolution", (None, "NaNK")),
+        ("model", (None, "x")),
+    ]
     r = client.post(f"{sim.url}/v1/images/edits", files=files)
     assert r.status_code == 400
-    r = client.post(f"{sim.url}/v1/images/edits", files=[("image", ("a.jpg", photo(), "image/jpeg")),
-                                                         ("n", (None, "1e999")), ("model", (None, "x"))])
+    r = client.post(
+        f"{sim.url}/v1/images/edits",
+        files=[("image", ("a.jpg", photo(), "image/jpeg")), ("n", (None, "1e999")), ("model", (None, "x"))],
+    )
     assert r.status_code == 400 and "n must be a number" in r.json()["message"]
 
 

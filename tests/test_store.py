@@ -6,9 +6,9 @@ import multiprocessing
 import time
 from pathlib import Path
 
+from agent.durable import write_durable
 from agent.jobs.model import Job, JobState
 from agent.jobs.retry import RetryPolicy
-from agent.durable import write_durable
 from agent.jobs.store import JobStore
 
 S = JobState
@@ -17,8 +17,16 @@ S = JobState
 def mk(i: int, **kw) -> Job:
     now = time.time()
     kw.setdefault("platform", "easy")
-    return Job(id=f"job-{i:04d}", profile="p", source="cli", state=S.CAPTURED, created_at=now + i * 0.001,
-               updated_at=now, capture_path="/x", **kw)
+    return Job(
+        id=f"job-{i:04d}",
+        profile="p",
+        source="cli",
+        state=S.CAPTURED,
+        created_at=now + i * 0.001,
+        updated_at=now,
+        capture_path="/x",
+        **kw,
+    )
 
 
 def test_pragmas(tmp_path: Path) -> None:

@@ -42,13 +42,19 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     # SUPPRESS: `-c` works before or after a sub-command (`queue -c F list` and `queue list -c F`)
     for parser in (p, common):
-        parser.add_argument("-c", "--config", default=argparse.SUPPRESS,
-                            help="config file (default: $EDGE_AGENT_CONFIG, else /etc/edge-agent/config.toml)")
+        parser.add_argument(
+            "-c",
+            "--config",
+            default=argparse.SUPPRESS,
+            help="config file (default: $EDGE_AGENT_CONFIG, else /etc/edge-agent/config.toml)",
+        )
         parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug logging")
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     def add(
-        name: str, help_: str, func: Callable[[argparse.Namespace], int],
+        name: str,
+        help_: str,
+        func: Callable[[argparse.Namespace], int],
         parents: Sequence[argparse.ArgumentParser] = (common,),
     ) -> argparse.ArgumentParser:
         s = sub.add_parser(name, parents=list(parents), help=help_, description=help_, formatter_class=fmt)
@@ -61,8 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--profile", help="the profile to use (default: the first in the config)")
     s.add_argument("--image", help="use this photo instead of the camera")
     s.add_argument("--json", action="store_true", help="print one JSON object instead of paths")
-    s.add_argument("--timeout", type=_positive, default=300.0,
-                   help="give up waiting after this many seconds (the photo stays queued for the daemon)")
+    s.add_argument(
+        "--timeout",
+        type=_positive,
+        default=300.0,
+        help="give up waiting after this many seconds (the photo stays queued for the daemon)",
+    )
 
     s = add("trigger", "ask the running daemon to start a job; prints its id", cmd_trigger)
     s.add_argument("--profile", help="the profile to use (default: the first in the config)")
@@ -94,13 +104,16 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--failed", action="store_true", help="failed, expired and cancelled jobs")
     q.add_argument("--yes", action="store_true", help="really delete (without it: list what would go)")
 
-    s = add("check-config", "validate a config file: `PATH: key.path: message` lines, exit 2 on error",
-            cmd_check_config)
-    s.add_argument("path", nargs="?", help="the config file (or -c; default: $EDGE_AGENT_CONFIG, else "
-                                           "/etc/edge-agent/config.toml)")
+    s = add(
+        "check-config", "validate a config file: `PATH: key.path: message` lines, exit 2 on error", cmd_check_config
+    )
+    s.add_argument(
+        "path", nargs="?", help="the config file (or -c; default: $EDGE_AGENT_CONFIG, else /etc/edge-agent/config.toml)"
+    )
 
-    s = add("doctor", "check config, camera, GPIO, platforms, MQTT, printer, disk, clock; exit 1 on any FAIL",
-            cmd_doctor)
+    s = add(
+        "doctor", "check config, camera, GPIO, platforms, MQTT, printer, disk, clock; exit 1 on any FAIL", cmd_doctor
+    )
     s.add_argument("--json", action="store_true", help="print JSON")
 
     s = add("simulate", "the built-in EasyAI + Haiyi platform simulator", cmd_simulate, parents=())

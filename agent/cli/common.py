@@ -55,8 +55,10 @@ def make_agent(loaded: LoadedConfig) -> Agent:
     except StoreError as e:
         raise CliError(str(e)) from None
     except OSError as e:
-        raise CliError(f"cannot use {e.filename or 'the state folders'}: {e.strerror} (check [device] state_dir "
-                       "and output_dir, and their owner)") from None
+        raise CliError(
+            f"cannot use {e.filename or 'the state folders'}: {e.strerror} (check [device] state_dir "
+            "and output_dir, and their owner)"
+        ) from None
 
 
 def open_store(loaded: LoadedConfig) -> JobStore:
@@ -82,8 +84,10 @@ def api_client(loaded: LoadedConfig) -> tuple[httpx.Client, str]:
     """A client for the running daemon's HTTP API (with the token), or CliError when no daemon runs."""
     url = daemon_url(loaded)
     if url is None:
-        raise CliError(f"the daemon is not running (no live {loaded.config.device.state_dir}/daemon.json); "
-                       "start it with `edge-agent run` or `systemctl start edge-agent`")
+        raise CliError(
+            f"the daemon is not running (no live {loaded.config.device.state_dir}/daemon.json); "
+            "start it with `edge-agent run` or `systemctl start edge-agent`"
+        )
     headers = {}
     if loaded.secrets.http_token is not None:
         headers["Authorization"] = f"Bearer {loaded.secrets.http_token.get_secret_value()}"

@@ -40,8 +40,7 @@ def cmd_once(args: argparse.Namespace) -> int:
         except KeyError:
             raise CliError(f"unknown profile {args.profile!r}", EXIT_USAGE) from None
     if not args.image and loaded.config.camera.driver in ("picamera2", "opencv") and daemon_url(loaded):
-        raise CliError("the running daemon holds the camera: use `edge-agent trigger --wait` (or `once --image "
-                       "FILE`)")
+        raise CliError("the running daemon holds the camera: use `edge-agent trigger --wait` (or `once --image FILE`)")
     image = None
     if args.image:
         try:
@@ -78,23 +77,44 @@ def cmd_once(args: argparse.Namespace) -> int:
             job = _follow(agent, job_id, live=sys.stderr.isatty() and not args.json, timeout=args.timeout)
         except KeyboardInterrupt:
             state = _job(agent, job_id).state.value
-            print(f"\ninterrupted: job {job_id} stays queued ({state}); the daemon delivers it, or "
-                  f"`edge-agent queue cancel {job_id[:8]}` drops it", file=sys.stderr)
+            print(
+                f"\ninterrupted: job {job_id} stays queued ({state}); the daemon delivers it, or "
+                f"`edge-agent queue cancel {job_id[:8]}` drops it",
+                file=sys.stderr,
+            )
             raise
     finally:
         agent.stop()
     if not job.state.final:
-        msg = (f"job {job.id} not finished after {args.timeout:.0f} s ({job.state.value}"
-               + (f": {job.error}" if job.error else "") + "); it stays queued and the daemon will deliver it")
+        msg = (
+            f"job {job.id} not finished after {args.timeout:.0f} s ({job.state.value}"
+            + (f": {job.error}" if job.error else "")
+            + "); it stays queued and the daemon will deliver it"
+        )
         if args.json:
-            print_json({"job_id": job.id, "state": job.state.value, "profile": job.profile, "error": job.error,
-                        "result_dir": job.result_dir, "outputs": []})
+            print_json(
+                {
+                    "job_id": job.id,
+                    "state": job.state.value,
+                    "profile": job.profile,
+                    "error": job.error,
+                    "result_dir": job.result_dir,
+                    "outputs": [],
+                }
+            )
         print(msg, file=sys.stderr)
         return EXIT_FAILED
     if args.json:
-        print_json({"job_id": job.id, "state": job.state.value, "profile": job.profile, "error": job.error,
-                    "result_dir": job.result_dir,
-                    "outputs": [{"type": o.type, "path": o.path} for o in job.outputs]})
+        print_json(
+            {
+                "job_id": job.id,
+                "state": job.state.value,
+                "profile": job.profile,
+                "error": job.error,
+                "result_dir": job.result_dir,
+                "outputs": [{"type": o.type, "path": o.path} for o in job.outputs],
+            }
+        )
     elif job.state == JobState.DONE:
         for o in job.outputs:
             print(o.path)
@@ -111,8 +131,10 @@ def _follow(agent: Agent, job_id: str, live: bool, timeout: float) -> Job:
         job = _job(agent, job_id)
         if live:
             bar_n = int((job.progress or 0) / 5)
-            line = (f"\r{job.state.value:<11} [{'#' * bar_n}{'.' * (20 - bar_n)}] "
-                    f"{job.progress if job.progress is not None else '--':>3}% {time.monotonic() - start:5.1f}s")
+            line = (
+                f"\r{job.state.value:<11} [{'#' * bar_n}{'.' * (20 - bar_n)}] "
+                f"{job.progress if job.progress is not None else '--':>3}% {time.monotonic() - start:5.1f}s"
+            )
             if job.error and not job.state.final:
                 line += f"  waiting: {job.error[:60]}"
             if line != last:

@@ -39,8 +39,9 @@ def _list(args: argparse.Namespace, loaded: LoadedConfig, store: JobStore) -> in
         try:
             states = [JobState(s) for s in args.state.split(",")]
         except ValueError:
-            raise CliError(f"unknown state in {args.state!r}; states: {', '.join(s.value for s in JobState)}",
-                           EXIT_USAGE) from None
+            raise CliError(
+                f"unknown state in {args.state!r}; states: {', '.join(s.value for s in JobState)}", EXIT_USAGE
+            ) from None
     jobs = store.list(states, limit=args.limit)
     if args.json:
         print_json([j.public() for j in jobs])
@@ -53,8 +54,10 @@ def _list(args: argparse.Namespace, loaded: LoadedConfig, store: JobStore) -> in
         note = j.error or (f"task {j.remote_task_id}" if j.remote_task_id else "")
         if not j.state.final and j.next_attempt_at > time.time() + 1 and j.state == JobState.CAPTURED:
             note = f"retry in {j.next_attempt_at - time.time():.0f}s: {note}"
-        print(f"{j.id:<36}  {j.state.value:<11} {j.profile[:12]:<12} {j.source:<8} {age(j.created_at):>5} "
-              f"{j.attempts:>3}  {note[:80]}")
+        print(
+            f"{j.id:<36}  {j.state.value:<11} {j.profile[:12]:<12} {j.source:<8} {age(j.created_at):>5} "
+            f"{j.attempts:>3}  {note[:80]}"
+        )
     return EXIT_OK
 
 
@@ -64,8 +67,19 @@ def _show(args: argparse.Namespace, loaded: LoadedConfig, store: JobStore) -> in
         print_json(job.public())
         return EXIT_OK
     d = job.public()
-    for k in ("id", "state", "profile", "source", "platform", "remote_task_id", "attempts", "resubmits", "progress",
-              "error", "result_dir"):
+    for k in (
+        "id",
+        "state",
+        "profile",
+        "source",
+        "platform",
+        "remote_task_id",
+        "attempts",
+        "resubmits",
+        "progress",
+        "error",
+        "result_dir",
+    ):
         print(f"{k:<15} {d.get(k) if d.get(k) is not None else '-'}")
     print(f"{'created':<15} {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(job.created_at))}")
     for o in job.outputs:
@@ -95,14 +109,18 @@ def _retry(args: argparse.Namespace, loaded: LoadedConfig, store: JobStore) -> i
     if args.failed:
         jobs = store.list((JobState.FAILED, JobState.EXPIRED), limit=1_000_000, newest_first=False)
         done = [j for j in jobs if lc.retry(j.id, note=note) is not None]
-        print(f"{len(done)} job(s) queued again" + (f"; {len(jobs) - len(done)} without their photo on disk"
-                                                     if len(done) < len(jobs) else ""))
+        print(
+            f"{len(done)} job(s) queued again"
+            + (f"; {len(jobs) - len(done)} without their photo on disk" if len(done) < len(jobs) else "")
+        )
         return EXIT_OK
     job = resolve_job(store, args.id)
     j = lc.retry(job.id, note=note)
     if j is None:
-        raise CliError(f"job {job.id} is {job.state.value}; only failed, expired or cancelled jobs with their "
-                       "photo on disk can be retried")
+        raise CliError(
+            f"job {job.id} is {job.state.value}; only failed, expired or cancelled jobs with their "
+            "photo on disk can be retried"
+        )
     print(f"{j.id} queued again")
     return EXIT_OK
 
@@ -118,15 +136,18 @@ def _cancel(args: argparse.Namespace, loaded: LoadedConfig, store: JobStore) -> 
     if name in cfg.platforms:  # where its task lives, to cancel that too
         clients[name] = make_client(name, cfg.platforms[name], loaded.secrets.platform_keys.get(name))
     try:
-        j = cancel_job(_lifecycle(loaded, store), job.id, clients,
-                       note="cancelled by a technician (edge-agent queue cancel)")
+        j = cancel_job(
+            _lifecycle(loaded, store), job.id, clients, note="cancelled by a technician (edge-agent queue cancel)"
+        )
     finally:
         for c in clients.values():
             c.close()
     if j is None:
         raise CliError(f"job {job.id} is already {job.state.value}")
-    print(f"{j.id} cancelled" + (f" (remote task {j.remote_task_id} cancelled too where possible)"
-                                 if j.remote_task_id else ""))
+    print(
+        f"{j.id} cancelled"
+        + (f" (remote task {j.remote_task_id} cancelled too where possible)" if j.remote_task_id else "")
+    )
     return EXIT_OK
 
 
@@ -139,8 +160,10 @@ def _purge(args: argparse.Namespace, loaded: LoadedConfig, store: JobStore) -> i
             print(f"{j.id}  {j.state.value:<9}  {age(j.created_at):>5}  {(j.error or '')[:70]}")
         if len(jobs) > 50:
             print(f"... and {len(jobs) - 50} more")
-        print(f"{len(jobs)} job(s) and their photos would be deleted; add --yes to delete them "
-              "(`queue retry --failed` sends them again instead)")
+        print(
+            f"{len(jobs)} job(s) and their photos would be deleted; add --yes to delete them "
+            "(`queue retry --failed` sends them again instead)"
+        )
         return EXIT_OK
     gone = _lifecycle(loaded, store).purge(jobs)  # a job retried meanwhile stays
     print(f"purged {len(gone)} failed/expired/cancelled job(s) and their files")

@@ -32,10 +32,16 @@ def cmd_status(args: argparse.Namespace) -> int:
             store = open_store(loaded)
             counts, err = store.counts(), store.last_error_info()
             store.close()
-        state = {"daemon": "stopped", "mode": "stopped", "queue": counts,
-                 "last_error": err["error"] if err else None, "last_error_job": err["job_id"] if err else None,
-                 "last_error_at": err["at"] if err else None, "version": __version__,
-                 "device": loaded.config.device.id}
+        state = {
+            "daemon": "stopped",
+            "mode": "stopped",
+            "queue": counts,
+            "last_error": err["error"] if err else None,
+            "last_error_job": err["job_id"] if err else None,
+            "last_error_at": err["at"] if err else None,
+            "version": __version__,
+            "device": loaded.config.device.id,
+        }
     if args.json:
         print_json(state)
         return EXIT_OK
@@ -49,8 +55,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     if state.get("mqtt"):
         print(f"mqtt      {state['mqtt']}")
     if state.get("last_error"):
-        print(f"last error {state['last_error']}\n           (job {str(state.get('last_error_job'))[:8]}, "
-              f"{age(state.get('last_error_at') or time.time())} ago)")
+        print(
+            f"last error {state['last_error']}\n           (job {str(state.get('last_error_job'))[:8]}, "
+            f"{age(state.get('last_error_at') or time.time())} ago)"
+        )
     else:
         print("last error -")
     return EXIT_OK

@@ -14,9 +14,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     setup("DEBUG" if args.verbose else "INFO")
     try:
-        cfg = SimConfig(host=args.host, port=args.port, latency=args.latency, fail_rate=args.fail_rate,
-                        seed=args.seed, api_keys=tuple(args.key or ()), quirks=frozenset(args.quirk or ()),
-                        workers=args.workers)
+        cfg = SimConfig(
+            host=args.host,
+            port=args.port,
+            latency=args.latency,
+            fail_rate=args.fail_rate,
+            seed=args.seed,
+            api_keys=tuple(args.key or ()),
+            quirks=frozenset(args.quirk or ()),
+            workers=args.workers,
+        )
     except (ValueError, TypeError) as e:
         raise CliError(str(e), EXIT_USAGE) from None
     try:

@@ -45,10 +45,13 @@ def semantic_checks(cfg: Config) -> list[ConfigIssue]:
             issues.append(ConfigIssue(f"profiles[{i}].name", f"duplicate profile name {prof.name!r}"))
         if prof.platform not in cfg.platforms:
             hint = did_you_mean(prof.platform, list(cfg.platforms))
-            issues.append(ConfigIssue(
-                f"profiles[{i}].platform",
-                f"unknown platform {prof.platform!r}" + (hint or f"; defined: {', '.join(cfg.platforms) or 'none'}"),
-            ))
+            issues.append(
+                ConfigIssue(
+                    f"profiles[{i}].platform",
+                    f"unknown platform {prof.platform!r}"
+                    + (hint or f"; defined: {', '.join(cfg.platforms) or 'none'}"),
+                )
+            )
     if not cfg.profiles:
         issues.append(ConfigIssue("profiles", "at least one [[profiles]] entry is needed"))
     issues += _pin_issues(cfg, names)

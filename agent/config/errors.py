@@ -79,8 +79,12 @@ def _is_model(tp: Any) -> bool:
 
 
 def _tags(model: type[BaseModel]) -> set[Any]:
-    return {v for k, f in model.model_fields.items() if k in _TAG_KEYS and get_origin(_strip(f.annotation)) is Literal
-            for v in get_args(_strip(f.annotation))}
+    return {
+        v
+        for k, f in model.model_fields.items()
+        if k in _TAG_KEYS and get_origin(_strip(f.annotation)) is Literal
+        for v in get_args(_strip(f.annotation))
+    }
 
 
 def _step(tp: Any, el: Any) -> Any:
@@ -127,11 +131,17 @@ def _endpoint_of(model: type[BaseModel] | None) -> str | None:
 # --------------------------------------------------------------------------------------------- wording
 
 _SIMPLE = {
-    "int_parsing": "expected an integer", "int_type": "expected an integer",
-    "int_from_float": "expected a whole number", "float_parsing": "expected a number",
-    "float_type": "expected a number", "bool_parsing": "expected true or false",
-    "bool_type": "expected true or false", "string_type": "expected a string",
-    "dict_type": "expected a table", "list_type": "expected a list", "model_type": "expected a table",
+    "int_parsing": "expected an integer",
+    "int_type": "expected an integer",
+    "int_from_float": "expected a whole number",
+    "float_parsing": "expected a number",
+    "float_type": "expected a number",
+    "bool_parsing": "expected true or false",
+    "bool_type": "expected true or false",
+    "string_type": "expected a string",
+    "dict_type": "expected a table",
+    "list_type": "expected a list",
+    "model_type": "expected a table",
 }
 _BOUNDS = {"greater_than_equal": ">=", "less_than_equal": "<=", "greater_than": ">", "less_than": "<"}
 

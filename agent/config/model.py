@@ -26,10 +26,12 @@ class Config(_Model):
     device: DeviceConfig = Field(default_factory=DeviceConfig, description="this booth: id and folders")
     camera: CameraConfig = Field(default_factory=SyntheticCameraConfig, description="the camera and its driver")
     upload: UploadConfig = Field(default_factory=UploadConfig, description="the photo sent to the platform")
-    platforms: dict[str, PlatformConfig] = Field(default_factory=dict,
-                                                 description="the AI platforms, by a name profiles refer to")
-    profiles: list[ProfileConfig] = Field(default_factory=list,
-                                          description="the AI effects a trigger can ask for; the first is the default")
+    platforms: dict[str, PlatformConfig] = Field(
+        default_factory=dict, description="the AI platforms, by a name profiles refer to"
+    )
+    profiles: list[ProfileConfig] = Field(
+        default_factory=list, description="the AI effects a trigger can ask for; the first is the default"
+    )
     buttons: list[ButtonConfig] = Field(default_factory=list, description="GPIO buttons")
     indicators: IndicatorsConfig = Field(default_factory=IndicatorsConfig, description="GPIO status LEDs")
     mqtt: MqttConfig = Field(default_factory=MqttConfig, description="the MQTT broker connection")

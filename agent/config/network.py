@@ -22,8 +22,9 @@ class _PlatformBase(_Model):
     api_key_file: Path | None = Field(None, description="a file holding the API key (mode 0600)")
     api_key_env: str | None = Field(None, description="an environment variable holding the API key")
     connect_timeout_s: float = Field(5.0, gt=0, le=120, description="how long to wait for a connection")
-    read_timeout_s: float = Field(60.0, gt=0, le=600,
-                                  description="how long to wait for an answer (sync edits are slow)")
+    read_timeout_s: float = Field(
+        60.0, gt=0, le=600, description="how long to wait for an answer (sync edits are slow)"
+    )
     poll_interval_s: float = Field(2.0, gt=0, le=120, description="how often an async task is asked about")
     max_download_mb: int = Field(100, ge=1, le=4096, description="an output larger than this is refused")
 

@@ -32,8 +32,13 @@ class Secrets:
 
 
 def read_secret(
-    issues: list[ConfigIssue], warnings: list[str], where: str, name: str, inline: SecretStr | None,
-    file: Path | None, env: str | None,
+    issues: list[ConfigIssue],
+    warnings: list[str],
+    where: str,
+    name: str,
+    inline: SecretStr | None,
+    file: Path | None,
+    env: str | None,
 ) -> SecretStr | None:
     """One secret from its three possible keys (``name``, ``name_file``, ``name_env``) of section ``where``."""
     if inline is not None:
@@ -54,8 +59,9 @@ def read_secret(
         return SecretStr(value)
     if env is not None:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", env):  # e.g. the key itself pasted here: never echo it
-            issues.append(ConfigIssue(f"{where}.{name}_env",
-                                      "must be the name of an environment variable (like EASYAI_API_KEY)"))
+            issues.append(
+                ConfigIssue(f"{where}.{name}_env", "must be the name of an environment variable (like EASYAI_API_KEY)")
+            )
             return None
         value = os.environ.get(env, "").strip()
         if not value:
@@ -69,14 +75,16 @@ def read_secrets(cfg: Config, issues: list[ConfigIssue], warnings: list[str]) ->
     """Every secret the config names; problems are appended to ``issues``, advice to ``warnings``."""
     secrets = Secrets()
     for name, plat in cfg.platforms.items():
-        key = read_secret(issues, warnings, f"platforms.{name}", "api_key", plat.api_key, plat.api_key_file,
-                          plat.api_key_env)
+        key = read_secret(
+            issues, warnings, f"platforms.{name}", "api_key", plat.api_key, plat.api_key_file, plat.api_key_env
+        )
         if key is not None:
             secrets.platform_keys[name] = key
         else:
             warnings.append(f"platforms.{name}: no api key configured (api_key_file or api_key_env)")
     mqtt, http = cfg.mqtt, cfg.http
-    secrets.mqtt_password = read_secret(issues, warnings, "mqtt", "password", mqtt.password, mqtt.password_file,
-                                        mqtt.password_env)
+    secrets.mqtt_password = read_secret(
+        issues, warnings, "mqtt", "password", mqtt.password, mqtt.password_file, mqtt.password_env
+    )
     secrets.http_token = read_secret(issues, warnings, "http", "token", http.token, http.token_file, http.token_env)
     return secrets

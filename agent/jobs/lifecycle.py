@@ -69,8 +69,14 @@ OnChange = Callable[[Job, bool], None]  # (job, progress_only)
 class Lifecycle:
     """The named moves. `redact` masks secrets in every reason; `on_change(job, progress_only)` announces."""
 
-    def __init__(self, store: JobStore, layout: ResultLayout, *, redact: Callable[[str], str] = lambda t: t,
-                 on_change: OnChange | None = None) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        layout: ResultLayout,
+        *,
+        redact: Callable[[str], str] = lambda t: t,
+        on_change: OnChange | None = None,
+    ) -> None:
         self.store = store
         self.layout = layout
         self.redact = redact
@@ -78,8 +84,15 @@ class Lifecycle:
 
     # ------------------------------------------------------------------------------------------ plumbing
 
-    def _move(self, move: str, job_id: str, *, only_from: Iterable[JobState] | None = None, note: str | None = None,
-              **changes: Any) -> Job | None:
+    def _move(
+        self,
+        move: str,
+        job_id: str,
+        *,
+        only_from: Iterable[JobState] | None = None,
+        note: str | None = None,
+        **changes: Any,
+    ) -> Job | None:
         edges = TRANSITIONS[move]
         if only_from is not None:
             edges = {f: edges[f] for f in only_from}
@@ -112,8 +125,10 @@ class Lifecycle:
 
     def adopt(self, job: Job) -> Job:
         """A job folder the store does not know (recovery): queue it as its job.json says."""
-        job.history = [*job.history, {"ts": round(time.time(), 3), "state": job.state.value,
-                                      "note": "recovered from disk at start-up"}]
+        job.history = [
+            *job.history,
+            {"ts": round(time.time(), 3), "state": job.state.value, "note": "recovered from disk at start-up"},
+        ]
         if job.error:
             job.error = self.redact(job.error)
         self.store.insert(job)
@@ -128,32 +143,61 @@ class Lifecycle:
     def submitted(self, job_id: str, task_id: str | None, *, next_poll_at: float) -> Job | None:
         """The platform holds a task (`task_id`) - or, for a sync endpoint (None), answered with the result."""
         now = time.time()
-        return self._move("submitted", job_id, note=f"task {task_id}" if task_id else None, remote_task_id=task_id,
-                          submitted_at=now, next_attempt_at=next_poll_at, failures=0,
-                          wait_kind="poll" if task_id else None, error=None)
+        return self._move(
+            "submitted",
+            job_id,
+            note=f"task {task_id}" if task_id else None,
+            remote_task_id=task_id,
+            submitted_at=now,
+            next_attempt_at=next_poll_at,
+            failures=0,
+            wait_kind="poll" if task_id else None,
+            error=None,
+        )
 
     def task_done(self, job_id: str, remote_outputs: list[dict[str, Any]], *, note: str | None = None) -> Job | None:
-        return self._move("task_done", job_id, note=note, progress=100, failures=0, wait_kind=None,
-                          remote_outputs=remote_outputs, next_attempt_at=time.time(), error=None)
+        return self._move(
+            "task_done",
+            job_id,
+            note=note,
+            progress=100,
+            failures=0,
+            wait_kind=None,
+            remote_outputs=remote_outputs,
+            next_attempt_at=time.time(),
+            error=None,
+        )
 
-    def progress(self, job_id: str, *, progress: int | None, queue_position: int | None,
-                 next_poll_at: float) -> Job | None:
+    def progress(
+        self, job_id: str, *, progress: int | None, queue_position: int | None, next_poll_at: float
+    ) -> Job | None:
         """The task is still running: no state change, no job.json; announced when the progress moved."""
         before = self.store.get(job_id)
-        job = self.store.update(job_id, (S.SUBMITTED,), next_attempt_at=next_poll_at, failures=0, wait_kind="poll",
-                                error=None, queue_position=queue_position,
-                                progress=progress if progress is not None else (before.progress if before else None))
-        if job is not None and before is not None and self.on_change is not None and (
-                job.progress != before.progress or job.queue_position != before.queue_position):
+        job = self.store.update(
+            job_id,
+            (S.SUBMITTED,),
+            next_attempt_at=next_poll_at,
+            failures=0,
+            wait_kind="poll",
+            error=None,
+            queue_position=queue_position,
+            progress=progress if progress is not None else (before.progress if before else None),
+        )
+        if (
+            job is not None
+            and before is not None
+            and self.on_change is not None
+            and (job.progress != before.progress or job.queue_position != before.queue_position)
+        ):
             self.on_change(job, True)
         return job
 
-    def finished(self, job_id: str, outputs: list[Output],
-                 present: Callable[[Job], None] | None = None) -> Job | None:
+    def finished(self, job_id: str, outputs: list[Output], present: Callable[[Job], None] | None = None) -> Job | None:
         """Outputs are on disk: done. `present` (publish, later print and display) runs after job.json and before
         the job.done announcement, so whoever reacts to job.done finds the result already presented."""
-        job = self.store.move(job_id, TRANSITIONS["finished"], outputs=outputs, progress=100, error=None,
-                              wait_kind=None)
+        job = self.store.move(
+            job_id, TRANSITIONS["finished"], outputs=outputs, progress=100, error=None, wait_kind=None
+        )
         if job is None:
             return None
         try:
@@ -173,9 +217,17 @@ class Lifecycle:
         """A transient error: wait `delay` and try the same step again (a lost submit is submitted again)."""
         failures = job.failures + 1
         back_to_capture = TRANSITIONS["backoff"].get(job.state) == S.CAPTURED
-        return self._move("backoff", job.id, only_from=(job.state,), note=f"will retry in {delay:.1f}s: {reason}",
-                          failures=failures, next_attempt_at=time.time() + delay, wait_kind=wait_kind, error=reason,
-                          priority=0 if back_to_capture else job.priority)
+        return self._move(
+            "backoff",
+            job.id,
+            only_from=(job.state,),
+            note=f"will retry in {delay:.1f}s: {reason}",
+            failures=failures,
+            next_attempt_at=time.time() + delay,
+            wait_kind=wait_kind,
+            error=reason,
+            priority=0 if back_to_capture else job.priority,
+        )
 
     def requeue_lost_submit(self, job_id: str, *, resubmits: int, note: str) -> Job | None:
         """The at-least-once window: a submit whose outcome is unknown (a crash, a lost request) goes again."""
@@ -202,9 +254,23 @@ class Lifecycle:
         job = self.store.get(job_id)
         if job is None or not Path(job.capture_path).is_file():
             return None
-        return self._move("retry", job_id, note=note, error=None, failures=0, next_attempt_at=0.0, wait_kind=None,
-                          remote_task_id=None, remote_outputs=[], progress=None, queue_position=None,
-                          finished_at=None, priority=1, submitted_at=None, outputs=[])
+        return self._move(
+            "retry",
+            job_id,
+            note=note,
+            error=None,
+            failures=0,
+            next_attempt_at=0.0,
+            wait_kind=None,
+            remote_task_id=None,
+            remote_outputs=[],
+            progress=None,
+            queue_position=None,
+            finished_at=None,
+            priority=1,
+            submitted_at=None,
+            outputs=[],
+        )
 
     def purge(self, jobs: Iterable[Job]) -> list[str]:
         """Delete given-up jobs and their folders; a job retried meanwhile (no longer final) stays."""

@@ -10,8 +10,9 @@ from collections.abc import Callable
 
 
 class Reachability:
-    def __init__(self, probe: Callable[[str], bool], on_back: Callable[[str], None],
-                 interval: Callable[[], float]) -> None:
+    def __init__(
+        self, probe: Callable[[str], bool], on_back: Callable[[str], None], interval: Callable[[], float]
+    ) -> None:
         self._probe = probe  # (platform) -> answered?
         self._on_back = on_back
         self._interval = interval  # probe_interval_s, read at use time

@@ -58,8 +58,16 @@ class RetryPolicy:
     cap_s: float = 300.0
     rng: random.Random | None = None
 
-    def decide(self, error: PlatformError, attempt: int, phase: Phase, *, failures: int = 1,
-               platform: str | None = None, read_timeout_s: float | None = None) -> Decision:
+    def decide(
+        self,
+        error: PlatformError,
+        attempt: int,
+        phase: Phase,
+        *,
+        failures: int = 1,
+        platform: str | None = None,
+        read_timeout_s: float | None = None,
+    ) -> Decision:
         """`attempt`: submit attempts so far (this one included); `failures`: transient failures in a row,
         this one included (the backoff exponent)."""
         reason = str(error)
@@ -70,12 +78,21 @@ class RetryPolicy:
         if phase == "submit" and error.kind == "timeout" and attempt >= MAX_SUBMIT_TIMEOUTS:
             read = f"read_timeout_s={read_timeout_s:g}s" if read_timeout_s is not None else "read_timeout_s"
             where = f"platforms.{platform}.read_timeout_s" if platform else "read_timeout_s"
-            return Decision(False, (
-                f"the platform did not answer within {read}, {attempt} times; each try may have started a task, "
-                f"so it is not sent again (raise {where}, then `edge-agent queue retry`)"))
+            return Decision(
+                False,
+                (
+                    f"the platform did not answer within {read}, {attempt} times; each try may have started a task, "
+                    f"so it is not sent again (raise {where}, then `edge-agent queue retry`)"
+                ),
+            )
         delay = self.delay(failures, error.retry_after)
-        return Decision(True, reason, delay=delay, wait_kind=self.wait_kind(error.kind, error.retry_after),
-                        platform_down=error.kind in NETWORK_KINDS and phase != "fetch")
+        return Decision(
+            True,
+            reason,
+            delay=delay,
+            wait_kind=self.wait_kind(error.kind, error.retry_after),
+            platform_down=error.kind in NETWORK_KINDS and phase != "fetch",
+        )
 
     def delay(self, failures: int, retry_after: float | None = None) -> float:
         """Seconds to wait after the `failures`-th transient failure in a row (1-based)."""

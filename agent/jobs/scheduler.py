@@ -150,12 +150,18 @@ class Scheduler:
                 free -= 1
         # sleep until the next job that could be picked is due. Jobs held back by an in-flight limit are left
         # out (a running step that ends wakes this loop), so they never shorten the sleep nor delay a poll.
-        times = [self.store.next_due_time((S.SUBMITTED, S.DOWNLOADING), exclude=running, skip_platforms=offline,
-                                          only_ids=self.own_jobs)]
+        times = [
+            self.store.next_due_time(
+                (S.SUBMITTED, S.DOWNLOADING), exclude=running, skip_platforms=offline, only_ids=self.own_jobs
+            )
+        ]
         for priority, limit in self._limits():
             full = offline | {p for p, n in in_flight.items() if n >= limit}
-            times.append(self.store.next_due_time((S.CAPTURED,), exclude=running, skip_platforms=full,
-                                                  only_ids=self.own_jobs, priority=priority))
+            times.append(
+                self.store.next_due_time(
+                    (S.CAPTURED,), exclude=running, skip_platforms=full, only_ids=self.own_jobs, priority=priority
+                )
+            )
         pending = [t for t in times if t is not None]
         now = time.time()
         nxt = min(pending) if pending else None
@@ -165,20 +171,23 @@ class Scheduler:
             wait = min(wait, max(0.02, probe_at - now))
         return wait
 
-    def _pick(self, now: float, free: int, running: set[str], in_flight: dict[str, int],
-              offline: set[str]) -> list[Job]:
+    def _pick(
+        self, now: float, free: int, running: set[str], in_flight: dict[str, int], offline: set[str]
+    ) -> list[Job]:
         only = self.own_jobs
         # tasks already on a platform first: polls and downloads need no new slot
-        picked = self.store.due(now, (S.SUBMITTED, S.DOWNLOADING), limit=free, exclude=running,
-                                skip_platforms=offline, only_ids=only)
+        picked = self.store.due(
+            now, (S.SUBMITTED, S.DOWNLOADING), limit=free, exclude=running, skip_platforms=offline, only_ids=only
+        )
         free -= len(picked)
         for priority, limit in self._limits():
             if free <= 0:
                 break
             full = offline | {p for p, n in in_flight.items() if n >= limit}
             taken = running | {j.id for j in picked}
-            for job in self.store.due(now, (S.CAPTURED,), limit=free, exclude=taken, skip_platforms=full,
-                                      only_ids=only, priority=priority):
+            for job in self.store.due(
+                now, (S.CAPTURED,), limit=free, exclude=taken, skip_platforms=full, only_ids=only, priority=priority
+            ):
                 if in_flight.get(job.platform or "", 0) >= limit:
                     continue  # filled by an earlier job of this round
                 picked.append(job)
@@ -193,8 +202,7 @@ class Scheduler:
             self._step(job)
         except Exception as e:  # a bug must fail one job with a reason, never kill the scheduler or lose the job
             log.exception("job %s: unexpected error in state %s", job.id, job.state.value)
-            self.lifecycle.fail(job.id, f"internal error: {type(e).__name__}: {e}",
-                                only_from=(job.state, S.SUBMITTING))
+            self.lifecycle.fail(job.id, f"internal error: {type(e).__name__}: {e}", only_from=(job.state, S.SUBMITTING))
         finally:
             with self._lock:
                 self._running.discard(job.id)
@@ -210,24 +218,25 @@ class Scheduler:
                 profile = cfg.profile(job.profile)
                 client = self.clients[profile.platform]
             except KeyError:
-                self.lifecycle.fail(job.id, f"profile {job.profile!r} is no longer in the config",
-                                    only_from=(job.state,))
+                self.lifecycle.fail(
+                    job.id, f"profile {job.profile!r} is no longer in the config", only_from=(job.state,)
+                )
                 return
             try:
                 req = build_request(job, profile, cfg.upload.max_edge, cfg.upload.jpeg_quality)
             except Exception as e:  # PermanentError (photo gone, unreadable) or a bug in prepare
                 self.lifecycle.fail(job.id, str(e), only_from=(S.CAPTURED,))
                 return
-            started = self.lifecycle.start_submit(job.id, platform=profile.platform, endpoint=profile.endpoint,
-                                                  attempts=job.attempts + 1)
+            started = self.lifecycle.start_submit(
+                job.id, platform=profile.platform, endpoint=profile.endpoint, attempts=job.attempts + 1
+            )
             if started is None:
                 return  # cancelled meanwhile
             self._apply(started, phase, submit(client, req), client)
             return
         found = self.clients.get(job.platform or "")
         if found is None:
-            self.lifecycle.fail(job.id, f"platform {job.platform!r} is no longer in the config",
-                                only_from=(job.state,))
+            self.lifecycle.fail(job.id, f"platform {job.platform!r} is no longer in the config", only_from=(job.state,))
             return
         if phase == "poll":
             endpoint = job.endpoint or self._endpoint_of(job)
@@ -253,8 +262,12 @@ class Scheduler:
             return
         self.reach.answered(platform)
         if isinstance(outcome, Running):
-            lc.progress(job.id, progress=outcome.progress, queue_position=outcome.queue_position,
-                        next_poll_at=time.time() + self._poll_interval(platform))
+            lc.progress(
+                job.id,
+                progress=outcome.progress,
+                queue_position=outcome.queue_position,
+                next_poll_at=time.time() + self._poll_interval(platform),
+            )
             return
         assert isinstance(outcome, Advance)
         v = outcome.values
@@ -276,8 +289,14 @@ class Scheduler:
     def _on_error(self, job: Job, phase: Phase, error: Any) -> None:
         platform = job.platform or ""
         plat_cfg = self.config.platforms.get(platform)
-        decision = self.retry.decide(error, job.attempts, phase, failures=job.failures + 1, platform=platform,
-                                     read_timeout_s=plat_cfg.read_timeout_s if plat_cfg else None)
+        decision = self.retry.decide(
+            error,
+            job.attempts,
+            phase,
+            failures=job.failures + 1,
+            platform=platform,
+            read_timeout_s=plat_cfg.read_timeout_s if plat_cfg else None,
+        )
         current = self.store.get(job.id)
         if current is None:
             return
@@ -306,15 +325,19 @@ class Scheduler:
                 limit = (plat.read_timeout_s if plat else 60.0) + STALE_SUBMIT_MARGIN_S
                 if now - job.updated_at > limit:
                     self.lifecycle.requeue_lost_submit(
-                        job.id, resubmits=job.resubmits + 1,
-                        note="the submit request was lost: submitting again (at-least-once window)")
+                        job.id,
+                        resubmits=job.resubmits + 1,
+                        note="the submit request was lost: submitting again (at-least-once window)",
+                    )
                 continue
             started = job.submitted_at or job.created_at
             if now - started <= deadline:
                 continue
             what = "no answer from the platform" if job.state == S.SUBMITTED else "the result could not be fetched"
-            reason = (f"{what} within task_deadline_s={deadline:g}s (task {job.remote_task_id}); "
-                      "`edge-agent queue retry` submits it again")
+            reason = (
+                f"{what} within task_deadline_s={deadline:g}s (task {job.remote_task_id}); "
+                "`edge-agent queue retry` submits it again"
+            )
             j = self.lifecycle.expire(job.id, reason, only_from=(job.state,))
             client = self.clients.get(job.platform or "")
             if j is not None and j.remote_task_id and job.state == S.SUBMITTED and client is not None:
@@ -342,8 +365,7 @@ class Scheduler:
         if not self.reach.went_down(name):
             return
         demoted = self.lifecycle.demote(name)  # whoever presses the button once it is back goes first
-        log.warning("platform %s unreachable (%s); %d photo(s) wait and the platform is probed", name, reason,
-                    demoted)
+        log.warning("platform %s unreachable (%s); %d photo(s) wait and the platform is probed", name, reason, demoted)
         self.on_alarm("offline", name, f"platform {name!r} unreachable: {reason}")
 
     def _probe_platform(self, name: str) -> bool:

@@ -11,8 +11,9 @@ import builtins
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from agent.jobs.lifecycle import check_edges
 from agent.jobs.model import ACTIVE_STATES, FINAL_STATES, WORK_STATES, Job, JobState
@@ -39,15 +40,18 @@ class JobStore:
         try:
             self._db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False, timeout=10)
         except sqlite3.Error as e:
-            raise StoreError(f"cannot open the job store {self.path}: {e} (check that the agent's user owns "
-                             f"{self.path.parent})") from None
+            raise StoreError(
+                f"cannot open the job store {self.path}: {e} (check that the agent's user owns {self.path.parent})"
+            ) from None
         self._db.row_factory = sqlite3.Row
         try:
             self._init(readonly)
         except sqlite3.OperationalError as e:  # read-only, locked, cannot open: not damage
             self._db.close()
-            raise StoreError(f"cannot use the job store {self.path}: {e} (check that the agent's user owns "
-                             f"{self.path.parent} and the files in it)") from None
+            raise StoreError(
+                f"cannot use the job store {self.path}: {e} (check that the agent's user owns "
+                f"{self.path.parent} and the files in it)"
+            ) from None
         except sqlite3.DatabaseError as e:  # "file is not a database", "database disk image is malformed"
             self._db.close()
             raise StoreError(f"the job store {self.path} is damaged: {e}", corrupt=True) from None
@@ -70,7 +74,7 @@ class JobStore:
 
     # ------------------------------------------------------------------------------------------ plumbing
 
-    def _tx(self) -> "_Tx":
+    def _tx(self) -> _Tx:
         return _Tx(self)
 
     def close(self) -> None:
@@ -91,15 +95,18 @@ class JobStore:
             self._db.execute(f"INSERT INTO jobs ({cols}) VALUES ({marks})", list(row.values()))
 
     def transition(
-        self, job_id: str, from_states: Iterable[JobState], to_state: JobState, note: str | None = None,
+        self,
+        job_id: str,
+        from_states: Iterable[JobState],
+        to_state: JobState,
+        note: str | None = None,
         **changes: Any,
     ) -> Job | None:
         """Move a job to `to_state` if it is in one of `from_states`; returns the new job or None if it was not.
         Only edges of the lifecycle table are allowed (InvalidTransition otherwise)."""
         return self.move(job_id, {JobState(f): to_state for f in from_states}, note=note, **changes)
 
-    def move(self, job_id: str, edges: dict[JobState, JobState], note: str | None = None,
-             **changes: Any) -> Job | None:
+    def move(self, job_id: str, edges: dict[JobState, JobState], note: str | None = None, **changes: Any) -> Job | None:
         """Compare-and-set: if the job is in one of `edges`' states, move it to that edge's target with `changes`
         (one transaction); None when it is not (someone else moved it first). Callers: agent/jobs/lifecycle.py."""
         for frm, to in edges.items():
@@ -221,8 +228,13 @@ class JobStore:
         return [from_row(r) for r in rows]
 
     @staticmethod
-    def _filters(states: Iterable[JobState], exclude: Iterable[str] = (), skip_platforms: Iterable[str] = (),
-                 only_ids: Iterable[str] | None = None, priority: int | None = None) -> tuple[str, list[Any]]:
+    def _filters(
+        states: Iterable[JobState],
+        exclude: Iterable[str] = (),
+        skip_platforms: Iterable[str] = (),
+        only_ids: Iterable[str] | None = None,
+        priority: int | None = None,
+    ) -> tuple[str, list[Any]]:
         st = [JobState(s).value for s in states]
         where = [f"state IN ({','.join('?' * len(st))})"]
         args: list[Any] = list(st)
@@ -239,9 +251,16 @@ class JobStore:
             args.append(priority)
         return " AND ".join(where), args
 
-    def due(self, now: float, states: Iterable[JobState], limit: int, exclude: Iterable[str] = (),
-            skip_platforms: Iterable[str] = (), only_ids: Iterable[str] | None = None,
-            priority: int | None = None) -> list[Job]:
+    def due(
+        self,
+        now: float,
+        states: Iterable[JobState],
+        limit: int,
+        exclude: Iterable[str] = (),
+        skip_platforms: Iterable[str] = (),
+        only_ids: Iterable[str] | None = None,
+        priority: int | None = None,
+    ) -> list[Job]:
         """Jobs in `states` whose time has come: guests waiting first (priority), then the oldest. The filters
         are applied in SQL, so jobs that cannot be worked on never crowd out those that can."""
         where, args = self._filters(states, exclude, skip_platforms, only_ids, priority)
@@ -250,9 +269,14 @@ class JobStore:
             rows = self._db.execute(q, [*args, now, limit]).fetchall()
         return [from_row(r) for r in rows]
 
-    def next_due_time(self, states: Iterable[JobState], exclude: Iterable[str] = (),
-                      skip_platforms: Iterable[str] = (), only_ids: Iterable[str] | None = None,
-                      priority: int | None = None) -> float | None:
+    def next_due_time(
+        self,
+        states: Iterable[JobState],
+        exclude: Iterable[str] = (),
+        skip_platforms: Iterable[str] = (),
+        only_ids: Iterable[str] | None = None,
+        priority: int | None = None,
+    ) -> float | None:
         where, args = self._filters(states, exclude, skip_platforms, only_ids, priority)
         with self._lock:
             row = self._db.execute(f"SELECT MIN(next_attempt_at) FROM jobs WHERE {where}", args).fetchone()
@@ -326,7 +350,8 @@ class JobStore:
         with self._lock:
             rows = self._db.execute(
                 "SELECT * FROM (SELECT * FROM jobs WHERE updated_at >= ? ORDER BY updated_at DESC LIMIT ?) "
-                "ORDER BY updated_at", (ts, limit)
+                "ORDER BY updated_at",
+                (ts, limit),
             ).fetchall()
         return [from_row(r) for r in rows]
 

@@ -33,7 +33,23 @@ from agent.mqtt.payloads import event_payload, response_body, result_payload
 from agent.mqtt.topics import Topics
 
 __all__ = [
-    "MAX_PAYLOAD", "MqttBridge", "ParsedCommand", "Probe", "Rejected", "Reply", "RequestCache", "Topics",
-    "check_age", "event_payload", "ha_button_template", "ha_discovery", "new_client", "no_delay", "parse_command",
-    "peek_request_id", "probe", "response_body", "result_payload",
+    "MAX_PAYLOAD",
+    "MqttBridge",
+    "ParsedCommand",
+    "Probe",
+    "Rejected",
+    "Reply",
+    "RequestCache",
+    "Topics",
+    "check_age",
+    "event_payload",
+    "ha_button_template",
+    "ha_discovery",
+    "new_client",
+    "no_delay",
+    "parse_command",
+    "peek_request_id",
+    "probe",
+    "response_body",
+    "result_payload",
 ]

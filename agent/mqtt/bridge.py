@@ -119,7 +119,10 @@ class MqttBridge:
         self._protocol = first_protocol(self.cfg)
         self.agent.events.on_event(self._on_event)
         log.info(
-            "MQTT: connecting to %s:%s as %s (topics under %s)", self.cfg.host, self.cfg.port, self.client_id,
+            "MQTT: connecting to %s:%s as %s (topics under %s)",
+            self.cfg.host,
+            self.cfg.port,
+            self.client_id,
             self.topics.base,
         )
         with self._lock:
@@ -158,7 +161,10 @@ class MqttBridge:
     def _new_client(self) -> paho.Client:
         assert self._protocol is not None
         client = new_client(
-            self.cfg, self.agent.secrets, client_id=self.client_id, protocol=self._protocol,
+            self.cfg,
+            self.agent.secrets,
+            client_id=self.client_id,
+            protocol=self._protocol,
             will_topic=self.topics.status,
         )
         client.on_connect = self._on_connect
@@ -213,7 +219,10 @@ class MqttBridge:
             self._state_force = True
         self._wake.set()
         log.info(
-            "MQTT: connected to %s:%s (MQTT %s, session %s)", self.cfg.host, self.cfg.port, self.protocol,
+            "MQTT: connected to %s:%s (MQTT %s, session %s)",
+            self.cfg.host,
+            self.cfg.port,
+            self.protocol,
             "resumed" if flags.session_present else "new",
         )
 
@@ -268,7 +277,8 @@ class MqttBridge:
         try:
             if msg.retain:
                 raise Rejected(
-                    "bad_request", f"commands must not be retained; clear the retained message on {topic}",
+                    "bad_request",
+                    f"commands must not be retained; clear the retained message on {topic}",
                     peek_request_id(payload),
                 )
             parsed = parse_command(action, payload)
@@ -399,7 +409,10 @@ class MqttBridge:
             return
         try:
             client.publish(
-                topic, self._dumps(obj).encode("utf-8"), qos=qos, retain=retain,
+                topic,
+                self._dumps(obj).encode("utf-8"),
+                qos=qos,
+                retain=retain,
                 properties=properties if self._protocol == paho.MQTTv5 else None,
             )
         except (ValueError, TypeError) as e:  # e.g. a Response Topic paho refuses

@@ -91,8 +91,10 @@ def parse_command(action: str, payload: bytes) -> ParsedCommand:
     unknown = sorted(str(k) for k in obj if k not in allowed)
     if unknown:
         raise Rejected(
-            "bad_request", f"unknown key(s) {', '.join(repr(k[:64]) for k in unknown[:5])} for {action}; "
-            f"allowed: {', '.join(sorted(allowed))}", rid,
+            "bad_request",
+            f"unknown key(s) {', '.join(repr(k[:64]) for k in unknown[:5])} for {action}; "
+            f"allowed: {', '.join(sorted(allowed))}",
+            rid,
         )
     ttl_s = obj.get("ttl_s")
     if ttl_s is not None and not (_is_number(ttl_s) and ttl_s > 0):

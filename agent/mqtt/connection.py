@@ -63,13 +63,23 @@ def protocol_name(protocol: MQTTProtocolVersion) -> str:
 
 def falls_back(cfg: MqttConfig, protocol: MQTTProtocolVersion, reason: ReasonCode) -> bool:
     """`protocol = "auto"` and the broker refused MQTT 5 as unsupported: the next try is 3.1.1, for good."""
-    return cfg.protocol == "auto" and protocol == paho.MQTTv5 and reason.is_failure and reason.value == (
-        UNSUPPORTED_PROTOCOL)
+    return (
+        cfg.protocol == "auto"
+        and protocol == paho.MQTTv5
+        and reason.is_failure
+        and reason.value == (UNSUPPORTED_PROTOCOL)
+    )
 
 
 def new_client(
-    cfg: MqttConfig, secrets: Secrets, *, client_id: str, protocol: MQTTProtocolVersion, will_topic: str | None = None,
-    persistent: bool = True, keepalive: int | None = None,
+    cfg: MqttConfig,
+    secrets: Secrets,
+    *,
+    client_id: str,
+    protocol: MQTTProtocolVersion,
+    will_topic: str | None = None,
+    persistent: bool = True,
+    keepalive: int | None = None,
 ) -> paho.Client:
     """A paho client set up from `cfg` and `secrets`, connect_async() called: set callbacks, then loop_start().
 
@@ -101,8 +111,11 @@ def new_client(
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = SESSION_EXPIRY_S
     client.connect_async(
-        cfg.host, cfg.port, keepalive=keepalive or cfg.keepalive_s,
-        clean_start=(not persistent) if v5 else paho.MQTT_CLEAN_START_FIRST_ONLY, properties=props,
+        cfg.host,
+        cfg.port,
+        keepalive=keepalive or cfg.keepalive_s,
+        clean_start=(not persistent) if v5 else paho.MQTT_CLEAN_START_FIRST_ONLY,
+        properties=props,
     )
     return client
 
@@ -161,8 +174,9 @@ def _probe_once(
             return Probe(False, name, answered=False), None
         reason: ReasonCode | None = got.get("reason")
         if reason is None:
-            return Probe(False, name, "connection refused or unreachable: is the broker running, and is the port "
-                                      "right?"), None
+            return Probe(
+                False, name, "connection refused or unreachable: is the broker running, and is the port right?"
+            ), None
         if reason.is_failure:
             return Probe(False, name, str(reason)), reason
         return Probe(True, name), reason

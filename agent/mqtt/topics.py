@@ -69,8 +69,8 @@ class Topics:
     def command_action(self, topic: str) -> str | None:
         """`capture` for B/cmd/capture or <prefix>/fleet/cmd/capture; None for anything else."""
         for head in (f"{self.base}/cmd/", f"{self.prefix}/fleet/cmd/"):
-            if topic.startswith(head) and "/" not in topic[len(head):]:
-                return topic[len(head):]
+            if topic.startswith(head) and "/" not in topic[len(head) :]:
+                return topic[len(head) :]
         return None
 
     def response_topic_allowed(self, topic: str) -> bool:

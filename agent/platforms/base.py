@@ -119,6 +119,17 @@ class PlatformClient(Protocol):
 
 
 __all__ = [
-    "AuthError", "Download", "OutputType", "PermanentError", "PlatformClient", "PlatformError", "PlatformSettings",
-    "RemoteOutput", "SubmitRequest", "SubmitResult", "TaskState", "TaskStatus", "TransientError",
+    "AuthError",
+    "Download",
+    "OutputType",
+    "PermanentError",
+    "PlatformClient",
+    "PlatformError",
+    "PlatformSettings",
+    "RemoteOutput",
+    "SubmitRequest",
+    "SubmitResult",
+    "TaskState",
+    "TaskStatus",
+    "TransientError",
 ]

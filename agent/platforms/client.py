@@ -25,8 +25,9 @@ class HttpClientBase:
     label = ""  # the platform's name in messages
     supports_cancel = False
 
-    def __init__(self, name: str, cfg: PlatformSettings, api_key: SecretStr | None, *,
-                 user_agent: str | None = None) -> None:
+    def __init__(
+        self, name: str, cfg: PlatformSettings, api_key: SecretStr | None, *, user_agent: str | None = None
+    ) -> None:
         self.name = name
         self.http = PlatformHTTP(cfg, api_key, user_agent=user_agent)
 

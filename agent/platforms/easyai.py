@@ -50,8 +50,11 @@ def unwrap(body: Any) -> dict[str, Any]:
     reply = as_dict(body)
     for _ in range(2):
         inner = reply.get("data")
-        if "status" not in reply and "task_id" not in reply and isinstance(inner, dict) and (
-            "status" in inner or "task_id" in inner
+        if (
+            "status" not in reply
+            and "task_id" not in reply
+            and isinstance(inner, dict)
+            and ("status" in inner or "task_id" in inner)
         ):
             reply = inner
         else:

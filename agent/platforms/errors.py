@@ -34,8 +34,9 @@ class PlatformError(Exception):
 
     transient: bool = False
 
-    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None,
-                 kind: str = "error") -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after: float | None = None, kind: str = "error"
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status  # HTTP status, when there was one

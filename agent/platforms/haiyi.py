@@ -184,8 +184,9 @@ def task_status(data: Any, http: PlatformHTTP) -> TaskStatus:
         progress = 100
         if not media:
             why = "; ".join(errors or warnings) or "no output"
-            return TaskStatus("failed", progress, [], f"Haiyi reported success without any media output: {why}",
-                              warnings + errors)
+            return TaskStatus(
+                "failed", progress, [], f"Haiyi reported success without any media output: {why}", warnings + errors
+            )
     if state == "failed":
         message = "; ".join(errors) or message or "; ".join(warnings) or "Haiyi reported the task as failed"
     return TaskStatus(state, progress, media, message if state == "failed" else None, warnings + errors)
@@ -212,8 +213,9 @@ class HaiyiClient(HttpClientBase):
     label = "Haiyi"
     supports_cancel = False
 
-    def __init__(self, name: str, cfg: PlatformSettings, api_key: SecretStr | None, *,
-                 user_agent: str | None = None) -> None:
+    def __init__(
+        self, name: str, cfg: PlatformSettings, api_key: SecretStr | None, *, user_agent: str | None = None
+    ) -> None:
         super().__init__(name, cfg, api_key, user_agent=user_agent)
         self._lock = threading.Lock()
         self._cluster: tuple[str, float] | None = None  # (name, monotonic time chosen)

@@ -17,21 +17,62 @@ from agent.platforms.base import OutputType
 from agent.platforms.errors import PermanentError, sanitise
 
 EXTENSION_TYPES: dict[str, OutputType] = {
-    ".png": "image", ".jpg": "image", ".jpeg": "image", ".webp": "image", ".bmp": "image", ".avif": "image",
-    ".heic": "image", ".tif": "image", ".tiff": "image",
-    ".mp4": "video", ".webm": "video", ".gif": "video", ".mov": "video", ".mkv": "video", ".avi": "video",
-    ".wav": "audio", ".mp3": "audio", ".flac": "audio", ".ogg": "audio", ".m4a": "audio", ".aac": "audio",
-    ".glb": "3d", ".gltf": "3d", ".obj": "3d", ".fbx": "3d", ".ply": "3d", ".stl": "3d",
+    ".png": "image",
+    ".jpg": "image",
+    ".jpeg": "image",
+    ".webp": "image",
+    ".bmp": "image",
+    ".avif": "image",
+    ".heic": "image",
+    ".tif": "image",
+    ".tiff": "image",
+    ".mp4": "video",
+    ".webm": "video",
+    ".gif": "video",
+    ".mov": "video",
+    ".mkv": "video",
+    ".avi": "video",
+    ".wav": "audio",
+    ".mp3": "audio",
+    ".flac": "audio",
+    ".ogg": "audio",
+    ".m4a": "audio",
+    ".aac": "audio",
+    ".glb": "3d",
+    ".gltf": "3d",
+    ".obj": "3d",
+    ".fbx": "3d",
+    ".ply": "3d",
+    ".stl": "3d",
 }
 
 SUFFIX_FOR_TYPE = {
-    "image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp", "image/gif": ".gif", "image/bmp": ".bmp",
-    "image/tiff": ".tif", "image/avif": ".avif", "image/heic": ".heic",
-    "video/mp4": ".mp4", "video/webm": ".webm", "video/quicktime": ".mov", "video/x-matroska": ".mkv",
+    "image/png": ".png",
+    "image/jpeg": ".jpg",
+    "image/webp": ".webp",
+    "image/gif": ".gif",
+    "image/bmp": ".bmp",
+    "image/tiff": ".tif",
+    "image/avif": ".avif",
+    "image/heic": ".heic",
+    "video/mp4": ".mp4",
+    "video/webm": ".webm",
+    "video/quicktime": ".mov",
+    "video/x-matroska": ".mkv",
     "video/x-msvideo": ".avi",
-    "audio/wav": ".wav", "audio/x-wav": ".wav", "audio/wave": ".wav", "audio/vnd.wave": ".wav",
-    "audio/mpeg": ".mp3", "audio/mp3": ".mp3", "audio/ogg": ".ogg", "audio/flac": ".flac", "audio/mp4": ".m4a",
-    "model/gltf-binary": ".glb", "model/gltf+json": ".gltf", "model/obj": ".obj", "model/stl": ".stl",
+    "audio/wav": ".wav",
+    "audio/x-wav": ".wav",
+    "audio/wave": ".wav",
+    "audio/vnd.wave": ".wav",
+    "audio/mpeg": ".mp3",
+    "audio/mp3": ".mp3",
+    "audio/ogg": ".ogg",
+    "audio/flac": ".flac",
+    "audio/mp4": ".m4a",
+    "model/gltf-binary": ".glb",
+    "model/gltf+json": ".gltf",
+    "model/obj": ".obj",
+    "model/stl": ".stl",
 }
 MEDIA_FAMILIES: dict[str, OutputType] = {"image": "image", "video": "video", "audio": "audio", "model": "3d"}
 
@@ -97,12 +138,9 @@ def media_type_of(declared: str, head: bytes) -> str:
     start = head[:512].lstrip().lower()
     if "svg" in declared or "xml" in declared or start.startswith(b"<?xml") or b"<svg" in start:
         # SVG is a document that can carry script: never stored or served as a result
-        raise PermanentError(f"output is SVG/XML, not a raster image ({declared or 'no Content-Type'})",
-                             kind="output")
+        raise PermanentError(f"output is SVG/XML, not a raster image ({declared or 'no Content-Type'})", kind="output")
     if declared == "text/html" or sniffed == "text/html":
-        raise PermanentError(
-            f"output is a web page, not media (text/html): {sanitise(head)!r}", kind="output"
-        )
+        raise PermanentError(f"output is a web page, not media (text/html): {sanitise(head)!r}", kind="output")
     if sniffed is not None:
         return sniffed  # the bytes decide: a mislabelled PNG is still a PNG
     if declared.split("/")[0] in MEDIA_FAMILIES:
@@ -119,7 +157,6 @@ def final_path(dest: Path, suffix: str) -> Path:
     if dest.suffix.lower() in EXTENSION_TYPES or dest.suffix.lower() == ".bin":
         return dest.with_suffix(suffix)
     return dest.with_name(dest.name + suffix)
-
 
 
 def output_type(media_type: str, announced: OutputType) -> OutputType:

@@ -162,28 +162,38 @@ class PlatformHTTP:
         except httpx.HTTPError as e:
             raise self.masked(error_for_exception(e, self.host)) from None
         if body is None:
-            raise self.masked(PermanentError(
-                f"HTTP {resp.status_code} from {self.host}: reply larger than {MAX_REPLY_BYTES // 1_000_000} MB",
-                status=resp.status_code, kind="protocol"))
+            raise self.masked(
+                PermanentError(
+                    f"HTTP {resp.status_code} from {self.host}: reply larger than {MAX_REPLY_BYTES // 1_000_000} MB",
+                    status=resp.status_code,
+                    kind="protocol",
+                )
+            )
         err = self.error_from_response(resp, body)
         if err is not None:
             log.debug("%s %s -> %s", method, path, err.message)
             raise err
         if resp.is_redirect:  # API calls never follow: a moved platform is a config problem, not a retry
             where = sanitise(self.mask(resp.headers.get("Location", "?")), 200)
-            raise self.masked(PermanentError(
-                f"HTTP {resp.status_code} from {self.host}: redirected to {where}; check base_url",
-                status=resp.status_code, kind="http",
-            ))
+            raise self.masked(
+                PermanentError(
+                    f"HTTP {resp.status_code} from {self.host}: redirected to {where}; check base_url",
+                    status=resp.status_code,
+                    kind="http",
+                )
+            )
         if not body.strip():
             return Reply(resp.status_code, None)
         parsed = loads_or_none(body)
         if parsed is None:
             preview = sanitise(self.mask(body.decode("utf-8", "replace")))
-            raise self.masked(TransientError(
-                f"HTTP {resp.status_code} from {self.host}: not JSON: {preview!r}", status=resp.status_code,
-                kind="protocol",
-            ))
+            raise self.masked(
+                TransientError(
+                    f"HTTP {resp.status_code} from {self.host}: not JSON: {preview!r}",
+                    status=resp.status_code,
+                    kind="protocol",
+                )
+            )
         return Reply(resp.status_code, parsed)
 
     def get(self, path: str, **kwargs: Any) -> Reply:

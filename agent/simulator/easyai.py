@@ -45,8 +45,14 @@ if TYPE_CHECKING:
 SUBMITTED_MSG = "成功加入任务清单,排队等待任务执行,任务执行完成后根据output中的taskid取回绘图结果"
 REJECTED_MSG = "任务队列已满,请稍后重试 (queue over limit, retry later)"
 CANCELLED_MSG = "任务取消成功"
-_REASONS = {400: "Bad Request", 404: "Not Found", 413: "Payload Too Large", 422: "Unprocessable Entity",
-            429: "Too Many Requests", 503: "Service Unavailable"}
+_REASONS = {
+    400: "Bad Request",
+    404: "Not Found",
+    413: "Payload Too Large",
+    422: "Unprocessable Entity",
+    429: "Too Many Requests",
+    503: "Service Unavailable",
+}
 _IMAGE_FIELD = re.compile(r"^image(\[\d*\])?$")
 
 
@@ -102,8 +108,15 @@ def images_generations(sim: Simulator, req: Request) -> Reply:
     if image:
         photo = _photo(read_image_ref(sim.board.files, image))
     task = sim.board.new_task(
-        req.cfg, platform="easyai", endpoint="images.generations", family="easyai.sync", prompt=prompt,
-        effect=imaging.pick_effect(model), render="edit" if photo else "t2i", photo=photo, n=n,
+        req.cfg,
+        platform="easyai",
+        endpoint="images.generations",
+        family="easyai.sync",
+        prompt=prompt,
+        effect=imaging.pick_effect(model),
+        render="edit" if photo else "t2i",
+        photo=photo,
+        n=n,
         long_edge=imaging.parse_resolution(body.get("resolution")),
         size=imaging.parse_size(body.get("size"), body.get("aspect_ratio")),
     )
@@ -124,9 +137,17 @@ def images_edits(sim: Simulator, req: Request) -> Reply:
     photo = _photo(images[0].data)
     mask = next((p.data for p in parts if p.name == "mask" and p.is_file), None)
     task = sim.board.new_task(
-        req.cfg, platform="easyai", endpoint="images.edits", family="easyai.sync", prompt=fields.get("prompt", ""),
-        effect=imaging.pick_effect(model), render="edit", photo=photo, mask=mask,
-        n=_int(fields.get("n"), 1, 1, 4, "n"), long_edge=imaging.parse_resolution(fields.get("resolution")),
+        req.cfg,
+        platform="easyai",
+        endpoint="images.edits",
+        family="easyai.sync",
+        prompt=fields.get("prompt", ""),
+        effect=imaging.pick_effect(model),
+        render="edit",
+        photo=photo,
+        mask=mask,
+        n=_int(fields.get("n"), 1, 1, 4, "n"),
+        long_edge=imaging.parse_resolution(fields.get("resolution")),
     )
     return _run_sync(sim, req, task)
 
@@ -154,26 +175,42 @@ def ai_generations(sim: Simulator, req: Request) -> Reply:
     params, options = body.get("params"), body.get("options")
     if not isinstance(params, dict):
         raise BadRequest("params must be an object")
-    if not isinstance(options, dict) or not isinstance(options.get("workflow_name"), str) \
-            or not options["workflow_name"].strip():
+    if (
+        not isinstance(options, dict)
+        or not isinstance(options.get("workflow_name"), str)
+        or not options["workflow_name"].strip()
+    ):
         raise BadRequest("options.workflow_name should not be empty")
     workflow = options["workflow_name"].strip()
     prompt = params.get("positive", params.get("prompt", ""))
     prompt = prompt if isinstance(prompt, str) else str(prompt)
     ref = params.get("image")
     if ref is None:  # workflows name their image input freely: take the first value that is an image link
-        ref = next((v for v in params.values() if isinstance(v, str) and
-                    (v.startswith("data:image/") or "/files/" in v or "/view?" in v)), None)
+        ref = next(
+            (
+                v
+                for v in params.values()
+                if isinstance(v, str) and (v.startswith("data:image/") or "/files/" in v or "/view?" in v)
+            ),
+            None,
+        )
     photo = _photo(read_image_ref(sim.board.files, ref), "params.image") if ref is not None else None
     width, height = params.get("width"), params.get("height")
-    size = imaging.parse_size(f"{width}x{height}" if width and height else params.get("size"),
-                              params.get("aspect_ratio"))
+    size = imaging.parse_size(
+        f"{width}x{height}" if width and height else params.get("size"), params.get("aspect_ratio")
+    )
     task = sim.board.new_task(
-        req.cfg, platform="easyai", endpoint="ai.generations", family="easyai", prompt=prompt,
+        req.cfg,
+        platform="easyai",
+        endpoint="ai.generations",
+        family="easyai",
+        prompt=prompt,
         effect=imaging.pick_effect(workflow),
-        render="video" if "video" in workflow.lower() else ("edit" if photo else "t2i"), photo=photo,
+        render="video" if "video" in workflow.lower() else ("edit" if photo else "t2i"),
+        photo=photo,
         n=_int(params.get("batchSize", params.get("batch_size")), 1, 1, 4, "batchSize"),
-        long_edge=imaging.parse_resolution(params.get("resolution")), size=size,
+        long_edge=imaging.parse_resolution(params.get("resolution")),
+        size=size,
         frames=_int(params.get("frames"), 12, 2, 48, "frames"),
     )
     return _submit(sim, req, task)
@@ -204,8 +241,15 @@ def videos_generations(sim: Simulator, req: Request) -> Reply:
     if not text and first is None:
         raise BadRequest("content needs a text prompt or a first_frame image")
     task = sim.board.new_task(
-        req.cfg, platform="easyai", endpoint="videos.generations", family="easyai", prompt=text,
-        effect=imaging.pick_effect(model), render="video", photo=first, last_frame=last,
+        req.cfg,
+        platform="easyai",
+        endpoint="videos.generations",
+        family="easyai",
+        prompt=text,
+        effect=imaging.pick_effect(model),
+        render="video",
+        photo=first,
+        last_frame=last,
         frames=_int(body.get("frames"), 12, 2, 48, "frames"),
     )
     return _submit(sim, req, task)
@@ -219,8 +263,15 @@ def _submit(sim: Simulator, req: Request, task: Task) -> Reply:
         return _ok(req, {"status": "rejected", "message": REJECTED_MSG, "data": {"queue": waiting}})
     if dropped:
         return Reply(drop=True)
-    return _ok(req, {"task_id": task.task_id, "status": "submitted", "message": SUBMITTED_MSG,
-                     "data": {"queue": position, "taskId": task.task_id}})
+    return _ok(
+        req,
+        {
+            "task_id": task.task_id,
+            "status": "submitted",
+            "message": SUBMITTED_MSG,
+            "data": {"queue": position, "taskId": task.task_id},
+        },
+    )
 
 
 def _status_word(state: str, frac: float) -> str:
@@ -243,9 +294,13 @@ def result(sim: Simulator, req: Request) -> Reply:
     task.polls += 1
     progress = {"queued": 0, "running": min(99, int(frac * 100)), "success": 100}.get(state, 0)
     body: dict[str, Any] = {
-        "task_id": task.task_id, "status": _status_word(state, frac), "output": [],
-        "type": "video" if task.render == "video" else "image", "progress": progress,
-        "queue": sim.board.position(task, now), "time_remained": math.ceil(task.remaining(now)),
+        "task_id": task.task_id,
+        "status": _status_word(state, frac),
+        "output": [],
+        "type": "video" if task.render == "video" else "image",
+        "progress": progress,
+        "queue": sim.board.position(task, now),
+        "time_remained": math.ceil(task.remaining(now)),
     }
     if state == "success":
         files = task.outputs or []

@@ -61,7 +61,6 @@ def _safe_name(name: str) -> str:
     return f"{stem}.{ext}" if ext else stem
 
 
-
 class FileStore:
     """Files by token and by name, with signing. All public methods are thread-safe."""
 
@@ -74,8 +73,17 @@ class FileStore:
         self._by_name: dict[str, StoredFile] = {}
         self._order: collections.deque[str] = collections.deque()
 
-    def store(self, data: bytes, *, ext: str, content_type: str, kind: str, name: str | None = None,
-              born: float | None = None, prefix: str = "ComfyUI") -> StoredFile:
+    def store(
+        self,
+        data: bytes,
+        *,
+        ext: str,
+        content_type: str,
+        kind: str,
+        name: str | None = None,
+        born: float | None = None,
+        prefix: str = "ComfyUI",
+    ) -> StoredFile:
         token = secrets.token_hex(12)
         with self._lock:
             n = next(self._seq)
@@ -92,10 +100,19 @@ class FileStore:
         token = path.stem
         return self._register(token, f"{prefix}_{n:05d}_{path.suffix}", path, path.suffix, content_type, kind, born)
 
-    def _register(self, token: str, name: str, path: Path, ext: str, content_type: str, kind: str,
-                  born: float | None) -> StoredFile:
-        f = StoredFile(token=token, name=name, path=path, ext=ext, content_type=content_type, kind=kind,
-                       size=path.stat().st_size, born=time.time() if born is None else born)
+    def _register(
+        self, token: str, name: str, path: Path, ext: str, content_type: str, kind: str, born: float | None
+    ) -> StoredFile:
+        f = StoredFile(
+            token=token,
+            name=name,
+            path=path,
+            ext=ext,
+            content_type=content_type,
+            kind=kind,
+            size=path.stat().st_size,
+            born=time.time() if born is None else born,
+        )
         evicted: list[StoredFile] = []
         with self._lock:
             self._files[token] = f
@@ -141,7 +158,7 @@ class FileStore:
         return f"{path}?expires={exp}&sig={self.sign(path, exp)}"
 
     def check_signature(self, path: str, expires: str, sig: str) -> str:
-        """"ok", "expired" or "bad" for a /files/ request."""
+        """ "ok", "expired" or "bad" for a /files/ request."""
         try:
             exp = float(expires)
         except (TypeError, ValueError):

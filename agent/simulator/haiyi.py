@@ -57,10 +57,18 @@ _RESERVED = ("workflow_id", "cluster_name", "version_id")
 _NODES = (("10", "Load Image"), ("3", "KSampler"), ("8", "VAE Decode"), ("9", "Save Image"))
 _VIDEO_NODE = ("81", "Video Combine 🎥🅥🅗🅢")
 _WARNINGS = (
-    {"id": "12", "title": "FaceDetailer", "output": "Warning: no face detected, detailer skipped",
-     "error_type": "warning"},
-    {"id": "27", "title": "Upscale Image (using Model)", "output": "Error: CUDA out of memory, node skipped",
-     "error_type": "error"},
+    {
+        "id": "12",
+        "title": "FaceDetailer",
+        "output": "Warning: no face detected, detailer skipped",
+        "error_type": "warning",
+    },
+    {
+        "id": "27",
+        "title": "Upscale Image (using Model)",
+        "output": "Error: CUDA out of memory, node skipped",
+        "error_type": "error",
+    },
 )
 
 
@@ -117,10 +125,16 @@ def apps_run(sim: Simulator, req: Request) -> Reply:
     texts = [v for k, v in fields.items() if k not in _RESERVED and v]
     prompt = " ".join(texts)
     task = sim.board.new_task(
-        req.cfg, platform="haiyi", endpoint="apps.run", family="haiyi.workflow", prompt=prompt,
+        req.cfg,
+        platform="haiyi",
+        endpoint="apps.run",
+        family="haiyi.workflow",
+        prompt=prompt,
         effect=imaging.pick_effect(" ".join([workflow_id, *texts])),
-        render="video" if "video" in workflow_id.lower() else ("edit" if photo else "t2i"), photo=photo,
-        n=_n(fields.get("batch_size", fields.get("n"))), long_edge=imaging.parse_resolution(fields.get("resolution")),
+        render="video" if "video" in workflow_id.lower() else ("edit" if photo else "t2i"),
+        photo=photo,
+        n=_n(fields.get("batch_size", fields.get("n"))),
+        long_edge=imaging.parse_resolution(fields.get("resolution")),
     )
     return _accept(sim, req, task, {"task_id": task.wire_id})
 
@@ -160,8 +174,14 @@ def workflow_submit(sim: Simulator, req: Request) -> Reply:
                 texts.append(value)
     prompt = " ".join(texts)
     task = sim.board.new_task(
-        req.cfg, platform="haiyi", endpoint="workflow.submit", family="haiyi.workflow", prompt=prompt,
-        effect=imaging.pick_effect(prompt), render="video" if video else ("edit" if photo else "t2i"), photo=photo,
+        req.cfg,
+        platform="haiyi",
+        endpoint="workflow.submit",
+        family="haiyi.workflow",
+        prompt=prompt,
+        effect=imaging.pick_effect(prompt),
+        render="video" if video else ("edit" if photo else "t2i"),
+        photo=photo,
     )
     return _accept(sim, req, task, {"task_id": task.wire_id})
 
@@ -190,8 +210,10 @@ def task_status(sim: Simulator, req: Request) -> Reply:
     elif state == "running":
         pos = frac * len(nodes)
         idx = min(len(nodes) - 1, int(pos))
-        progress = {"curr_node": {"id": nodes[idx][0], "title": nodes[idx][1], "progress": int((pos - idx) * 100)},
-                    "total_progress": min(99, int(frac * 100))}
+        progress = {
+            "curr_node": {"id": nodes[idx][0], "title": nodes[idx][1], "progress": int((pos - idx) * 100)},
+            "total_progress": min(99, int(frac * 100)),
+        }
     elif state == "success":
         progress = {"curr_node": {"id": nodes[-1][0], "title": nodes[-1][1], "progress": 100}, "total_progress": 100}
     else:
@@ -200,13 +222,21 @@ def task_status(sim: Simulator, req: Request) -> Reply:
     outputs: list[dict[str, Any]] = []
     if state == "success":
         node = nodes[-1]
-        outputs = [{"id": node[0], "title": node[1], "output": _view_url(req, f), "error_type": "info"}
-                   for f in task.outputs or []]
+        outputs = [
+            {"id": node[0], "title": node[1], "output": _view_url(req, f), "error_type": "info"}
+            for f in task.outputs or []
+        ]
         if "node_warnings" in req.cfg.quirks:
             outputs = [dict(_WARNINGS[0]), *outputs, dict(_WARNINGS[1])]
     elif state in ("failed", "cancelled"):
-        outputs = [{"id": nodes[1][0], "title": nodes[1][1], "output": f"Exception: {task.error or 'cancelled'}",
-                    "error_type": "error"}]
+        outputs = [
+            {
+                "id": nodes[1][0],
+                "title": nodes[1][1],
+                "output": f"Exception: {task.error or 'cancelled'}",
+                "error_type": "error",
+            }
+        ]
     data["outputs"] = outputs
     _progress_quirks(req, data, task.polls)
     return ok(data)
@@ -268,8 +298,9 @@ def file_upload(sim: Simulator, req: Request) -> Reply:
 def generate_image(sim: Simulator, req: Request) -> Reply:
     body = req.json_object()
     model, params = body.get("model"), body.get("parameters")
-    if not isinstance(model, dict) or not all(isinstance(model.get(k), str) and model[k]
-                                              for k in ("provider", "model")):
+    if not isinstance(model, dict) or not all(
+        isinstance(model.get(k), str) and model[k] for k in ("provider", "model")
+    ):
         raise BadRequest("model must be {provider, model, type}")
     if not isinstance(params, dict):
         raise BadRequest("parameters must be an object")
@@ -290,13 +321,25 @@ def generate_image(sim: Simulator, req: Request) -> Reply:
         if imaging.probe(photo) is None:
             raise BadRequest("parameters.images[0] is not a readable image")
     task = sim.board.new_task(
-        req.cfg, platform="haiyi", endpoint="generate.image", family="haiyi.generate", prompt=prompt,
-        effect=imaging.pick_effect(model["model"]), render="edit" if photo else "t2i", photo=photo,
-        n=_n(params.get("n", params.get("num_images"))), long_edge=imaging.parse_resolution(params.get("resolution")),
+        req.cfg,
+        platform="haiyi",
+        endpoint="generate.image",
+        family="haiyi.generate",
+        prompt=prompt,
+        effect=imaging.pick_effect(model["model"]),
+        render="edit" if photo else "t2i",
+        photo=photo,
+        n=_n(params.get("n", params.get("num_images"))),
+        long_edge=imaging.parse_resolution(params.get("resolution")),
         size=imaging.parse_size(params.get("size"), params.get("aspect_ratio")),
     )
-    return _accept(sim, req, task, {"task_id": task.wire_id, "status": "submitted",
-                                    "message": "Task has been submitted for processing"}, enveloped=False)
+    return _accept(
+        sim,
+        req,
+        task,
+        {"task_id": task.wire_id, "status": "submitted", "message": "Task has been submitted for processing"},
+        enveloped=False,
+    )
 
 
 def generate_result(sim: Simulator, req: Request) -> Reply:
@@ -308,8 +351,9 @@ def generate_result(sim: Simulator, req: Request) -> Reply:
         "outputs": [],
     }
     if state == "success":
-        body["outputs"] = [{"url": req.base_url + sim.board.files.signed_path(f, req.cfg), "type": f.media}
-                           for f in task.outputs or []]
+        body["outputs"] = [
+            {"url": req.base_url + sim.board.files.signed_path(f, req.cfg), "type": f.media} for f in task.outputs or []
+        ]
     elif state in ("failed", "cancelled"):
         body["message"] = task.error or "cancelled"
     if "progress_missing" in req.cfg.quirks:

@@ -23,15 +23,31 @@ VIDEO_EDGE = 320  # videos are small: a handful of frames at this long edge
 
 EFFECTS: tuple[str, ...] = ("cartoon", "sepia", "invert", "sketch", "mono", "pixel", "vivid", "dream", "mirror")
 _KEYWORDS: tuple[tuple[str, str], ...] = (
-    ("cartoon", "cartoon"), ("anime", "cartoon"), ("toon", "cartoon"), ("comic", "cartoon"),
-    ("sketch", "sketch"), ("pencil", "sketch"), ("line", "sketch"),
-    ("sepia", "sepia"), ("vintage", "sepia"), ("retro", "sepia"),
-    ("invert", "invert"), ("negative", "invert"),
-    ("mono", "mono"), ("gray", "mono"), ("grey", "mono"), ("noir", "mono"),
-    ("pixel", "pixel"), ("8bit", "pixel"),
-    ("vivid", "vivid"), ("pop", "vivid"),
-    ("dream", "dream"), ("soft", "dream"), ("glow", "dream"),
-    ("mirror", "mirror"), ("flip", "mirror"),
+    ("cartoon", "cartoon"),
+    ("anime", "cartoon"),
+    ("toon", "cartoon"),
+    ("comic", "cartoon"),
+    ("sketch", "sketch"),
+    ("pencil", "sketch"),
+    ("line", "sketch"),
+    ("sepia", "sepia"),
+    ("vintage", "sepia"),
+    ("retro", "sepia"),
+    ("invert", "invert"),
+    ("negative", "invert"),
+    ("mono", "mono"),
+    ("gray", "mono"),
+    ("grey", "mono"),
+    ("noir", "mono"),
+    ("pixel", "pixel"),
+    ("8bit", "pixel"),
+    ("vivid", "vivid"),
+    ("pop", "vivid"),
+    ("dream", "dream"),
+    ("soft", "dream"),
+    ("glow", "dream"),
+    ("mirror", "mirror"),
+    ("flip", "mirror"),
 )
 _TINTS = ((255, 120, 80), (80, 160, 255), (120, 220, 120), (230, 200, 60))  # per-variant tint for n > 1
 
@@ -167,8 +183,9 @@ def _soft_blur(img: Image.Image, radius: float) -> Image.Image:
 
 def _sketch(img: Image.Image) -> Image.Image:
     gray = np.asarray(ImageOps.grayscale(img), dtype=np.float32)
-    blurred = np.asarray(_soft_blur(Image.fromarray((255 - gray).astype(np.uint8)), max(2, img.width // 150)),
-                         dtype=np.float32)
+    blurred = np.asarray(
+        _soft_blur(Image.fromarray((255 - gray).astype(np.uint8)), max(2, img.width // 150)), dtype=np.float32
+    )
     dodge = np.clip(gray * 255.0 / np.maximum(1.0, 255.0 - blurred), 0, 255).astype(np.uint8)
     return Image.fromarray(dodge).convert("RGB")
 
@@ -199,16 +216,24 @@ def _mirror(img: Image.Image) -> Image.Image:
 
 
 _EFFECT_FUNCS = {
-    "cartoon": _cartoon, "sepia": _sepia, "invert": _invert, "sketch": _sketch, "mono": _mono,
-    "pixel": _pixel, "vivid": _vivid, "dream": _dream, "mirror": _mirror,
+    "cartoon": _cartoon,
+    "sepia": _sepia,
+    "invert": _invert,
+    "sketch": _sketch,
+    "mono": _mono,
+    "pixel": _pixel,
+    "vivid": _vivid,
+    "dream": _dream,
+    "mirror": _mirror,
 }
 
 
 # ------------------------------------------------------------------------------------------------- renders
 
 
-def edit(photo: Image.Image, effect: str, n: int, long_edge: int | None,
-         mask: bytes | None = None) -> list[Image.Image]:
+def edit(
+    photo: Image.Image, effect: str, n: int, long_edge: int | None, mask: bytes | None = None
+) -> list[Image.Image]:
     """n transformed copies of `photo` (aspect ratio kept). With a mask, only its edit region changes:
     transparent pixels (OpenAI style) or, for a mask without alpha, white pixels (ComfyUI style)."""
     size = output_size(photo.width, photo.height, long_edge)

@@ -61,11 +61,13 @@ ROUTES: list[tuple[str, str, str, Handler]] = [
     ("POST", "/openapi/v1/generate/image", "haiyi", haiyi.generate_image),
     ("GET", "/openapi/v1/generate/result/{id}", "haiyi", haiyi.generate_result),
 ]
-_COMPILED = [(m, re.compile("^" + re.sub(r"\\\{id\\\}", r"(?P<id>[^/]+)", re.escape(p)) + "$"), plat, h)
-             for m, p, plat, h in ROUTES]
+_COMPILED = [
+    (m, re.compile("^" + re.sub(r"\\\{id\\\}", r"(?P<id>[^/]+)", re.escape(p)) + "$"), plat, h)
+    for m, p, plat, h in ROUTES
+]
 
 HTML_LINK_EXPIRED = (
-    "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>链接已失效</title></head>\n"
+    '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>链接已失效</title></head>\n'
     "<body><h1>链接已失效 / Link expired</h1><p>The link you followed has expired. Please request a new one.</p>"
     "</body></html>\n"
 )
@@ -237,8 +239,15 @@ class Simulator:
         if isinstance(body, Reply):
             return body
         method = "GET" if head else h.command
-        req = Request(method=method, path=path, query=query, headers=h.headers, body=body,
-                      base_url=base_url_from_host(h.headers.get("Host"), self.url), cfg=cfg)
+        req = Request(
+            method=method,
+            path=path,
+            query=query,
+            headers=h.headers,
+            body=body,
+            base_url=base_url_from_host(h.headers.get("Host"), self.url),
+            cfg=cfg,
+        )
         if path.startswith("/_sim/"):
             return self._control(req)
         if path.startswith("/files/") or path in ("/view", "/api/view"):
@@ -279,8 +288,11 @@ class Simulator:
                 return object_store_error(403, "AccessDenied", "Request has expired", req.path[7:])
             if verdict != "ok":
                 return object_store_error(
-                    403, "SignatureDoesNotMatch",
-                    "The request signature we calculated does not match the signature you provided.", req.path[7:])
+                    403,
+                    "SignatureDoesNotMatch",
+                    "The request signature we calculated does not match the signature you provided.",
+                    req.path[7:],
+                )
         else:
             f = self.board.files.file_by_name(req.q("filename"))
             if f is None:
@@ -290,13 +302,20 @@ class Simulator:
         if "html_download" in req.cfg.quirks:
             return html_reply(200, HTML_LINK_EXPIRED)
         ctype = "application/octet-stream" if "octet_stream" in req.cfg.quirks else f.content_type
-        return Reply(status=200, file=f.path, content_type=ctype,
-                     headers={"Content-Disposition": f'inline; filename="{f.name}"'})
+        return Reply(
+            status=200, file=f.path, content_type=ctype, headers={"Content-Disposition": f'inline; filename="{f.name}"'}
+        )
 
     def _control(self, req: Request) -> Reply:
         if req.path == "/_sim/health" and req.method == "GET":
-            return json_reply({"ok": True, "url": self.url, "uptime_s": round(time.time() - self._started_at, 3),
-                               **self.board.counts()})
+            return json_reply(
+                {
+                    "ok": True,
+                    "url": self.url,
+                    "uptime_s": round(time.time() - self._started_at, 3),
+                    **self.board.counts(),
+                }
+            )
         if req.path == "/_sim/record" and req.method == "GET":
             return json_reply(self.record())
         if req.path == "/_sim/tasks" and req.method == "GET":

@@ -116,8 +116,19 @@ class Board:
         with self._lock:
             return sum(1 for t in self._active if t.cancelled_at is None and t.start > now)
 
-    def new_task(self, cfg: SimConfig, *, platform: str, endpoint: str, family: str, prompt: str, effect: str,
-                 render: str, photo: bytes | None = None, **extra: Any) -> Task:
+    def new_task(
+        self,
+        cfg: SimConfig,
+        *,
+        platform: str,
+        endpoint: str,
+        family: str,
+        prompt: str,
+        effect: str,
+        render: str,
+        photo: bytes | None = None,
+        **extra: Any,
+    ) -> Task:
         """Build (not yet schedule) a task: id, seeded duration, FAIL / SLOW from the prompt."""
         now = time.time()
         with self._lock:
@@ -135,14 +146,27 @@ class Board:
         if family.startswith("haiyi"):
             wire_id = f"t-{task_id}" if "string_task_ids" in cfg.quirks else int(task_id)
         return Task(
-            seq=seq, platform=platform, endpoint=endpoint, family=family, task_id=task_id, wire_id=wire_id,
-            prompt=prompt or "", effect=effect, render=render, submitted=now, duration=duration, fails=fails,
-            photo=photo, image_sha256=hashlib.sha256(photo).hexdigest() if photo is not None else None,
-            error=f"simulated failure: the prompt contains FAIL ({endpoint})" if fails else None, **extra,
+            seq=seq,
+            platform=platform,
+            endpoint=endpoint,
+            family=family,
+            task_id=task_id,
+            wire_id=wire_id,
+            prompt=prompt or "",
+            effect=effect,
+            render=render,
+            submitted=now,
+            duration=duration,
+            fails=fails,
+            photo=photo,
+            image_sha256=hashlib.sha256(photo).hexdigest() if photo is not None else None,
+            error=f"simulated failure: the prompt contains FAIL ({endpoint})" if fails else None,
+            **extra,
         )
 
-    def accept(self, task: Task, cfg: SimConfig, *, reply_dropped: bool = False,
-               queue_limit: int | None = None) -> int | None:
+    def accept(
+        self, task: Task, cfg: SimConfig, *, reply_dropped: bool = False, queue_limit: int | None = None
+    ) -> int | None:
         """Schedule `task` and record it. Returns its queue position (0 = runs now), or None when
         `queue_limit` is given and the task would have to wait behind that many others (not accepted)."""
         with self._lock:
@@ -159,8 +183,12 @@ class Board:
             task.reply_dropped = reply_dropped
             self._record.append(
                 {
-                    "platform": task.platform, "endpoint": task.endpoint, "task_id": task.wire_id,
-                    "image_sha256": task.image_sha256, "ts": now, "reply_dropped": reply_dropped,
+                    "platform": task.platform,
+                    "endpoint": task.endpoint,
+                    "task_id": task.wire_id,
+                    "image_sha256": task.image_sha256,
+                    "ts": now,
+                    "reply_dropped": reply_dropped,
                 }
             )
             self.changed.notify_all()
@@ -218,7 +246,7 @@ class Board:
         waiting.sort(key=lambda t: t.seq)
         ends = sorted(t.end for t in running)
         if len(ends) >= workers:
-            slots = ends[len(ends) - workers:]  # more running than slots: the next starts as they drain
+            slots = ends[len(ends) - workers :]  # more running than slots: the next starts as they drain
         else:
             slots = ends + [now] * (workers - len(ends))
         heapq.heapify(slots)
@@ -247,11 +275,21 @@ class Board:
                 state, frac = t.phase(now)
                 out.append(
                     {
-                        "platform": t.platform, "endpoint": t.endpoint, "task_id": t.wire_id, "state": state,
-                        "progress": int(frac * 100), "queue": self._position(t, now), "prompt": t.prompt,
-                        "effect": t.effect, "submitted": t.submitted, "start": t.start, "end": t.end,
-                        "cancelled_at": t.cancelled_at, "image_sha256": t.image_sha256,
-                        "outputs": [f.name for f in t.outputs or []], "reply_dropped": t.reply_dropped,
+                        "platform": t.platform,
+                        "endpoint": t.endpoint,
+                        "task_id": t.wire_id,
+                        "state": state,
+                        "progress": int(frac * 100),
+                        "queue": self._position(t, now),
+                        "prompt": t.prompt,
+                        "effect": t.effect,
+                        "submitted": t.submitted,
+                        "start": t.start,
+                        "end": t.end,
+                        "cancelled_at": t.cancelled_at,
+                        "image_sha256": t.image_sha256,
+                        "outputs": [f.name for f in t.outputs or []],
+                        "reply_dropped": t.reply_dropped,
                     }
                 )
             return out
@@ -294,9 +332,11 @@ class Board:
         prefix = time.strftime("HAIYI_%Y%m%d%H%M%S", time.gmtime(task.end)) if task.platform == "haiyi" else "ComfyUI"
         pad = HUGE_BYTES if "huge_output" in cfg.quirks else 0
         if task.render == "video":
-            first = (imaging.open_photo(task.photo, imaging.VIDEO_EDGE) if task.photo
-                     else imaging.text_to_image(task.prompt, (imaging.VIDEO_EDGE, imaging.VIDEO_EDGE * 9 // 16),
-                                                task.effect))
+            first = (
+                imaging.open_photo(task.photo, imaging.VIDEO_EDGE)
+                if task.photo
+                else imaging.text_to_image(task.prompt, (imaging.VIDEO_EDGE, imaging.VIDEO_EDGE * 9 // 16), task.effect)
+            )
             first = imaging.apply_effect(first, task.effect) if task.photo else first
             last = imaging.open_photo(task.last_frame, imaging.VIDEO_EDGE) if task.last_frame else None
             last = imaging.apply_effect(last, task.effect) if last is not None else None
@@ -313,7 +353,13 @@ class Board:
         else:
             images = [imaging.text_to_image(task.prompt, task.size, task.effect, k) for k in range(task.n)]
         return [
-            self.files.store(imaging.encode_png(im, pad), ext=".png", content_type="image/png", kind="output",
-                       prefix=prefix, born=task.end)
+            self.files.store(
+                imaging.encode_png(im, pad),
+                ext=".png",
+                content_type="image/png",
+                kind="output",
+                prefix=prefix,
+                born=task.end,
+            )
             for im in images
         ]

@@ -93,8 +93,10 @@ class Request:
         if ctype.startswith("multipart/form-data"):
             return parse_multipart(self.body, self.content_type)
         if ctype.startswith("application/json"):
-            return [Part(str(k), (v if isinstance(v, str) else json.dumps(v)).encode()) for k, v in
-                    self.json_object().items()]
+            return [
+                Part(str(k), (v if isinstance(v, str) else json.dumps(v)).encode())
+                for k, v in self.json_object().items()
+            ]
         if ctype.startswith("application/x-www-form-urlencoded") or not ctype:
             pairs = urllib.parse.parse_qsl(self.body.decode("utf-8", "replace"), keep_blank_values=True)
             return [Part(k, v.encode()) for k, v in pairs]
@@ -184,8 +186,12 @@ def parse_multipart(body: bytes, content_type: str) -> list[Part]:
         )
 
     callbacks = {
-        "on_part_begin": on_part_begin, "on_header_field": on_header_field, "on_header_value": on_header_value,
-        "on_header_end": on_header_end, "on_part_data": on_part_data, "on_part_end": on_part_end,
+        "on_part_begin": on_part_begin,
+        "on_header_field": on_header_field,
+        "on_header_value": on_header_value,
+        "on_header_end": on_header_end,
+        "on_part_data": on_part_data,
+        "on_part_end": on_part_end,
         "on_end": lambda: ended.append(True),
     }
     try:

@@ -11,14 +11,15 @@ from typing import Any
 
 from agent.commands import CommandError
 from agent.config import Config, ProfileConfig
-from agent.jobs.model import Job, JobState
 from agent.durable import make_dirs_durable, write_durable
+from agent.jobs.model import Job, JobState
 from agent.results import CAPTURE_NAME, ResultLayout
 
 # what a remote value may not look like: a URL (scheme://, or a scheme that reads local data), an absolute, home,
 # UNC or relative path, or a climb out of a folder anywhere in it
 _URLISH = re.compile(
-    r"(^(file|data|javascript|ftp|https?|s3|gs|smb):|://|^[/~\\]|^\.\.?[/\\]|\.\.[/\\]|^[a-z]:[/\\])", re.I)
+    r"(^(file|data|javascript|ftp|https?|s3|gs|smb):|://|^[/~\\]|^\.\.?[/\\]|\.\.[/\\]|^[a-z]:[/\\])", re.I
+)
 _INVISIBLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2060\ufeff]")
 _SCALARS = (str, int, float, bool)
 
@@ -34,7 +35,9 @@ def check_remote_params(profile: ProfileConfig, params: Any) -> dict[str, Any]:
     for k, v in params.items():
         if k not in allowed:
             listed = ", ".join(sorted(allowed)) or "none"
-            raise CommandError("bad_request", f"param {k!r} may not be set remotely (profile {profile.name!r} allows: {listed})")
+            raise CommandError(
+                "bad_request", f"param {k!r} may not be set remotely (profile {profile.name!r} allows: {listed})"
+            )
         if not isinstance(v, _SCALARS) or v is None:
             raise CommandError("bad_request", f"param {k!r} must be a string, number or boolean")
         if isinstance(v, str):
@@ -43,7 +46,9 @@ def check_remote_params(profile: ProfileConfig, params: Any) -> dict[str, Any]:
             if _INVISIBLE.search(v):
                 raise CommandError("bad_request", f"param {k!r} contains control or invisible characters")
             if _URLISH.search(v.strip()):
-                raise CommandError("bad_request", f"param {k!r} looks like a path or URL; those are never accepted remotely")
+                raise CommandError(
+                    "bad_request", f"param {k!r} looks like a path or URL; those are never accepted remotely"
+                )
         out[k] = v
     return out
 
@@ -67,8 +72,16 @@ def check_disk(config: Config) -> None:
             )
 
 
-def store_capture(layout: ResultLayout, jpeg: bytes, *, profile: ProfileConfig, source: str,
-                  params: dict[str, Any], request_id: str | None, backlog: bool = False) -> Job:
+def store_capture(
+    layout: ResultLayout,
+    jpeg: bytes,
+    *,
+    profile: ProfileConfig,
+    source: str,
+    params: dict[str, Any],
+    request_id: str | None,
+    backlog: bool = False,
+) -> Job:
     """Write capture.jpg and a first job.json durably; the caller then commits the row (see core.capture)."""
     now = time.time()
     job_id = str(uuid.uuid4())
@@ -81,9 +94,18 @@ def store_capture(layout: ResultLayout, jpeg: bytes, *, profile: ProfileConfig, 
         shutil.rmtree(job_dir, ignore_errors=True)  # nothing half-written stays behind
         raise
     job = Job(
-        id=job_id, profile=profile.name, source=source, state=JobState.CAPTURED, created_at=now, updated_at=now,
-        capture_path=str(capture), platform=profile.platform, params=params, request_id=request_id,
-        result_dir=str(job_dir), history=[{"ts": round(now, 3), "state": "captured"}],
+        id=job_id,
+        profile=profile.name,
+        source=source,
+        state=JobState.CAPTURED,
+        created_at=now,
+        updated_at=now,
+        capture_path=str(capture),
+        platform=profile.platform,
+        params=params,
+        request_id=request_id,
+        result_dir=str(job_dir),
+        history=[{"ts": round(now, 3), "state": "captured"}],
         priority=0 if backlog else 1,  # taken while its platform is away: the next guest goes first
     )
     try:
@@ -111,8 +133,10 @@ def ensure_jpeg(data: bytes) -> bytes:
             with Image.open(io.BytesIO(data)) as im:
                 w, h = im.size
                 if w * h > MAX_GIVEN_PIXELS:
-                    raise CommandError("bad_request", f"the image is too large ({w}x{h}, more than "
-                                                      f"{MAX_GIVEN_PIXELS // 1_000_000} megapixels)")
+                    raise CommandError(
+                        "bad_request",
+                        f"the image is too large ({w}x{h}, more than {MAX_GIVEN_PIXELS // 1_000_000} megapixels)",
+                    )
                 im.load()  # a truncated file fails here, not later in the queue
                 if im.format == "JPEG":
                     return data

@@ -24,8 +24,9 @@ def fetch(client: PlatformClient, job: Job, url_for: Callable[[str], str]) -> Ou
     return Advance("finished", {"outputs": outputs})
 
 
-def fetch_outputs(client: PlatformClient, remote: list[RemoteOutput], job_dir: Path,
-                  url_for: Callable[[str], str]) -> list[Output]:
+def fetch_outputs(
+    client: PlatformClient, remote: list[RemoteOutput], job_dir: Path, url_for: Callable[[str], str]
+) -> list[Output]:
     if not remote:
         raise PermanentError("the platform reported success but returned no output", kind="output")
     outputs: list[Output] = []
@@ -34,10 +35,19 @@ def fetch_outputs(client: PlatformClient, remote: list[RemoteOutput], job_dir: P
             text = ro.text if ro.text is not None else (ro.url or "")
             path = job_dir / f"result-{i}.txt"
             write_durable(path, text.encode("utf-8"), sync_dir=False)
-            outputs.append(Output(type="text", path=str(path), url=url_for(path.name), text=text,
-                                  content_type="text/plain; charset=utf-8", size=path.stat().st_size))
+            outputs.append(
+                Output(
+                    type="text",
+                    path=str(path),
+                    url=url_for(path.name),
+                    text=text,
+                    content_type="text/plain; charset=utf-8",
+                    size=path.stat().st_size,
+                )
+            )
             continue
         d = client.download(ro, job_dir / f"result-{i}")
-        outputs.append(Output(type=d.type, path=str(d.path), url=url_for(d.path.name),
-                              content_type=d.content_type, size=d.size))
+        outputs.append(
+            Output(type=d.type, path=str(d.path), url=url_for(d.path.name), content_type=d.content_type, size=d.size)
+        )
     return outputs

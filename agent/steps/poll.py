@@ -17,8 +17,9 @@ def poll(client: PlatformClient, task_id: str, endpoint: str) -> Outcome:
     if st.state == "success":
         return Advance("task_done", {"remote_outputs": [o.as_dict() for o in st.outputs], "note": note})
     if st.state == "failed":
-        return Error(PermanentError(f"the platform failed the task: {st.message or 'no reason given'}",
-                                    kind="protocol"))
+        return Error(
+            PermanentError(f"the platform failed the task: {st.message or 'no reason given'}", kind="protocol")
+        )
     if st.state == "cancelled":
         return Advance("cancel", {"note": "cancelled on the platform"})
     return Running(progress=st.progress, queue_position=st.queue_position)

@@ -16,9 +16,13 @@ from agent.jobs.model import Job
 def result_payload(job: Job) -> dict[str, Any]:
     """The finished job as every output sees it: its files by type, with the URLs the local API serves."""
     return {
-        "job_id": job.id, "profile": job.profile, "source": job.source, "platform": job.platform,
-        "outputs": [{"type": o.type, "url": o.url, "path": o.path, **({"text": o.text} if o.text else {})}
-                    for o in job.outputs],
+        "job_id": job.id,
+        "profile": job.profile,
+        "source": job.source,
+        "platform": job.platform,
+        "outputs": [
+            {"type": o.type, "url": o.url, "path": o.path, **({"text": o.text} if o.text else {})} for o in job.outputs
+        ],
     }
 
 

@@ -21,5 +21,7 @@ def submit(client: PlatformClient, req: SubmitRequest) -> Outcome:
 
         why = (status.message if status is not None else None) or "the platform answered without a task or a result"
         return Error(PermanentError(f"the platform failed the task: {why}", kind="protocol"))
-    return Advance("task_done", {"remote_outputs": [o.as_dict() for o in status.outputs],
-                                 "note": "; ".join(status.warnings)[:500] or None})
+    return Advance(
+        "task_done",
+        {"remote_outputs": [o.as_dict() for o in status.outputs], "note": "; ".join(status.warnings)[:500] or None},
+    )

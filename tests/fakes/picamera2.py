@@ -25,15 +25,16 @@ from PIL import Image
 cameras: list[dict[str, Any]] = []
 wedged = threading.Event()
 unwedge = threading.Event()
-instances: list["Picamera2"] = []
+instances: list[Picamera2] = []
 frame_delay_s = 0.0
 
 
 def reset() -> None:
     global frame_delay_s
     frame_delay_s = 0.0
-    cameras[:] = [{"Model": "imx477", "Location": 2, "Rotation": 180, "Id": "/base/soc/i2c0mux/i2c@1/imx477@1a",
-                   "Num": 0}]
+    cameras[:] = [
+        {"Model": "imx477", "Location": 2, "Rotation": 180, "Id": "/base/soc/i2c0mux/i2c@1/imx477@1a", "Num": 0}
+    ]
     wedged.clear()
     unwedge.clear()
     instances.clear()
@@ -43,8 +44,9 @@ reset()
 
 
 class Picamera2:
-    def __init__(self, camera_num: int = 0, verbose_console: Any = None, tuning: Any = None,
-                 allocator: Any = None) -> None:
+    def __init__(
+        self, camera_num: int = 0, verbose_console: Any = None, tuning: Any = None, allocator: Any = None
+    ) -> None:
         info = self.global_camera_info()[camera_num]  # IndexError for a camera that is not there
         self.camera_num = info["Num"]
         self.camera_properties = {"Model": info["Model"], "PixelArraySize": (4056, 3040)}
@@ -61,14 +63,33 @@ class Picamera2:
     def global_camera_info() -> list[dict[str, Any]]:
         return [dict(c) for c in cameras]
 
-    def create_still_configuration(self, main: dict | None = None, lores: dict | None = None, raw: dict | None = None,
-                                   transform: Any = None, colour_space: Any = None, buffer_count: int = 1,
-                                   controls: dict | None = None, display: str | None = None,
-                                   encode: str | None = None, queue: bool = True, sensor: dict | None = None,
-                                   use_case: str = "still") -> dict:
+    def create_still_configuration(
+        self,
+        main: dict | None = None,
+        lores: dict | None = None,
+        raw: dict | None = None,
+        transform: Any = None,
+        colour_space: Any = None,
+        buffer_count: int = 1,
+        controls: dict | None = None,
+        display: str | None = None,
+        encode: str | None = None,
+        queue: bool = True,
+        sensor: dict | None = None,
+        use_case: str = "still",
+    ) -> dict:
         stream = {"format": "BGR888", "size": self.sensor_resolution, "preserve_ar": True} | dict(main or {})
-        return {"use_case": use_case, "buffer_count": buffer_count, "queue": queue, "main": stream,
-                "lores": lores, "raw": raw, "controls": dict(controls or {}), "display": display, "encode": encode}
+        return {
+            "use_case": use_case,
+            "buffer_count": buffer_count,
+            "queue": queue,
+            "main": stream,
+            "lores": lores,
+            "raw": raw,
+            "controls": dict(controls or {}),
+            "display": display,
+            "encode": encode,
+        }
 
     def configure(self, camera_config: dict) -> None:
         self._need_open()
@@ -106,8 +127,15 @@ class Picamera2:
         frame[...] = ((n * 40) % 256, 128, 255 - (n * 40) % 256)  # R, G, B: the frame number as a colour
         return frame
 
-    def capture_file(self, file_output: Any, name: str = "main", format: str | None = None, wait: Any = None,
-                     signal_function: Any = None, exif_data: dict | None = None) -> dict:
+    def capture_file(
+        self,
+        file_output: Any,
+        name: str = "main",
+        format: str | None = None,
+        wait: Any = None,
+        signal_function: Any = None,
+        exif_data: dict | None = None,
+    ) -> dict:
         img = Image.fromarray(self.capture_array(name, wait=wait))
         quality = self.options.get("quality", 90)
         img.save(file_output, format=format or "jpeg", quality=quality)  # a path or a file object, like the real one
@@ -133,7 +161,7 @@ class Picamera2:
         if not self.is_open:
             raise RuntimeError("Camera is closed")
 
-    def __enter__(self) -> "Picamera2":
+    def __enter__(self) -> Picamera2:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -30,8 +30,9 @@ class DaemonProcess:
         info.unlink(missing_ok=True)
         exe = Path(sys.executable).parent / "edge-agent"
         with open(self.log, "a") as log:
-            self.proc = subprocess.Popen([str(exe), "run", "-c", str(self.cfg)], stdout=log,
-                                         stderr=subprocess.STDOUT, env=self.env)
+            self.proc = subprocess.Popen(
+                [str(exe), "run", "-c", str(self.cfg)], stdout=log, stderr=subprocess.STDOUT, env=self.env
+            )
         self.starts += 1
         proc = self.proc
         wait_until(lambda: info.exists() or proc.poll() is not None, timeout=timeout, what="daemon start")

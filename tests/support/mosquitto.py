@@ -111,7 +111,7 @@ class Mosquitto:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def start(self, timeout: float = 10.0) -> "Mosquitto":
+    def start(self, timeout: float = 10.0) -> Mosquitto:
         if self.running:
             return self
         self.proc = subprocess.Popen(
@@ -139,7 +139,7 @@ class Mosquitto:
         """SIGKILL: the broker vanishes; nothing is saved."""
         self._end(signal.SIGKILL, 10.0)
 
-    def restart(self) -> "Mosquitto":
+    def restart(self) -> Mosquitto:
         self.stop()
         return self.start()
 
@@ -167,7 +167,7 @@ class Mosquitto:
         except OSError:
             return ""
 
-    def __enter__(self) -> "Mosquitto":
+    def __enter__(self) -> Mosquitto:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -179,18 +179,47 @@ def make_tls_files(directory: Path) -> tuple[Path, Path, Path]:
     openssl = _find("openssl")
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
-    ca_key, ca, key, csr, cert, ext = (d / n for n in ("ca.key", "ca.crt", "server.key", "server.csr",
-                                                        "server.crt", "server.ext"))
+    ca_key, ca, key, csr, cert, ext = (
+        d / n for n in ("ca.key", "ca.crt", "server.key", "server.csr", "server.crt", "server.ext")
+    )
 
     def run(*args: str) -> None:
         subprocess.run([openssl, *args], check=True, capture_output=True)
 
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=edge-agent test CA",
-        "-keyout", str(ca_key), "-out", str(ca))
+    run(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=edge-agent test CA",
+        "-keyout",
+        str(ca_key),
+        "-out",
+        str(ca),
+    )
     run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(csr))
     ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
-    run("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial", "-days", "2",
-        "-extfile", str(ext), "-out", str(cert))
+    run(
+        "x509",
+        "-req",
+        "-in",
+        str(csr),
+        "-CA",
+        str(ca),
+        "-CAkey",
+        str(ca_key),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        str(ext),
+        "-out",
+        str(cert),
+    )
     return ca, cert, key
 
 
@@ -272,7 +301,7 @@ class TcpProxy:
         i = 1
         while packet[i] & 0x80:
             i += 1
-        body = packet[i + 1:]
+        body = packet[i + 1 :]
         name_len = int.from_bytes(body[0:2], "big")
         return len(body) > 2 + name_len and body[2 + name_len] == 5
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from collections.abc import Iterator
 
 from PIL import Image
 from pydantic import SecretStr
@@ -17,8 +17,17 @@ from agent.simulator import FAILURE_KINDS, SimConfig, Simulator
 def sim_defaults(key: str) -> dict[str, Any]:
     """The settings each test starts from (an autouse fixture puts them back after every test)."""
     return dict(
-        api_keys=(key,), latency=0.2, fail_rate=0.0, failure_kinds=FAILURE_KINDS, queue_limit=None, workers=8,
-        retry_after_s=1.0, url_ttl_s=300.0, expire_fast_s=1.0, max_upload_bytes=20_000_000, quirks=frozenset(),
+        api_keys=(key,),
+        latency=0.2,
+        fail_rate=0.0,
+        failure_kinds=FAILURE_KINDS,
+        queue_limit=None,
+        workers=8,
+        retry_after_s=1.0,
+        url_ttl_s=300.0,
+        expire_fast_s=1.0,
+        max_upload_bytes=20_000_000,
+        quirks=frozenset(),
     )
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tests.support.configs import KEY_ENV, TEST_KEY
 
+
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120, cwd: Path | None = None):
     """Run the real `edge-agent` console script."""
     exe = Path(sys.executable).parent / "edge-agent"

@@ -51,5 +51,6 @@ def poll(client: EasyAIClient, task_id: str) -> TaskStatus:
     return client.result(task_id)
 
 
-MODE = Mode(kind="easyai", endpoint=ENDPOINT, profile_model=AiGenerationsProfile, is_async=True, submit=submit,
-            poll=poll)
+MODE = Mode(
+    kind="easyai", endpoint=ENDPOINT, profile_model=AiGenerationsProfile, is_async=True, submit=submit, poll=poll
+)

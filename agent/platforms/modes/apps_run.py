@@ -31,15 +31,14 @@ class AppsRunProfile(ProfileBase):
     version_id: IdText | None = Field(None, description="a version of the app; default: the current one")
     cluster: str | None = Field(None, description='GPU cluster (GPU-4090, GPU-A800, ...) or "auto" (the default)')
     image_field: str = Field("input_image", min_length=1, description="the app's parameter that receives the photo")
-    files: dict[str, ExistingFile] = Field(default_factory=dict,
-                                           description="extra files the app takes, as { app_field = path }")
+    files: dict[str, ExistingFile] = Field(
+        default_factory=dict, description="extra files the app takes, as { app_field = path }"
+    )
 
 
 def submit(client: HaiyiClient, req: SubmitRequest) -> SubmitResult:
     profile = profile_as(req, AppsRunProfile)
-    files: list[tuple[str, tuple[str, bytes, str]]] = [
-        (profile.image_field, (req.image_name, req.image, "image/jpeg"))
-    ]
+    files: list[tuple[str, tuple[str, bytes, str]]] = [(profile.image_field, (req.image_name, req.image, "image/jpeg"))]
     for name, path in profile.files.items():
         files.append((name, (path.name, read_local(path), mime_of(path))))
 

@@ -19,15 +19,18 @@ NEVER_REMOTE = ("image", "images", "mask", "files", "workflow_file", "url", "ima
 class ProfileBase(_Model):
     """The keys every ``[[profiles]]`` entry has; each mode adds its own (and only those are accepted)."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$",
-                      description="what triggers ask for (button, MQTT, HTTP); letters, digits, _ . -")
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9_.-]+$", description="what triggers ask for (button, MQTT, HTTP); letters, digits, _ . -"
+    )
     platform: str = Field(description="the [platforms.<name>] that runs this effect")
     endpoint: str = Field(description="the platform API this profile calls; it decides which other keys apply")
     prompt: str | None = Field(None, description="text sent with the photo; a trigger may override it if allowed")
-    params: dict[str, Any] = Field(default_factory=dict,
-                                   description="extra parameters passed to the platform as they are")
-    remote_params: list[str] = Field(default_factory=list,
-                                     description="params (and prompt) an MQTT/HTTP trigger may override")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="extra parameters passed to the platform as they are"
+    )
+    remote_params: list[str] = Field(
+        default_factory=list, description="params (and prompt) an MQTT/HTTP trigger may override"
+    )
 
     @field_validator("remote_params")
     @classmethod
@@ -46,7 +49,8 @@ def profile_as(req: SubmitRequest, model: type[P]) -> P:
     if not isinstance(req.profile, model):
         raise PermanentError(
             f"profile {req.profile.name}: endpoint {req.profile.endpoint} cannot be sent as {model.__name__}",
-            kind="error")
+            kind="error",
+        )
     return req.profile
 
 

@@ -29,7 +29,8 @@ class ThirdPartyModel(_Model):
     provider: str = Field(description="who serves the model, e.g. google")
     model: str = Field(description="the provider's model name, e.g. gemini-3-pro-image-preview")
     type: Literal["text2image", "image2image"] = Field(
-        "image2image", description="image2image sends the photo; text2image only the prompt")
+        "image2image", description="image2image sends the photo; text2image only the prompt"
+    )
 
 
 class GenerateImageProfile(ProfileBase):
@@ -70,5 +71,6 @@ def poll(client: HaiyiClient, task_id: str) -> TaskStatus:
     return client.task(POLL_ROUTE, task_id)
 
 
-MODE = Mode(kind="haiyi", endpoint=ENDPOINT, profile_model=GenerateImageProfile, is_async=True, submit=submit,
-            poll=poll)
+MODE = Mode(
+    kind="haiyi", endpoint=ENDPOINT, profile_model=GenerateImageProfile, is_async=True, submit=submit, poll=poll
+)

@@ -55,5 +55,6 @@ def poll(client: EasyAIClient, task_id: str) -> TaskStatus:
     return client.result(task_id)
 
 
-MODE = Mode(kind="easyai", endpoint=ENDPOINT, profile_model=ImagesEditsProfile, is_async=False, submit=submit,
-            poll=poll)
+MODE = Mode(
+    kind="easyai", endpoint=ENDPOINT, profile_model=ImagesEditsProfile, is_async=False, submit=submit, poll=poll
+)

@@ -31,10 +31,12 @@ class WorkflowSubmitProfile(ProfileBase):
     workflow_file: ExistingFile = Field(description="the ComfyUI workflow exported in API format (JSON)")
     inputs: dict[str, str] = Field(
         min_length=1,
-        description='where values go: { image = "73.inputs.image", prompt = "6.inputs.text", <param or file> = ... }')
+        description='where values go: { image = "73.inputs.image", prompt = "6.inputs.text", <param or file> = ... }',
+    )
     cluster: str | None = Field(None, description='GPU cluster (GPU-4090, GPU-A800, ...) or "auto" (the default)')
-    files: dict[str, ExistingFile] = Field(default_factory=dict,
-                                           description="extra files to upload, as { input_name = path }")
+    files: dict[str, ExistingFile] = Field(
+        default_factory=dict, description="extra files to upload, as { input_name = path }"
+    )
 
 
 def submit(client: HaiyiClient, req: SubmitRequest) -> SubmitResult:
@@ -69,5 +71,6 @@ def poll(client: HaiyiClient, task_id: str) -> TaskStatus:
     return client.task(POLL_ROUTE, task_id)
 
 
-MODE = Mode(kind="haiyi", endpoint=ENDPOINT, profile_model=WorkflowSubmitProfile, is_async=True, submit=submit,
-            poll=poll)
+MODE = Mode(
+    kind="haiyi", endpoint=ENDPOINT, profile_model=WorkflowSubmitProfile, is_async=True, submit=submit, poll=poll
+)
