@@ -131,22 +131,16 @@ def _start_gpio(agent: Agent) -> list:
     started: list = []
     cfg = agent.config
     try:
-        from hardware.gpio import ButtonBoard, GpioUnavailable
-        from hardware.indicators import IndicatorLeds
+        from agent.devices import ButtonService, LedService
+        from hardware.gpio import GpioUnavailable
     except ImportError as e:  # pragma: no cover - gpiozero is a dependency
         log.error("GPIO support missing: %s", e)
         return started
-    if cfg.buttons:
+    services = [ButtonService(agent)] if cfg.buttons else []
+    for service in [*services, LedService(agent)]:
         try:
-            board = ButtonBoard(cfg.buttons, agent)
-            board.start()
-            started.append(board)
+            service.start()
+            started.append(service)
         except GpioUnavailable as e:
             log.error("%s", e)
-    try:
-        leds = IndicatorLeds(cfg.indicators, agent.events)
-        leds.start(mode=agent.mode)
-        started.append(leds)
-    except GpioUnavailable as e:
-        log.error("%s", e)
     return started
