@@ -97,6 +97,7 @@ def test_leds_follow_a_real_job_ready_capturing_processing_done(booth: BoothMake
 def test_leds_started_after_the_agent_show_its_current_mode(booth: BoothMaker) -> None:
     # the runtime may start the LEDs after the agent: the "ready" event is already gone, start() shows agent.mode
     b = booth([CAPTURE])
+    b.wait_ready()
     assert b.agent.mode == "ready"
     leds = b.led_service().leds
     assert leds is not None
@@ -143,6 +144,7 @@ def test_led_service_repeated_mode_keeps_blinking_in_phase_and_unknown_modes_cha
     booth: BoothMaker,
 ) -> None:
     b = booth([])
+    b.wait_ready()  # the fake modes below must not race the agent's own first announcement
     svc = b.led_service()
     leds = svc.leds
     assert leds is not None
@@ -166,6 +168,7 @@ def test_led_service_repeated_mode_keeps_blinking_in_phase_and_unknown_modes_cha
 
 def test_led_service_without_leds_needs_no_gpio(booth: BoothMaker) -> None:
     b = booth([], indicators={})
+    b.wait_ready()
     svc = LedService(b.agent)  # no pin factory: none is even looked for
     svc.start()
     b.services.append(svc)

@@ -104,6 +104,10 @@ class Booth:
     def pin(self, n: int) -> MockPin:
         return self.factory.pin(n)
 
+    def wait_ready(self) -> None:
+        """Until the agent has announced "ready": after this, events a test publishes come after the agent's."""
+        self.rec.wait(lambda e: e.type == "agent.mode" and e.data.get("mode") == "ready", 10.0, "agent.mode ready")
+
     def wait_done(self, job_id: str, timeout: float = 20.0) -> None:
         self.rec.wait(lambda e: e.type == "job.done" and e.data.get("job_id") == job_id, timeout, f"job.done {job_id}")
 
