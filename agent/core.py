@@ -127,7 +127,10 @@ class Agent:
 
     def _watch_store(self) -> None:
         """Announce what other processes (`edge-agent queue cancel/retry`) changed, and keep the mode true."""
-        version = self.store.data_version()
+        try:
+            version = self.store.data_version()
+        except Exception:  # stopped (store closed) right after starting
+            return
         since = time.time()
         while self.started:
             time.sleep(WATCH_INTERVAL_S)

@@ -1,8 +1,11 @@
 """Big buttons on GPIO pins: one press is one photo.
 
-``ButtonBoard`` turns the ``[[buttons]]`` config into gpiozero ``Button`` objects. Its callbacks run on
-gpiozero's thread (the pin driver's edge thread, or the hold thread), so they only decide whether a press counts
-and hand a ``Command(source="button")`` to ``agent.request`` -- which never blocks -- and return.
+``ButtonBoard`` turns a list of ``ButtonSpec`` (plain values: pin, action, profile, hold ...) into gpiozero
+``Button`` objects. Like a gpiozero ``Button`` it knows nothing of the application: a press that counts calls
+``on_press(action, profile)``, which must not block and returns a ``Future`` (its result is the answer, its
+exception a refusal) or ``None`` (nothing to wait for). ``agent/devices.py`` wires it to the agent. The callbacks
+run on gpiozero's thread (the pin driver's edge thread, or the hold thread), so they only decide whether a press
+counts, hand it over and return.
 
 Why the rules below exist (a guest at a party presses hard, twice, and keeps pressing):
 
@@ -14,7 +17,7 @@ Why the rules below exist (a guest at a party presses hard, twice, and keeps pre
   ``ignored_bounce``.
 * **Busy lock-out.** One press is one photo, even when the guest presses again because nothing seems to happen.
   A ``capture`` press is ignored (``ignored_busy``) while this board's previous capture request has not been
-  answered yet (its future is pending) or while the agent's mode is ``capturing``. Cancel / retry / print
+  answered yet (its future is pending) or while ``is_busy()`` says so (the agent is capturing). Cancel / retry / print
   presses are never locked out: cancel must work exactly while something is busy.
 * **Release vs hold.** A button with a ``hold_action`` cannot know on the press edge whether this will be a
   short press or a hold, so its press action fires on RELEASE (when the hold did not fire), and its hold action
@@ -23,7 +26,8 @@ Why the rules below exist (a guest at a party presses hard, twice, and keeps pre
   long hold never makes a second job.
 
 Every press is counted in ``stats`` (``pressed``, ``accepted``, ``ignored_bounce``, ``ignored_busy``, plus
-``held`` and ``refused`` for requests the agent turned down); ignored presses are logged.
+``held`` and ``refused`` for requests that were turned down); ignored presses are logged, and ``sent`` keeps
+the last presses handed over as ``Press(pin, action, profile)``.
 Without GPIO (no pin factory, a pin that cannot be used) ``start()`` raises ``GpioUnavailable`` with a message
 a technician can act on; the daemon logs it and carries on without buttons.
 """
@@ -35,12 +39,10 @@ import threading
 import time
 import warnings
 from collections import deque
-from concurrent.futures import Future
+from collections.abc import Callable
+from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass, field
-from typing import Any
-
-from agent.commands import Command, CommandError
-from agent.config import ButtonConfig
+from typing import Any, NamedTuple
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +94,37 @@ def describe_pin_factory(factory: Any) -> str:
     return f"{name} (Raspberry Pi {model})"
 
 
+@dataclass(frozen=True)
+class ButtonSpec:
+    """One button, in plain values (BCM pin numbering). ``profile`` / ``hold_profile`` only mean something to a
+    ``capture``; ``hold_action`` None: holding the button means nothing more than pressing it."""
+
+    pin: int
+    action: str = "capture"
+    profile: str | None = None
+    hold_action: str | None = None
+    hold_profile: str | None = None
+    hold_time_s: float = 2.0
+    bounce_time_s: float = 0.05
+    pull_up: bool = True  # a button wired between the pin and ground
+
+
+class Press(NamedTuple):
+    """A press handed to ``on_press`` (a tuple, so ``(17, "capture", "cartoon")`` compares equal)."""
+
+    pin: int
+    action: str
+    profile: str | None
+
+
+OnPress = Callable[[str, str | None], "Future[Any] | None"]
+
+
 @dataclass
 class _PinState:
     """What one button's callbacks remember between edges (guarded by the board's lock)."""
 
-    cfg: ButtonConfig
+    spec: ButtonSpec
     button: Any = None  # gpiozero.Button
     down_at: float | None = None  # monotonic time of the press edge while the button is down
     released_at: float = float("-inf")
@@ -110,25 +138,27 @@ def _new_stats() -> dict[str, int]:
 
 
 class ButtonBoard:
-    """The configured buttons; each press becomes at most one ``Command`` for ``agent.request``."""
+    """The buttons of ``specs``; each press becomes at most one ``on_press(action, profile)`` call."""
 
     def __init__(
         self,
-        buttons: list[ButtonConfig],
-        agent: Any,
+        specs: list[ButtonSpec],
+        on_press: OnPress,
+        is_busy: Callable[[], bool],
         pin_factory: Any = None,
         *,
         min_gap_s: float = MIN_PRESS_GAP_S,
     ) -> None:
-        self._configs = list(buttons)
-        self._agent = agent
+        self._specs = list(specs)
+        self._on_press_cb = on_press
+        self._is_busy = is_busy
         self._pin_factory = pin_factory
         self.min_gap_s = min_gap_s
         self._lock = threading.Lock()
         self._pins: dict[int, _PinState] = {}
-        self._capture_inflight: tuple[Command, float] | None = None  # this board's unanswered capture, since
+        self._capture_inflight: tuple[Press, float] | None = None  # this board's unanswered capture, since
         self.stats: dict[str, int] = _new_stats()  # totals over all pins; per pin: stats_for(pin)
-        self.sent: deque[tuple[int, Command]] = deque(maxlen=50)  # (pin, command) handed to the agent, newest last
+        self.sent: deque[Press] = deque(maxlen=50)  # presses handed to on_press, newest last
 
     # ------------------------------------------------------------------------------------------ lifecycle
 
@@ -150,25 +180,25 @@ class ButtonBoard:
         factory = resolve_pin_factory(self._pin_factory)
         pins: dict[int, _PinState] = {}
         try:
-            for cfg in self._configs:
-                st = _PinState(cfg)
+            for spec in self._specs:
+                st = _PinState(spec)
                 try:
                     st.button = Button(
-                        cfg.pin,
-                        pull_up=cfg.pull_up,
-                        bounce_time=cfg.bounce_time_s or None,
-                        hold_time=cfg.hold_time_s,
+                        spec.pin,
+                        pull_up=spec.pull_up,
+                        bounce_time=spec.bounce_time_s or None,
+                        hold_time=spec.hold_time_s,
                         hold_repeat=False,
                         pin_factory=factory,
                     )
                 except Exception as e:  # PinInvalidPin, GPIOPinInUse, a driver refusing the pin ...
                     raise GpioUnavailable(
-                        f"GPIO pin {cfg.pin} cannot be used as a button: {e}; {INSTALL_HINT}; buttons are disabled"
+                        f"GPIO pin {spec.pin} cannot be used as a button: {e}; {INSTALL_HINT}; buttons are disabled"
                     ) from e
-                pins[cfg.pin] = st
+                pins[spec.pin] = st
                 st.button.when_pressed = lambda st=st: self._on_press(st)
                 st.button.when_released = lambda st=st: self._on_release(st)
-                if cfg.hold_action is not None:
+                if spec.hold_action is not None:
                     st.button.when_held = lambda st=st: self._on_held(st)
         except GpioUnavailable:
             for st in pins.values():
@@ -179,7 +209,7 @@ class ButtonBoard:
         log.info(
             "buttons ready on %s: %s",
             describe_pin_factory(factory),
-            ", ".join(self._describe(c) for c in self._configs) or "none",
+            ", ".join(self._describe(c) for c in self._specs) or "none",
         )
 
     def close(self) -> None:
@@ -189,9 +219,9 @@ class ButtonBoard:
             try:
                 st.button.close()
             except Exception:  # closing must never stop the daemon's shutdown
-                log.exception("closing button on pin %d failed", st.cfg.pin)
+                log.exception("closing button on pin %d failed", st.spec.pin)
 
-    def __enter__(self) -> "ButtonBoard":
+    def __enter__(self) -> ButtonBoard:
         self.start()
         return self
 
@@ -221,41 +251,41 @@ class ButtonBoard:
             self._count(st, "pressed")
             st.down_at = now
             st.hold_fired = False
-            if st.cfg.hold_action is not None:
+            if st.spec.hold_action is not None:
                 return  # a short press fires on release, a hold on hold
-            chatter = now - st.released_at < st.cfg.bounce_time_s
-            cmd = self._judge(st, st.cfg.action, st.cfg.profile, now, chatter, "press")
-        self._submit(st, cmd)
+            chatter = now - st.released_at < st.spec.bounce_time_s
+            press = self._judge(st, st.spec.action, st.spec.profile, now, chatter, "press")
+        self._submit(st, press)
 
     def _on_release(self, st: _PinState) -> None:
         now = time.monotonic()
         with self._lock:
             down_at, st.down_at = st.down_at, None
             st.released_at = now
-            if st.cfg.hold_action is None or down_at is None:
+            if st.spec.hold_action is None or down_at is None:
                 return
             if st.hold_fired:
                 st.hold_fired = False  # this press already did its one thing: the hold action
                 return
-            glitch = now - down_at < st.cfg.bounce_time_s
-            cmd = self._judge(st, st.cfg.action, st.cfg.profile, now, glitch, "press")
-        self._submit(st, cmd)
+            glitch = now - down_at < st.spec.bounce_time_s
+            press = self._judge(st, st.spec.action, st.spec.profile, now, glitch, "press")
+        self._submit(st, press)
 
     def _on_held(self, st: _PinState) -> None:
         now = time.monotonic()
         with self._lock:
-            if st.down_at is None or st.hold_fired or st.cfg.hold_action is None:
+            if st.down_at is None or st.hold_fired or st.spec.hold_action is None:
                 return
             st.hold_fired = True
             self._count(st, "held")
-            cmd = self._judge(st, st.cfg.hold_action, st.cfg.hold_profile, now, False, "hold")
-        self._submit(st, cmd)
+            press = self._judge(st, st.spec.hold_action, st.spec.hold_profile, now, False, "hold")
+        self._submit(st, press)
 
     def _judge(
         self, st: _PinState, action: str, profile: str | None, now: float, bounce: bool, kind: str
-    ) -> Command | None:
-        """Called with the lock held: the Command to send for this press, or None (counted and logged)."""
-        pin = st.cfg.pin
+    ) -> Press | None:
+        """Called with the lock held: the press to hand over, or None (counted and logged)."""
+        pin = st.spec.pin
         if bounce or now - st.accepted_at < self.min_gap_s:
             self._count(st, "ignored_bounce")
             log.debug("button %d: %s ignored (contact bounce / double press)", pin, kind)
@@ -269,10 +299,10 @@ class ButtonBoard:
         st.accepted_at = now
         self._count(st, "accepted")
         if action != "capture":
-            return Command(action=action, source="button")  # job_id None: the latest job where that makes sense
-        cmd = Command(action="capture", source="button", profile=profile)
-        self._capture_inflight = (cmd, now)
-        return cmd
+            return Press(st.spec.pin, action, None)  # a profile means nothing to cancel / retry / print
+        press = Press(st.spec.pin, "capture", profile)
+        self._capture_inflight = (press, now)
+        return press
 
     def _busy_reason(self, now: float) -> str:
         if self._capture_inflight is not None:
@@ -281,48 +311,55 @@ class ButtonBoard:
                 return "the previous capture is still in progress"
             log.warning("a button capture request is unanswered after %.0f s; unlocking the buttons", waited)
             self._capture_inflight = None
-        if getattr(self._agent, "mode", None) == "capturing":
-            return "the camera is capturing"
-        return ""
-
-    def _submit(self, st: _PinState, cmd: Command | None) -> None:
-        if cmd is None:
-            return
-        self.sent.append((st.cfg.pin, cmd))
         try:
-            fut: Future = self._agent.request(cmd)
-        except Exception:  # request() should never raise; if it does, the button must stay usable
-            log.exception("button %d: agent.request(%s) failed", st.cfg.pin, cmd.action)
-            self._answered(st, cmd, None)
-            return
-        fut.add_done_callback(lambda f, st=st, cmd=cmd: self._answered(st, cmd, f))
+            busy = self._is_busy()
+        except Exception:  # a broken busy check must not lock the buttons out for good
+            log.exception("buttons: is_busy() failed; treating the booth as free")
+            busy = False
+        return "the booth is busy (capturing)" if busy else ""
 
-    def _answered(self, st: _PinState, cmd: Command, fut: Future | None) -> None:
-        """Runs on whichever thread resolved the future: unlock, count a refusal, log."""
-        exc = None if fut is None else fut.exception()
-        with self._lock:
-            if self._capture_inflight is not None and self._capture_inflight[0] is cmd:
-                self._capture_inflight = None
-            if fut is None or exc is not None:
-                self._count(st, "refused")
-        if fut is None:
+    def _submit(self, st: _PinState, press: Press | None) -> None:
+        if press is None:
             return
-        if isinstance(exc, CommandError):
-            log.warning("button %d: %s refused: %s (%s)", st.cfg.pin, cmd.action, exc.message, exc.code)
-        elif exc is not None:
-            log.error("button %d: %s failed: %r", st.cfg.pin, cmd.action, exc)
-        else:
-            log.info("button %d: %s -> %s", st.cfg.pin, cmd.action, fut.result())
+        self.sent.append(press)
+        try:
+            fut = self._on_press_cb(press.action, press.profile)
+        except Exception as e:  # on_press should never raise; if it does, the button must stay usable
+            log.exception("button %d: %s could not be handed over", press.pin, press.action)
+            self._answered(st, press, None, e)
+            return
+        if fut is None:  # nothing to wait for: answered at once
+            self._answered(st, press, None, None)
+            return
+
+        def done(f: Future[Any]) -> None:
+            # a future cancelled at shutdown has no exception() to ask for: it is a refusal all the same
+            self._answered(st, press, f, CancelledError() if f.cancelled() else f.exception())
+
+        fut.add_done_callback(done)
+
+    def _answered(self, st: _PinState, press: Press, fut: Future[Any] | None, exc: BaseException | None) -> None:
+        """Runs on whichever thread resolved the future: unlock, count a refusal, log."""
+        with self._lock:
+            if self._capture_inflight is not None and self._capture_inflight[0] is press:
+                self._capture_inflight = None
+            if exc is not None:
+                self._count(st, "refused")
+        if exc is not None:
+            code = getattr(exc, "code", None)  # the application's refusal code, when it has one
+            log.warning("button %d: %s refused: %s%s", press.pin, press.action, exc, f" ({code})" if code else "")
+        elif fut is not None:
+            log.info("button %d: %s -> %s", press.pin, press.action, fut.result())
 
     def _count(self, st: _PinState, key: str) -> None:
         st.stats[key] += 1
         self.stats[key] += 1
 
     @staticmethod
-    def _describe(cfg: ButtonConfig) -> str:
-        text = f"pin {cfg.pin} {cfg.action}" + (f" ({cfg.profile})" if cfg.profile else "")
-        if cfg.hold_action:
-            text += f", hold {cfg.hold_time_s:g}s {cfg.hold_action}" + (
-                f" ({cfg.hold_profile})" if cfg.hold_profile else ""
+    def _describe(spec: ButtonSpec) -> str:
+        text = f"pin {spec.pin} {spec.action}" + (f" ({spec.profile})" if spec.profile else "")
+        if spec.hold_action:
+            text += f", hold {spec.hold_time_s:g}s {spec.hold_action}" + (
+                f" ({spec.hold_profile})" if spec.hold_profile else ""
             )
         return text

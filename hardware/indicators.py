@@ -1,7 +1,8 @@
 """Indicator LEDs: the booth's state at a glance, for guests and for the technician across the room.
 
-``IndicatorLeds`` follows the agent's ``agent.mode`` events on the event bus and sets up to three LEDs
-(``[indicators] ready_led / busy_led / error_led``, BCM pins; a LED that is not configured is simply absent).
+``IndicatorLeds`` shows a booth mode (``show(mode)``) on up to three LEDs (``LedPins``: ready / busy / error, BCM
+pins; a LED that is not given is simply absent). Like a gpiozero ``LED`` it knows nothing of the application:
+``agent/devices.py`` feeds it the agent's ``agent.mode`` events.
 
 | mode         | ready LED              | busy LED              | error LED                  |
 |--------------|------------------------|-----------------------|----------------------------|
@@ -18,24 +19,24 @@ is never shown as "ready". Why these: steady means "now, don't move" (the camera
 blink means "working, come back in a moment", a slow ready blink means "I still take photos, they wait for the
 network" (offline: jobs are queued durably), and anything on the error LED needs a person.
 
-The bus callback only changes LED states (gpiozero ``on``/``off``/``blink``, whose blink runs on gpiozero's own
-thread), and a repeated mode does not restart a blink, so a burst of events never makes the LEDs flicker.
-Without GPIO ``start()`` raises ``GpioUnavailable``; the daemon logs it and carries on without LEDs.
+``show()`` only changes LED states (gpiozero ``on``/``off``/``blink``, whose blink runs on gpiozero's own thread),
+so it is safe to call from an event callback, and a repeated mode does not restart a blink, so a burst of events
+never makes the LEDs flicker. Without GPIO ``start()`` raises ``GpioUnavailable``; the daemon logs it and carries
+on without LEDs.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Union
+from dataclasses import dataclass
+from typing import Any
 
-from agent.config import IndicatorsConfig
-from agent.events import Event, EventBus
 from hardware.gpio import INSTALL_HINT, GpioUnavailable, describe_pin_factory, resolve_pin_factory
 
 log = logging.getLogger(__name__)
 
-Pattern = Union[str, tuple[float, float]]  # "on", "off", or a blink (on_s, off_s)
+Pattern = str | tuple[float, float]  # "on", "off", or a blink (on_s, off_s)
 ON, OFF = "on", "off"
 BUSY_BLINK = (0.25, 0.25)
 OFFLINE_BLINK = (1.0, 1.0)
@@ -59,23 +60,35 @@ WITHOUT_ERROR_LED: dict[str, dict[str, Pattern]] = {
 }
 
 
-class IndicatorLeds:
-    """Ready / busy / error LEDs following ``agent.mode`` events."""
+@dataclass(frozen=True)
+class LedPins:
+    """BCM pin of each indicator LED; None: that LED is not fitted."""
 
-    def __init__(self, cfg: IndicatorsConfig, events: EventBus, pin_factory: Any = None) -> None:
-        self._cfg = cfg
-        self._events = events
+    ready: int | None = None
+    busy: int | None = None
+    error: int | None = None
+
+    def by_role(self) -> dict[str, int]:
+        """The fitted LEDs: role -> BCM pin, in ``ROLES`` order."""
+        return {r: p for r in ROLES if (p := getattr(self, r)) is not None}
+
+
+class IndicatorLeds:
+    """Ready / busy / error LEDs showing a booth mode."""
+
+    def __init__(self, pins: LedPins, pin_factory: Any = None) -> None:
+        self._pins = pins
         self._pin_factory = pin_factory
         self._lock = threading.Lock()
         self._leds: dict[str, Any] = {}  # role -> gpiozero.LED
         self._patterns: dict[str, Pattern] = {}
-        self._subscribed = False
+        self._started = False
         self.mode: str | None = None  # the last mode shown
 
     @property
     def pins(self) -> dict[str, int]:
         """The configured LEDs: role -> BCM pin."""
-        return {r: p for r in ROLES if (p := getattr(self._cfg, f"{r}_led")) is not None}
+        return self._pins.by_role()
 
     @property
     def leds(self) -> dict[str, Any]:
@@ -90,12 +103,11 @@ class IndicatorLeds:
     # ------------------------------------------------------------------------------------------ lifecycle
 
     def start(self, mode: str | None = None) -> None:
-        """Create the LEDs and follow the bus. Raises ``GpioUnavailable``.
+        """Create the LEDs (all off) and show `mode` if given. Raises ``GpioUnavailable`` and then holds no pin.
 
-        Pass the agent's current mode (``leds.start(mode=agent.mode)``) when the agent is already running:
-        its last ``agent.mode`` event was published before this subscription and would otherwise be missed.
+        Without any LED configured no pin factory is even looked for: a booth without LEDs needs no GPIO.
         """
-        if self._subscribed:
+        if self._started:
             return
         pins = self.pins
         if pins:
@@ -113,21 +125,24 @@ class IndicatorLeds:
                         f"GPIO pin {pin} cannot be used for the {role} LED: {e}; {INSTALL_HINT}; "
                         "indicator LEDs are disabled"
                     ) from e
-            with self._lock:
-                self._leds = leds
-                self._patterns = {role: OFF for role in leds}
-            log.info("indicator LEDs on %s: %s", describe_pin_factory(factory),
-                     ", ".join(f"{r} {p}" for r, p in pins.items()))
-        self._events.on_event(self._on_event)
-        self._subscribed = True
+            log.info(
+                "indicator LEDs on %s: %s",
+                describe_pin_factory(factory),
+                ", ".join(f"{r} {p}" for r, p in pins.items()),
+            )
+        else:
+            leds = {}
+        with self._lock:
+            self._leds = leds
+            self._patterns = {role: OFF for role in leds}
+            self._started = True
         if mode is not None:
-            self._apply(mode, initial=True)
+            self.show(mode)
 
     def close(self) -> None:
-        if self._subscribed:
-            self._events.remove_callback(self._on_event)
-            self._subscribed = False
+        """Turn the LEDs off and release their pins; idempotent. ``show()`` after this changes nothing."""
         with self._lock:
+            self._started = False
             leds, self._leds = self._leds, {}
             self._patterns = {}
         for role, led in leds.items():
@@ -136,7 +151,7 @@ class IndicatorLeds:
             except Exception:  # closing must never stop the daemon's shutdown
                 log.exception("closing the %s LED failed", role)
 
-    def __enter__(self) -> "IndicatorLeds":
+    def __enter__(self) -> IndicatorLeds:
         self.start()
         return self
 
@@ -145,21 +160,14 @@ class IndicatorLeds:
 
     # ------------------------------------------------------------------------------------------ state
 
-    def _on_event(self, ev: Event) -> None:
-        if ev.type == "agent.mode":
-            self.show(ev.data.get("mode"))
-
     def show(self, mode: str | None) -> None:
         """Set the LEDs for `mode` (see the table above); an unknown mode leaves them as they are."""
-        self._apply(mode)
-
-    def _apply(self, mode: str | None, initial: bool = False) -> None:
         if mode not in MODE_PATTERNS:
             log.debug("indicator LEDs: no pattern for mode %r", mode)
             return
         with self._lock:
-            if initial and self.mode is not None:
-                return  # an agent.mode event got here first: it is newer than the mode start() was given
+            if not self._started:
+                return  # closed (or not started): a late event must not light a released pin
             wanted = dict(MODE_PATTERNS[mode])
             if "error" not in self._leds and mode in WITHOUT_ERROR_LED:
                 wanted = dict(WITHOUT_ERROR_LED[mode])

@@ -25,7 +25,9 @@ class CupsPrinter:
         try:
             r = subprocess.run(
                 [lp, "-d", self.queue, "-n", str(copies), "-t", title, "--", str(path)],
-                capture_output=True, text=True, timeout=self.timeout_s,
+                capture_output=True,
+                text=True,
+                timeout=self.timeout_s,
             )
         except subprocess.TimeoutExpired:
             raise PrinterError(f"CUPS did not accept the job within {self.timeout_s:.0f} s") from None

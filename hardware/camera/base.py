@@ -19,9 +19,10 @@ import logging
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Iterator, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from PIL import Image
 
@@ -88,7 +89,7 @@ class Camera(ABC):
         """A frame for the live preview; the base shrinks and encodes it. Default: a still."""
         return self._still(handle)
 
-    def _close_handle(self, handle: Any) -> None:
+    def _close_handle(self, handle: Any) -> None:  # noqa: B027 - an optional hook: most drivers need nothing
         """Release the device. Called at most once per handle, never while another hook uses it."""
 
     @abstractmethod
@@ -143,7 +144,7 @@ class Camera(ABC):
     def describe(self) -> str:
         return self._describe()
 
-    def __enter__(self) -> "Camera":
+    def __enter__(self) -> Camera:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -181,7 +182,7 @@ class Camera(ABC):
         def run() -> None:
             try:
                 box["value"] = fn(*args)
-            except BaseException as e:  # noqa: BLE001 - handed to the caller's thread below
+            except BaseException as e:
                 box["error"] = e
             finally:
                 done.set()
@@ -207,8 +208,13 @@ class Camera(ABC):
         self.abandoned_calls += 1
         old = self._handle if self._is_open else None
         self._handle, self._is_open = None, False
-        log.error("camera %s: %s did not answer within %s s; reopening next time (%d stuck call(s) so far)",
-                  self.describe(), what, self.timeout_s, self.abandoned_calls)
+        log.error(
+            "camera %s: %s did not answer within %s s; reopening next time (%d stuck call(s) so far)",
+            self.describe(),
+            what,
+            self.timeout_s,
+            self.abandoned_calls,
+        )
 
         def reap() -> None:
             worker.join()
@@ -216,7 +222,7 @@ class Camera(ABC):
             if handle is not None:
                 try:
                     self._close_handle(handle)
-                except Exception as e:  # noqa: BLE001 - nobody is waiting for this
+                except Exception as e:
                     log.warning("camera %s: closing a stuck handle failed: %s", self.describe(), e)
 
         threading.Thread(target=reap, name="camera-reaper", daemon=True).start()

@@ -55,16 +55,17 @@ class FileCamera(Camera):
             raise CameraError(f"no such image or folder: {self._path}")
         try:
             files = sorted(
-                (p for p in self._path.iterdir()
-                 if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()),
+                (
+                    p
+                    for p in self._path.iterdir()
+                    if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
+                ),
                 key=lambda p: p.name,
             )
         except OSError as e:
             raise CameraError(f"cannot list folder {self._path}: {e.strerror}") from None
         if not files:
-            raise CameraError(
-                f"no images in folder {self._path} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})"
-            )
+            raise CameraError(f"no images in folder {self._path} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
         return files
 
     def _next_source(self) -> Path:

@@ -68,8 +68,12 @@ class SyntheticCamera(Camera):
         stamp = datetime.fromtimestamp(now).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
         self._text(draw, (60 * unit, 50 * unit), label, round(200 * unit))
         self._text(draw, (64 * unit, 290 * unit), stamp, round(72 * unit))
-        self._text(draw, (64 * unit, 380 * unit), f"edge-agent synthetic camera {self.cfg.width}x{self.cfg.height}",
-                   round(40 * unit))
+        self._text(
+            draw,
+            (64 * unit, 380 * unit),
+            f"edge-agent synthetic camera {self.cfg.width}x{self.cfg.height}",
+            round(40 * unit),
+        )
         return im
 
     def _background(self, w: int, h: int) -> Image.Image:
