@@ -6,25 +6,24 @@ import logging
 import sys
 from collections.abc import Iterable
 
-MASK = "***"
+from agent.redact import Redactor
 
 
 class RedactSecrets(logging.Filter):
+    """Masks the secrets in every record (message and traceback) with the one redactor (agent/redact.py)."""
+
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
-        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+        self.redactor = Redactor(secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
+        if not self.redactor:
             return True
-        msg = record.getMessage()
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
-        for s in self.secrets:
-            msg = msg.replace(s, MASK)
-            if record.exc_text:
-                record.exc_text = record.exc_text.replace(s, MASK)
-        record.msg, record.args = msg, ()
+        record.msg, record.args = self.redactor.mask(record.getMessage()), ()
+        if record.exc_text:
+            record.exc_text = self.redactor.mask(record.exc_text)
         return True
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.support.configs import KEY_ENV, TEST_KEY, base_config, merge, write_config
+from tests.support.sim import running_sim
 
 
 @pytest.fixture(autouse=True)
@@ -19,12 +20,8 @@ def _test_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[Any]:
-    from agent.simulator import SimConfig, Simulator
-
-    s = Simulator(SimConfig(host="127.0.0.1", port=0, api_keys=(TEST_KEY,), latency=0.2, seed=3))
-    s.start()
-    yield s
-    s.stop()
+    with running_sim(TEST_KEY, seed=3, latency=0.2) as s:
+        yield s
 
 
 @pytest.fixture

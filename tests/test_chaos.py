@@ -24,6 +24,7 @@ from agent.steps.prepare import prepare_upload
 from tests.support.configs import TEST_KEY, base_config, merge, write_config
 from tests.support.daemon import DaemonProcess
 from tests.support.proc import wait_until
+from tests.support.sim import running_sim
 
 S = JobState
 pytestmark = pytest.mark.chaos
@@ -32,23 +33,8 @@ FINAL = {"done", "failed", "cancelled", "expired"}
 
 @pytest.fixture
 def flaky_sim():
-    from agent.simulator import SimConfig, Simulator
-
-    s = Simulator(
-        SimConfig(
-            host="127.0.0.1",
-            port=0,
-            api_keys=(TEST_KEY,),
-            latency=0.15,
-            fail_rate=0.2,
-            seed=11,
-            workers=8,
-            retry_after_s=0.3,
-        )
-    )
-    s.start()
-    yield s
-    s.stop()
+    with running_sim(TEST_KEY, seed=11, latency=0.15, fail_rate=0.2, workers=8, retry_after_s=0.3) as s:
+        yield s
 
 
 def upload_hash(capture: Path, max_edge: int, quality: int) -> str:

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from tests.support.configs import KEY_ENV, TEST_KEY
+from tests.support.daemon import DaemonProcess
 from tests.support.proc import run_cli, wait_until
 
 
@@ -96,22 +97,13 @@ def test_once_bad_config_exits_2(tmp_path: Path) -> None:
 @pytest.fixture
 def daemon(config_file, tmp_path: Path):
     cfg = config_file()
-    exe = Path(sys.executable).parent / "edge-agent"
-    log = open(tmp_path / "daemon.log", "w")
-    proc = subprocess.Popen(
-        [str(exe), "run", "-c", str(cfg)], stdout=log, stderr=subprocess.STDOUT, env={**os.environ, KEY_ENV: TEST_KEY}
-    )
-    info_file = tmp_path / "state" / "daemon.json"
+    d = DaemonProcess(cfg, tmp_path / "daemon.log")
+    d.start()
     try:
-        wait_until(lambda: info_file.exists() or proc.poll() is not None, timeout=20, what="daemon start")
-        assert proc.poll() is None, (tmp_path / "daemon.log").read_text()
-        info = json.loads(info_file.read_text())
-        yield proc, cfg, info["url"]
+        assert d.proc is not None
+        yield d.proc, cfg, d.url
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(20)
-        log.close()
+        d.stop()
 
 
 def test_daemon_http_api_and_trigger_wait(daemon, tmp_path: Path) -> None:
@@ -326,15 +318,7 @@ def test_daemon_with_an_opencv_video_camera(config_file, tmp_path: Path) -> None
         w.write(np.full((240, 320, 3), (i * 25, 80, 200 - i * 20), np.uint8))
     w.release()
     cfg = config_file(camera={"driver": "opencv", "device": str(video), "width": 320, "height": 240})
-    exe = Path(sys.executable).parent / "edge-agent"
-    proc = subprocess.Popen(
-        [str(exe), "run", "-c", str(cfg)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, KEY_ENV: TEST_KEY},
-    )
-    try:
-        wait_until(lambda: (tmp_path / "state" / "daemon.json").exists(), timeout=20, what="daemon start")
+    with DaemonProcess(cfg, tmp_path / "daemon.log"):
         r = run_cli("trigger", "-c", str(cfg), "--wait")
         assert r.returncode == 0, r.stderr
         job_dir = Path(r.stdout.split()[1]).parent
@@ -342,9 +326,6 @@ def test_daemon_with_an_opencv_video_camera(config_file, tmp_path: Path) -> None
             assert im.size == (320, 240)
         r = run_cli("once", "-c", str(cfg))
         assert r.returncode == 1 and "the running daemon holds the camera" in r.stderr
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(20)
 
 
 def test_once_gives_up_waiting_but_keeps_the_photo_queued(config_file) -> None:

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import queue
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from tests.support.configs import KEY_ENV, TEST_KEY
+from tests.support.configs import TEST_KEY
+from tests.support.daemon import DaemonProcess
 from tests.support.mosquitto import Mosquitto
 from tests.support.proc import run_cli
 
@@ -46,14 +43,8 @@ def test_daemon_with_mqtt_and_missing_gpio(config_file, tmp_path: Path) -> None:
                 return m
         raise AssertionError("message not seen")
 
-    exe = Path(sys.executable).parent / "edge-agent"
-    log = open(tmp_path / "daemon.log", "w")
-    proc = subprocess.Popen(
-        [str(exe), "run", "-c", str(cfg)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, KEY_ENV: TEST_KEY, "GPIOZERO_PIN_FACTORY": "nonexistent"},
-    )
+    daemon = DaemonProcess(cfg, tmp_path / "daemon.log", env={"GPIOZERO_PIN_FACTORY": "nonexistent"})
+    daemon.start()
     try:
         wait_msg(lambda m: m.topic == f"{B}/status" and m.payload == b"online")
         state = wait_msg(lambda m: m.topic == f"{B}/state")
@@ -65,13 +56,10 @@ def test_daemon_with_mqtt_and_missing_gpio(config_file, tmp_path: Path) -> None:
         assert result["job_id"] == resp["data"]["job_id"] and Path(result["outputs"][0]["path"]).is_file()
         r = run_cli("status", "-c", str(cfg))
         assert "mqtt      connected" in r.stdout and "daemon    running" in r.stdout
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(20) == 0
+        assert daemon.stop() == 0
         wait_msg(lambda m: m.topic == f"{B}/status" and m.payload == b"offline")
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        log.close()
+        daemon.kill()
         sub.loop_stop()
         sub.disconnect()
         broker.stop()

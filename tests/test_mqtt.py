@@ -40,9 +40,9 @@ from agent.mqtt import (
     no_delay,
     parse_command,
 )
-from agent.simulator import SimConfig, Simulator
 from tests.support.mosquitto import Mosquitto, TcpProxy, make_tls_files
 from tests.support.proc import wait_until
+from tests.support.sim import running_sim
 
 API_KEY = "sk-test"
 KEY_ENV = "EDGE_AGENT_TEST_MQTT_KEY"
@@ -61,10 +61,8 @@ def broker(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def sim_url():
-    sim = Simulator(SimConfig(port=0, api_keys=(API_KEY,), latency=0.1))
-    url = sim.start()
-    yield url
-    sim.stop()
+    with running_sim(API_KEY, latency=0.1) as sim:
+        yield sim.url
 
 
 @pytest.fixture(autouse=True)

@@ -28,7 +28,7 @@ from agent.platforms.easyai import EasyAIClient
 from agent.platforms.errors import parse_retry_after
 from agent.platforms.media import sniff
 from agent.platforms.session import BearerForOrigin
-from tests.support.platform import ClientMaker, running_sim, sim_defaults
+from tests.support.platform import ClientMaker, platform_sim, sim_defaults
 from tests.support.platform import jpeg as support_jpeg
 
 KEY = "sk-test-7f3a9c-SECRET"
@@ -37,7 +37,7 @@ DEFAULTS = sim_defaults(KEY)
 
 @pytest.fixture(scope="module")
 def sim():
-    with running_sim(KEY, seed=1) as s:
+    with platform_sim(KEY, seed=1) as s:
         yield s
 
 

@@ -16,7 +16,7 @@ from PIL import Image
 from agent.config import HaiyiPlatformConfig, ProfileConfig, ThirdPartyModel, make_profile
 from agent.platforms.base import AuthError, PermanentError, SubmitRequest, TaskStatus, TransientError
 from agent.platforms.haiyi import Cluster, choose_cluster
-from tests.support.platform import ClientMaker, running_sim, sim_defaults
+from tests.support.platform import ClientMaker, platform_sim, sim_defaults
 from tests.support.platform import jpeg as support_jpeg
 
 KEY = "AI-haiyi-5e1b77-SECRET"
@@ -25,7 +25,7 @@ DEFAULTS = sim_defaults(KEY)
 
 @pytest.fixture(scope="module")
 def sim():
-    with running_sim(KEY, seed=2) as s:
+    with platform_sim(KEY, seed=2) as s:
         yield s
 
 

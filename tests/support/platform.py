@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 from PIL import Image
 from pydantic import SecretStr
 
 from agent.platforms import make_client
-from agent.simulator import FAILURE_KINDS, SimConfig, Simulator
+from agent.simulator import FAILURE_KINDS, Simulator
+from tests.support.sim import running_sim
 
 
 def sim_defaults(key: str) -> dict[str, Any]:
@@ -31,14 +31,9 @@ def sim_defaults(key: str) -> dict[str, Any]:
     )
 
 
-@contextmanager
-def running_sim(key: str, seed: int) -> Iterator[Simulator]:
-    s = Simulator(SimConfig(host="127.0.0.1", port=0, seed=seed, **sim_defaults(key)))
-    s.start()
-    try:
-        yield s
-    finally:
-        s.close()
+def platform_sim(key: str, seed: int) -> AbstractContextManager[Simulator]:
+    """The simulator the client tests share, with the settings each of them starts from."""
+    return running_sim(key, seed=seed, **sim_defaults(key))
 
 
 class ClientMaker:
