@@ -194,6 +194,7 @@ def test_alarm_per_platform_and_the_newest_failure_wins(config_file, monkeypatch
 
 def test_an_older_delivery_does_not_end_a_newer_failures_indication(make_agent, sim) -> None:
     agent = make_agent()
+    sim.configure(latency=0.05)  # SLOW takes 30 x latency: 1.5 s
     slow = capture(agent, "oil", params={"prompt": "SLOW"})  # captured first, delivered last
     wait_until(lambda: agent.store.get(slow["job_id"]).state == S.SUBMITTED, what="slow job submitted")
     failing = capture(agent, "cartoon", params={"prompt": "FAIL"})
@@ -204,6 +205,7 @@ def test_an_older_delivery_does_not_end_a_newer_failures_indication(make_agent, 
     newer = capture(agent, "cartoon")
     assert agent.wait_for(newer["job_id"], timeout=20).state == S.DONE
     wait_until(lambda: agent.mode == "ready", timeout=5, what="ready after a newer job was delivered")
+    sim.configure(latency=0.2)
 
 
 def test_retry_through_the_core_writes_job_json_at_once(make_agent, sim) -> None:
