@@ -263,10 +263,10 @@ class Agent:
             if job is None:
                 raise CommandError("not_found", f"no job to {what}")
             return job
-        try:
-            return self.store.resolve(job_id)
-        except LookupError:
-            raise CommandError("not_found", f"no job {job_id!r}") from None
+        job = self.store.get(job_id)  # full ids only: a short prefix could be guessed (CLI `queue` takes prefixes)
+        if job is None:
+            raise CommandError("not_found", f"no job {job_id!r} (give the full job id)")
+        return job
 
     def _cancel(self, cmd: Command) -> dict[str, Any]:
         job = self._find_job(cmd.job_id, WORK_STATES, "cancel")

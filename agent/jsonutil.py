@@ -15,6 +15,13 @@ def _no_constants(name: str) -> Any:
     raise JSONError(f"{name} is not JSON")
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):  # 1e999: valid JSON syntax, but no JSON can carry it back out
+        raise JSONError(f"{text[:20]} is too large a number")
+    return value
+
+
 def loads_strict(data: bytes | str, *, max_bytes: int | None = None) -> Any:
     """Parse `data` or raise JSONError ("payload is not UTF-8 text", "... larger than N bytes", "not valid JSON")."""
     if max_bytes is not None and len(data) > max_bytes:
@@ -27,7 +34,7 @@ def loads_strict(data: bytes | str, *, max_bytes: int | None = None) -> Any:
     else:
         text = data
     try:
-        return json.loads(text, parse_constant=_no_constants)
+        return json.loads(text, parse_constant=_no_constants, parse_float=_finite)
     except JSONError:
         raise
     except (ValueError, RecursionError):

@@ -260,3 +260,16 @@ def test_a_submitted_job_is_polled_by_the_endpoint_it_was_submitted_with(config_
         assert done.endpoint == "generate.image" and done.outputs
     finally:
         sim.configure(latency=0.2)
+
+
+def test_actions_take_full_job_ids_only(make_agent) -> None:
+    """A short prefix is a CLI convenience (`queue cancel 3f2a`); over HTTP/MQTT it could be guessed."""
+    from agent.commands import CommandError
+
+    agent = make_agent()
+    jid = capture(agent, "oil", params={"prompt": "SLOW"})["job_id"]
+    for source in ("http", "mqtt", "kiosk"):
+        with pytest.raises(CommandError) as e:
+            agent.request(Command("cancel", source, job_id=jid[:8])).result(timeout=5)
+        assert e.value.code == "not_found" and "full job id" in e.value.message
+    assert agent.request(Command("cancel", "http", job_id=jid)).result(timeout=5)["state"] == "cancelled"
