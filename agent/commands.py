@@ -17,11 +17,20 @@ ACTIONS: tuple[str, ...] = ("capture", "cancel", "retry", "print")
 @dataclass
 class Command:
     action: Action
-    source: str  # button | mqtt | http | cli | kiosk
+    source: str  # button | kiosk | cli (a guest or technician at the booth) | mqtt | http (remote)
     profile: str | None = None  # capture: None = the default (first) profile
     job_id: str | None = None  # cancel / retry / print: None = the latest job where that makes sense
     params: dict[str, Any] = field(default_factory=dict)  # capture: remote overrides, checked against remote_params
     request_id: str | None = None
+
+
+# Sources that are a person at the booth: never rate-limited, never refused for a full queue while there is disk,
+# and always ahead of remote captures.
+LOCAL_SOURCES = frozenset({"button", "kiosk", "cli"})
+
+
+def is_remote(source: str) -> bool:
+    return source not in LOCAL_SOURCES
 
 
 class CommandError(Exception):
@@ -37,6 +46,8 @@ class CommandError(Exception):
         "unavailable": 503,
         "printer": 503,
         "storage": 500,
+        "queue_full": 503,
+        "rate_limited": 429,
     }
 
     def __init__(self, code: str, message: str) -> None:

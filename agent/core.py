@@ -18,14 +18,16 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from agent import __version__
-from agent.commands import Command, CommandError
+from agent import __version__, clock
+from agent.admission import Admission
+from agent.commands import Command, CommandError, is_remote
 from agent.config import Config, LoadedConfig, Secrets
 from agent.events import EventBus
 from agent.jobs.actions import cancel_job
 from agent.jobs.lifecycle import RETRYABLE, Lifecycle
 from agent.jobs.model import ACTIVE_STATES, WORK_STATES, Job, JobState
 from agent.jobs.scheduler import Scheduler
+from agent.lanes import PriorityWorker
 from agent.live import LiveConfig
 from agent.mode import ModeTracker
 from agent.platforms import make_client
@@ -66,7 +68,8 @@ class Agent:
             on_alarm=self._alarm,
         )
         self.modes = ModeTracker(self.events, lambda: self.store.count_in(WORK_STATES))
-        self._capture_pool = ThreadPoolExecutor(1, thread_name_prefix="capture")
+        self.admission = Admission(self.store, lambda: self.live.config)
+        self._captures = PriorityWorker("capture")  # a guest's capture goes before remote ones
         self._control_pool = ThreadPoolExecutor(1, thread_name_prefix="control")
         self._waiters: dict[str, list[threading.Event]] = {}
         self._emitted: dict[str, str] = {}  # job id -> last state announced (insertion-ordered, bounded)
@@ -131,14 +134,14 @@ class Agent:
             version = self.store.data_version()
         except Exception:  # stopped (store closed) right after starting
             return
-        since = time.time()
+        since = clock.now()
         while self.started:
             time.sleep(WATCH_INTERVAL_S)
             if not self.started:
                 return
             try:
                 v = self.store.data_version()
-                scan_from, since = since - 1.0, time.time()  # only what changed since the last look
+                scan_from, since = since - 1.0, clock.now()  # only what changed since the last look
                 if v != version:
                     version = v
                     for job in self.store.updated_since(scan_from):
@@ -155,7 +158,7 @@ class Agent:
             return
         self._stopped = True
         self.started = False
-        self._capture_pool.shutdown(wait=True, cancel_futures=True)
+        self._captures.shutdown()
         self._control_pool.shutdown(wait=True, cancel_futures=True)
         self.scheduler.stop()
         if self._camera is not None:
@@ -180,13 +183,25 @@ class Agent:
 
     def request(self, cmd: Command) -> Future[dict[str, Any]]:
         """Hand a command to the core; never blocks. The future holds a small dict or a CommandError."""
-        pool = self._capture_pool if cmd.action == "capture" else self._control_pool
         try:
-            return pool.submit(self._execute, cmd)
+            if cmd.action != "capture":
+                return self._control_pool.submit(self._execute, cmd)
+            if not is_remote(cmd.source):
+                return self._captures.submit(0, self._capture, cmd)
+            self.admission.admit_remote(cmd.source)  # a flood is refused here, before it queues for the camera
+            try:
+                return self._captures.submit(1, self._remote_capture, cmd)
+            except RuntimeError:
+                self.admission.taken()
+                raise
+        except CommandError as e:
+            return _failed(e)
         except RuntimeError:  # shutting down
-            f: Future[dict[str, Any]] = Future()
-            f.set_exception(CommandError("unavailable", "the agent is shutting down"))
-            return f
+            return _failed(CommandError("unavailable", "the agent is shutting down"))
+
+    def _remote_capture(self, cmd: Command) -> dict[str, Any]:
+        self.admission.taken()
+        return self._capture(cmd)
 
     def _execute(self, cmd: Command) -> dict[str, Any]:
         handler = {"capture": self._capture, "cancel": self._cancel, "retry": self._retry, "print": self._print}
@@ -214,6 +229,8 @@ class Agent:
                 return {"job_id": earlier.id, "state": earlier.state.value, "profile": earlier.profile}
         try:
             check_disk(cfg)
+            if is_remote(cmd.source):
+                self.admission.check_queue()  # a person at the booth is served while there is disk
         except CommandError as e:
             raise self._refuse(e.code, e.message, cmd.source) from None
         self.events.publish("capture.started", source=cmd.source)
@@ -255,7 +272,7 @@ class Agent:
 
     def capture_file(self, image: bytes, *, profile: str | None = None, source: str = "cli") -> dict[str, Any]:
         """Queue a given photo (``edge-agent once --image FILE``) instead of taking one."""
-        return self._capture_pool.submit(self._capture, Command("capture", source, profile=profile), image).result()
+        return self._captures.submit(0, self._capture, Command("capture", source, profile=profile), image).result()
 
     def _find_job(self, job_id: str | None, states: tuple[JobState, ...], what: str) -> Job:
         if job_id is None:
@@ -370,3 +387,9 @@ class Agent:
         if job is None:
             raise KeyError(job_id)
         return job
+
+
+def _failed(e: Exception) -> Future[dict[str, Any]]:
+    f: Future[dict[str, Any]] = Future()
+    f.set_exception(e)
+    return f

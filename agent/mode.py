@@ -18,10 +18,10 @@ Rules, first match wins::
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from agent import clock
 from agent.events import Event, EventBus
 
 ERROR_HOLD_S = 30.0  # the error indication stays this long after a failed job (then: ready)
@@ -101,7 +101,7 @@ class ModeTracker:
         if pending:
             return "processing", None
         f = self._failure
-        if f is not None and time.time() - f.at < ERROR_HOLD_S:
+        if f is not None and clock.now() - f.at < ERROR_HOLD_S:
             return "error", f.message
         return "ready", None
 

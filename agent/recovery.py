@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agent import clock
 from agent.config import Config
 from agent.jobs.lifecycle import Lifecycle
 from agent.jobs.model import WORK_STATES, Job, JobState, Output
@@ -126,7 +127,7 @@ def _adopt(lifecycle: Lifecycle, config: Config, rep: RecoveryReport, d: Path) -
     meta = ResultLayout.read_job_json(d)
     if not capture.is_file() or meta is None or meta.get("id") != d.name:
         return
-    now = time.time()
+    now = clock.now()
     try:
         state = S(meta.get("state", "captured"))
     except ValueError:

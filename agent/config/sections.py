@@ -112,3 +112,15 @@ class QueueConfig(_Model):
     retry_base_s: float = Field(2.0, gt=0, le=600, description="first transient-error backoff (full jitter)")
     retry_cap_s: float = Field(300.0, gt=0, le=86400, description="longest transient-error backoff")
     probe_interval_s: float = Field(5.0, gt=0, le=600, description="how often an unreachable platform is probed")
+    max_jobs: int = Field(
+        500, ge=1, le=1_000_000, description="unfinished jobs at most; when full, remote captures are refused"
+    )
+    max_bytes_mb: int = Field(
+        1024, ge=1, description="photos of unfinished jobs at most (MB); when full, remote captures are refused"
+    )
+    remote_rate_per_min: int = Field(
+        30, ge=1, le=6000, description="remote captures (MQTT, fleet, HTTP) accepted per minute, per source"
+    )
+    remote_ttl_s: float | None = Field(
+        None, gt=0, description="a remote capture not yet sent after this long is expired (none: kept)"
+    )

@@ -19,12 +19,22 @@ from __future__ import annotations
 
 import logging
 import shutil
-import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.jobs.model import FINAL_STATES, WORK_STATES, Job, JobState, Output
+from agent import clock
+from agent.commands import is_remote
+from agent.jobs.model import (
+    FINAL_STATES,
+    PRIORITY_BACKLOG,
+    PRIORITY_GUEST,
+    PRIORITY_REMOTE,
+    WORK_STATES,
+    Job,
+    JobState,
+    Output,
+)
 
 if TYPE_CHECKING:
     from agent.jobs.store import JobStore
@@ -42,7 +52,7 @@ TRANSITIONS: dict[str, dict[JobState, JobState]] = {
     "backoff": {S.SUBMITTING: S.CAPTURED, S.SUBMITTED: S.SUBMITTED, S.DOWNLOADING: S.DOWNLOADING},
     "requeue_lost_submit": {S.SUBMITTING: S.CAPTURED},
     "fail": {s: S.FAILED for s in WORK_STATES},
-    "expire": {S.SUBMITTED: S.EXPIRED, S.DOWNLOADING: S.EXPIRED},
+    "expire": {S.CAPTURED: S.EXPIRED, S.SUBMITTED: S.EXPIRED, S.DOWNLOADING: S.EXPIRED},  # captured: remote_ttl_s
     "cancel": {s: S.CANCELLED for s in WORK_STATES},
     "retry": {S.FAILED: S.CAPTURED, S.EXPIRED: S.CAPTURED, S.CANCELLED: S.CAPTURED},
 }
@@ -127,7 +137,7 @@ class Lifecycle:
         """A job folder the store does not know (recovery): queue it as its job.json says."""
         job.history = [
             *job.history,
-            {"ts": round(time.time(), 3), "state": job.state.value, "note": "recovered from disk at start-up"},
+            {"ts": round(clock.now(), 3), "state": job.state.value, "note": "recovered from disk at start-up"},
         ]
         if job.error:
             job.error = self.redact(job.error)
@@ -142,7 +152,7 @@ class Lifecycle:
 
     def submitted(self, job_id: str, task_id: str | None, *, next_poll_at: float) -> Job | None:
         """The platform holds a task (`task_id`) - or, for a sync endpoint (None), answered with the result."""
-        now = time.time()
+        now = clock.now()
         return self._move(
             "submitted",
             job_id,
@@ -164,7 +174,7 @@ class Lifecycle:
             failures=0,
             wait_kind=None,
             remote_outputs=remote_outputs,
-            next_attempt_at=time.time(),
+            next_attempt_at=clock.now(),
             error=None,
         )
 
@@ -191,6 +201,10 @@ class Lifecycle:
         ):
             self.on_change(job, True)
         return job
+
+    def poll_now(self, job_id: str) -> Job | None:
+        """A submitted task is polled at once (its last chance before the deadline expires it)."""
+        return self.store.update(job_id, (S.SUBMITTED,), next_attempt_at=clock.now())
 
     def finished(self, job_id: str, outputs: list[Output], present: Callable[[Job], None] | None = None) -> Job | None:
         """Outputs are on disk: done. `present` (publish, later print and display) runs after job.json and before
@@ -223,10 +237,10 @@ class Lifecycle:
             only_from=(job.state,),
             note=f"will retry in {delay:.1f}s: {reason}",
             failures=failures,
-            next_attempt_at=time.time() + delay,
+            next_attempt_at=clock.now() + delay,
             wait_kind=wait_kind,
             error=reason,
-            priority=0 if back_to_capture else job.priority,
+            priority=PRIORITY_BACKLOG if back_to_capture else job.priority,
         )
 
     def requeue_lost_submit(self, job_id: str, *, resubmits: int, note: str) -> Job | None:
@@ -267,7 +281,7 @@ class Lifecycle:
             progress=None,
             queue_position=None,
             finished_at=None,
-            priority=1,
+            priority=PRIORITY_REMOTE if is_remote(job.source) else PRIORITY_GUEST,
             submitted_at=None,
             outputs=[],
         )

@@ -25,6 +25,10 @@ class JobState(str, enum.Enum):
 
 FINAL_STATES = frozenset({JobState.DONE, JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED})
 ACTIVE_STATES = frozenset({JobState.SUBMITTING, JobState.SUBMITTED, JobState.DOWNLOADING})
+# A person at the booth goes first, then remote captures (MQTT, HTTP), then the backlog (photos that met a
+# transient error or were taken while their platform was away).
+PRIORITY_GUEST, PRIORITY_REMOTE, PRIORITY_BACKLOG = 2, 1, 0
+
 # every state a job is worked in (not final), in pipeline order
 WORK_STATES = (JobState.CAPTURED, JobState.SUBMITTING, JobState.SUBMITTED, JobState.DOWNLOADING)
 
@@ -61,7 +65,8 @@ class Job:
     error: str | None = None
     outputs: list[Output] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)  # remote overrides (validated against remote_params)
-    priority: int = 1  # 1: a guest is waiting; 0: backlog (after a transient failure)
+    priority: int = 2  # PRIORITY_GUEST, PRIORITY_REMOTE or PRIORITY_BACKLOG: the scheduler takes higher first
+    capture_bytes: int = 0  # size of the kept photo (the queue's byte bound counts it)
     wait_kind: str | None = None  # why next_attempt_at is in the future: network | rate_limit | poll
     submitted_at: float | None = None
     finished_at: float | None = None

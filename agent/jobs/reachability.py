@@ -5,8 +5,9 @@ brings it back and wakes its waiting jobs."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
+
+from agent import clock
 
 
 class Reachability:
@@ -25,7 +26,7 @@ class Reachability:
         with self._lock:
             if name in self.offline:
                 return False
-            self.offline[name] = time.time() + self._interval()
+            self.offline[name] = clock.now() + self._interval()
             return True
 
     def answered(self, name: str) -> None:
@@ -58,4 +59,4 @@ class Reachability:
             return
         with self._lock:
             if name in self.offline:
-                self.offline[name] = time.time() + self._interval()
+                self.offline[name] = clock.now() + self._interval()

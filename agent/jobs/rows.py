@@ -10,7 +10,7 @@ from typing import Any
 
 from agent.jobs.model import Job, JobState, Output
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 HISTORY_MAX = 60
 
 SCHEMA = """
@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     error TEXT,
     outputs TEXT NOT NULL DEFAULT '[]',
     params TEXT NOT NULL DEFAULT '{}',
-    priority INTEGER NOT NULL DEFAULT 1,
+    priority INTEGER NOT NULL DEFAULT 2,
+    capture_bytes INTEGER NOT NULL DEFAULT 0,
     wait_kind TEXT,
     submitted_at REAL,
     finished_at REAL,
@@ -50,7 +51,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 # columns added after schema 1, with their SQL type: added in place to an older database at open
-ADDED_COLUMNS = {"endpoint": "TEXT", "queue_position": "INTEGER"}
+ADDED_COLUMNS = {"endpoint": "TEXT", "queue_position": "INTEGER", "capture_bytes": "INTEGER NOT NULL DEFAULT 0"}
 JSON_FIELDS = {"outputs", "params", "remote_outputs", "history"}
 COLUMNS = [f.name for f in fields(Job)]
 

@@ -20,16 +20,17 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from agent import clock
 from agent.jobs.lifecycle import Lifecycle
-from agent.jobs.model import Job, JobState
+from agent.jobs.model import PRIORITY_BACKLOG, PRIORITY_GUEST, PRIORITY_REMOTE, Job, JobState
 from agent.jobs.reachability import Reachability
 from agent.jobs.retry import WAIT_NETWORK, Phase, RetryPolicy
 from agent.jobs.store import JobStore
+from agent.jobs.sweep import Sweeper
 from agent.platforms.base import PlatformClient
 from agent.steps import Advance, Error, Fail, Outcome, Running
 from agent.steps.fetch import fetch
@@ -44,7 +45,6 @@ log = logging.getLogger(__name__)
 
 S = JobState
 IN_FLIGHT = (S.SUBMITTING, S.SUBMITTED)  # on the platform; a download no longer occupies it
-STALE_SUBMIT_MARGIN_S = 60.0  # a `submitting` row older than read_timeout_s + this has lost its request
 SWEEP_INTERVAL_S = 1.0  # deadlines and lost submits are looked for this often
 _PHASES: dict[JobState, Phase] = {S.CAPTURED: "submit", S.SUBMITTED: "poll", S.DOWNLOADING: "fetch"}
 
@@ -78,6 +78,7 @@ class Scheduler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_sweep = 0.0
+        self.sweeper = Sweeper(store, lifecycle, config, self._cancel_later)
         self.reach = Reachability(self._probe_platform, self._platform_back, lambda: self.config.queue.probe_interval_s)
 
     @property
@@ -118,22 +119,26 @@ class Scheduler:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                delay = self._tick(time.time())
+                delay = self._tick(clock.now())
             except Exception:  # the scheduler must outlive any bug in one step
                 log.exception("scheduler tick failed")
                 delay = 1.0
             self._wake.wait(delay)
             self._wake.clear()
 
-    def _limits(self) -> tuple[tuple[int, int], tuple[int, int]]:
-        """(priority, per-platform in-flight limit): guests may fill a platform, the backlog all but one slot."""
+    def _limits(self) -> tuple[tuple[int, int], ...]:
+        """(priority, per-platform in-flight limit), highest priority first: a person at the booth may fill a
+        platform; remote captures and the backlog all but one slot, kept for the next guest."""
         n = self.config.queue.max_in_flight
-        return (1, n), (0, n - 1 if n > 1 else 1)
+        rest = n - 1 if n > 1 else 1
+        return (PRIORITY_GUEST, n), (PRIORITY_REMOTE, rest), (PRIORITY_BACKLOG, rest)
 
     def _tick(self, now: float) -> float:
         if now - self._last_sweep >= SWEEP_INTERVAL_S:
             self._last_sweep = now
-            self._sweep(now)
+            with self._lock:
+                running = set(self._running)
+            self.sweeper.sweep(now, skip=running, only=self.own_jobs)
         for name in self.reach.due_probes(now):
             self._pool.submit(self.reach.probe, name)
         with self._lock:
@@ -163,7 +168,7 @@ class Scheduler:
                 )
             )
         pending = [t for t in times if t is not None]
-        now = time.time()
+        now = clock.now()
         nxt = min(pending) if pending else None
         wait = 1.0 if nxt is None else (1.0 if nxt <= now and free <= 0 else min(1.0, max(0.005, nxt - now)))
         probe_at = self.reach.next_probe_at()
@@ -266,17 +271,17 @@ class Scheduler:
                 job.id,
                 progress=outcome.progress,
                 queue_position=outcome.queue_position,
-                next_poll_at=time.time() + self._poll_interval(platform),
+                next_poll_at=clock.now() + self._poll_interval(platform),
             )
             return
         assert isinstance(outcome, Advance)
         v = outcome.values
         if outcome.move == "submitted":
-            moved = lc.submitted(job.id, v["task_id"], next_poll_at=time.time() + self._poll_interval(platform))
+            moved = lc.submitted(job.id, v["task_id"], next_poll_at=clock.now() + self._poll_interval(platform))
             if moved is None:  # cancelled while the request was on the wire: do not leave the task running
                 self._cancel_remote(client, v["task_id"], job.endpoint or "")
         elif outcome.move == "task_done":
-            if job.state == S.SUBMITTING and lc.submitted(job.id, None, next_poll_at=time.time()) is None:
+            if job.state == S.SUBMITTING and lc.submitted(job.id, None, next_poll_at=clock.now()) is None:
                 return  # a sync endpoint answered, but the job was cancelled while the request was on the wire
             lc.task_done(job.id, v["remote_outputs"], note=v.get("note"))
         elif outcome.move == "finished":
@@ -311,40 +316,14 @@ class Scheduler:
 
     # ------------------------------------------------------------------------------------------ deadlines
 
-    def _sweep(self, now: float) -> None:
-        """Deadlines, and submits that lost their request (e.g. a store write failed, or `once` was killed)."""
-        cfg = self.config
-        deadline = cfg.queue.task_deadline_s
-        with self._lock:
-            running = set(self._running)
-        for job in self.store.list((S.SUBMITTED, S.DOWNLOADING, S.SUBMITTING), limit=10_000):
-            if job.id in running or (self.own_jobs is not None and job.id not in self.own_jobs):
-                continue
-            if job.state == S.SUBMITTING:
-                plat = cfg.platforms.get(job.platform or "")
-                limit = (plat.read_timeout_s if plat else 60.0) + STALE_SUBMIT_MARGIN_S
-                if now - job.updated_at > limit:
-                    self.lifecycle.requeue_lost_submit(
-                        job.id,
-                        resubmits=job.resubmits + 1,
-                        note="the submit request was lost: submitting again (at-least-once window)",
-                    )
-                continue
-            started = job.submitted_at or job.created_at
-            if now - started <= deadline:
-                continue
-            what = "no answer from the platform" if job.state == S.SUBMITTED else "the result could not be fetched"
-            reason = (
-                f"{what} within task_deadline_s={deadline:g}s (task {job.remote_task_id}); "
-                "`edge-agent queue retry` submits it again"
-            )
-            j = self.lifecycle.expire(job.id, reason, only_from=(job.state,))
-            client = self.clients.get(job.platform or "")
-            if j is not None and j.remote_task_id and job.state == S.SUBMITTED and client is not None:
-                try:
-                    self._pool.submit(self._cancel_remote, client, j.remote_task_id, j.endpoint or "")
-                except RuntimeError:  # shutting down
-                    pass
+    def _cancel_later(self, job: Job) -> None:
+        client = self.clients.get(job.platform or "")
+        if client is None or not job.remote_task_id:
+            return
+        try:
+            self._pool.submit(self._cancel_remote, client, job.remote_task_id, job.endpoint or "")
+        except RuntimeError:  # shutting down
+            pass
 
     @staticmethod
     def _cancel_remote(client: PlatformClient, task_id: str, endpoint: str) -> None:

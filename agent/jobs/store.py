@@ -10,11 +10,11 @@ from __future__ import annotations
 import builtins
 import sqlite3
 import threading
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from agent import clock
 from agent.jobs.lifecycle import check_edges
 from agent.jobs.model import ACTIVE_STATES, FINAL_STATES, WORK_STATES, Job, JobState
 from agent.jobs.rows import ADDED_COLUMNS, HISTORY_MAX, SCHEMA, SCHEMA_VERSION, from_row, to_row
@@ -114,7 +114,7 @@ class JobStore:
         states = [JobState(s).value for s in edges]
         if not states:
             return None
-        now = time.time()
+        now = clock.now()
         with self._tx():
             row = self._db.execute(
                 f"SELECT * FROM jobs WHERE id = ? AND state IN ({','.join('?' * len(states))})", [job_id, *states]
@@ -150,7 +150,7 @@ class JobStore:
             job = from_row(row)
             for k, v in changes.items():
                 setattr(job, k, v)
-            job.updated_at = time.time()
+            job.updated_at = clock.now()
             self._write(job)
             return job
 
@@ -161,7 +161,7 @@ class JobStore:
 
     def wake(self, platform: str, wait_kind: str) -> int:
         """Make every job of `platform` waiting for `wait_kind` due now (the platform is reachable again)."""
-        now = time.time()
+        now = clock.now()
         with self._tx():
             cur = self._db.execute(
                 "UPDATE jobs SET next_attempt_at = ?, wait_kind = NULL WHERE platform = ? AND wait_kind = ? "
@@ -305,6 +305,16 @@ class JobStore:
             args.append(priority)
         with self._lock:
             return self._db.execute(q, args).fetchone()[0]
+
+    def usage(self) -> tuple[int, int]:
+        """(jobs not yet final, bytes of their photos): what the queue's bounds count."""
+        st = [s.value for s in WORK_STATES]
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT COUNT(*), COALESCE(SUM(capture_bytes), 0) FROM jobs WHERE state IN ({','.join('?' * len(st))})",
+                st,
+            ).fetchone()
+        return int(row[0]), int(row[1])
 
     def counts(self) -> dict[str, int]:
         with self._lock:

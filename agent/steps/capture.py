@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import re
 import shutil
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-from agent.commands import CommandError
+from agent import clock
+from agent.commands import CommandError, is_remote
 from agent.config import Config, ProfileConfig
 from agent.durable import make_dirs_durable, write_durable
-from agent.jobs.model import Job, JobState
+from agent.jobs.model import PRIORITY_BACKLOG, PRIORITY_GUEST, PRIORITY_REMOTE, Job, JobState
 from agent.results import CAPTURE_NAME, ResultLayout
 
 # what a remote value may not look like: a URL (scheme://, or a scheme that reads local data), an absolute, home,
@@ -83,7 +83,7 @@ def store_capture(
     backlog: bool = False,
 ) -> Job:
     """Write capture.jpg and a first job.json durably; the caller then commits the row (see core.capture)."""
-    now = time.time()
+    now = clock.now()
     job_id = str(uuid.uuid4())
     job_dir = layout.job_dir(job_id, now)
     make_dirs_durable(job_dir)
@@ -106,7 +106,9 @@ def store_capture(
         request_id=request_id,
         result_dir=str(job_dir),
         history=[{"ts": round(now, 3), "state": "captured"}],
-        priority=0 if backlog else 1,  # taken while its platform is away: the next guest goes first
+        # taken while its platform is away: the next guest goes first; remote captures after a person's
+        priority=PRIORITY_BACKLOG if backlog else (PRIORITY_REMOTE if is_remote(source) else PRIORITY_GUEST),
+        capture_bytes=len(jpeg),
     )
     try:
         layout.write_job_json(job)  # fsyncs the folder: both files are now durable
