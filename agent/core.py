@@ -26,12 +26,12 @@ from agent.events import EventBus
 from agent.jobs.actions import cancel_job
 from agent.jobs.lifecycle import RETRYABLE, Lifecycle
 from agent.jobs.model import ACTIVE_STATES, WORK_STATES, Job, JobState
-from agent.jobs.scheduler import Scheduler
 from agent.lanes import PriorityWorker
 from agent.live import LiveConfig
 from agent.mode import ModeTracker
 from agent.platforms import make_client
 from agent.results import ResultLayout
+from agent.scheduler import Scheduler
 from agent.steps.capture import check_disk, check_remote_params, store_capture
 from agent.steps.present import present
 

@@ -7,6 +7,8 @@
   ``agent.runtime``, the inputs) nor ``agent.config``: a platform mode submits and polls; what happens to the job
   is not its business, and the config builds its profile union from the mode registry (no import cycle).
 * ``agent/schema.py`` (the pydantic base the profile models use) imports nothing from ``agent``.
+* ``agent/jobs/`` (the durable queue) never imports the steps or the scheduler, and ``agent/steps/`` never imports
+  the scheduler: the queue is below the steps, the scheduler above both (no import cycle).
 """
 
 from __future__ import annotations
@@ -130,6 +132,13 @@ def test_the_checker_sees_every_kind_of_import(tmp_path: Path) -> None:
     (sim / "__init__.py").write_text("from .server import Simulator\nfrom agent import __version__\n")
     found = violations("agent/simulator", outside_simulator, base=tmp_path)
     assert found == ["agent/simulator/__init__.py:2: imports agent.__version__"], found
+
+
+def test_the_queue_is_below_the_steps_and_the_scheduler_above_both() -> None:
+    found = violations("agent/jobs", lambda name: within(name, "agent.steps") or within(name, "agent.scheduler"))
+    assert not found, report("agent/jobs/ must not import agent.steps or agent.scheduler", found)
+    found = violations("agent/steps", lambda name: within(name, "agent.scheduler") or within(name, "agent.core"))
+    assert not found, report("agent/steps/ must not import agent.scheduler or agent.core", found)
 
 
 def test_schema_imports_nothing_from_agent() -> None:

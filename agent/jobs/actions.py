@@ -14,13 +14,16 @@ log = logging.getLogger(__name__)
 def cancel_job(lifecycle: Lifecycle, job_id: str, clients: dict[str, PlatformClient], note: str) -> Job | None:
     """Cancel a job that is not final; also cancel its remote task where the platform can."""
     j = lifecycle.cancel(job_id, note)
-    if j is None or not j.remote_task_id:
-        return j
-    client = clients.get(j.platform or "")
-    if client is None or not getattr(client, "supports_cancel", False):
-        return j
-    try:
-        client.cancel(j.remote_task_id, j.endpoint or "")
-    except Exception as e:  # PlatformError, or an endpoint without a cancel: the job is cancelled either way
-        log.info("job %s: remote cancel not possible: %s", job_id, e)
+    if j is not None:
+        cancel_remote(clients.get(j.platform or ""), j)
     return j
+
+
+def cancel_remote(client: PlatformClient | None, job: Job) -> None:
+    """Ask the platform to drop the job's task (nobody waits for it; it may cost money); never raises."""
+    if client is None or not job.remote_task_id or not client.supports_cancel:
+        return
+    try:
+        client.cancel(job.remote_task_id, job.endpoint or "")
+    except Exception as e:  # PlatformError, or an endpoint without a cancel: the job ends either way
+        log.info("job %s: remote task %s not cancelled: %s", job.id, job.remote_task_id, e)

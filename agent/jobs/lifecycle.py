@@ -127,8 +127,17 @@ class Lifecycle:
     # ------------------------------------------------------------------------------------------ creation
 
     def captured(self, job: Job) -> Job:
-        """A photo and its first job.json are durable (steps/capture.py): commit the row. Raises on failure."""
-        self.store.insert(job)
+        """The photo is durable (steps/capture.py): its first job.json, then the row, then the event. The one
+        move whose file comes first: a crash in between leaves a folder that recovery adopts, so a photo whose
+        trigger was acknowledged is never lost. On failure nothing stays behind (the guest is told it failed, so
+        nothing may be adopted later) and the error is raised."""
+        try:
+            self.layout.write_job_json(job)  # fsyncs the folder: photo and job.json are durable together
+            self.store.insert(job)
+        except BaseException:
+            if job.result_dir:
+                shutil.rmtree(job.result_dir, ignore_errors=True)
+            raise
         if self.on_change is not None:
             self.on_change(job, False)
         return job

@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from agent import clock
-from agent.jobs.lifecycle import check_edges
+from agent.jobs.lifecycle import InvalidTransition, check_edges
 from agent.jobs.model import ACTIVE_STATES, FINAL_STATES, WORK_STATES, Job, JobState
 from agent.jobs.rows import ADDED_COLUMNS, HISTORY_MAX, SCHEMA, SCHEMA_VERSION, from_row, to_row
+
+_STATE_FIELDS = frozenset({"state", "history", "finished_at", "id"})  # written by moves only
 
 
 class PrefixTooShort(LookupError):
@@ -138,7 +140,12 @@ class JobStore:
             return job
 
     def update(self, job_id: str, in_states: Iterable[JobState], **changes: Any) -> Job | None:
-        """Change fields without a state change (progress, next poll time), only while in `in_states`."""
+        """Change fields without a state change (progress, next poll time), only while in `in_states`. A state
+        only ever changes through `move` (the lifecycle's table)."""
+        if changes.keys() & _STATE_FIELDS:
+            raise InvalidTransition(
+                f"update() cannot change {', '.join(sorted(changes.keys() & _STATE_FIELDS))}; use a lifecycle move"
+            )
         states = list(in_states)
         with self._tx():
             row = self._db.execute(

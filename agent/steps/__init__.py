@@ -1,7 +1,7 @@
 """The pipeline's steps over one Job: capture → prepare → submit → poll → fetch → present.
 
 Each step is a plain module: it does its I/O and returns an ``Outcome`` saying what happened. It never writes a
-job's state; the scheduler (agent/jobs/scheduler.py) applies the outcome through the lifecycle
+job's state; the scheduler (agent/scheduler/loop.py) applies the outcome through the lifecycle
 (agent/jobs/lifecycle.py), asking the retry policy (agent/jobs/retry.py) what a platform error means.
 
 =========  ==================================================  ==============================================

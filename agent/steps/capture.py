@@ -82,7 +82,8 @@ def store_capture(
     request_id: str | None,
     backlog: bool = False,
 ) -> Job:
-    """Write capture.jpg and a first job.json durably; the caller then commits the row (see core.capture)."""
+    """Write capture.jpg durably and describe the new job; `Lifecycle.captured` then writes its first job.json and
+    commits the row (Agent._capture). Nothing half-written stays behind on failure."""
     now = clock.now()
     job_id = str(uuid.uuid4())
     job_dir = layout.job_dir(job_id, now)
@@ -110,11 +111,6 @@ def store_capture(
         priority=PRIORITY_BACKLOG if backlog else (PRIORITY_REMOTE if is_remote(source) else PRIORITY_GUEST),
         capture_bytes=len(jpeg),
     )
-    try:
-        layout.write_job_json(job)  # fsyncs the folder: both files are now durable
-    except OSError:
-        shutil.rmtree(job_dir, ignore_errors=True)
-        raise
     return job
 
 

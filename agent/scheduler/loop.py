@@ -2,7 +2,7 @@
 
 It only schedules. What a step does lives in agent/steps/, what an error means in RetryPolicy.decide
 (agent/jobs/retry.py), how a job's state may change in the lifecycle (agent/jobs/lifecycle.py), and which
-platforms answer in Reachability (agent/jobs/reachability.py).
+platforms answer in Reachability (agent/scheduler/reachability.py).
 
 Fairness and bounds: at most ``queue.max_in_flight`` jobs are on each platform at once (a download no longer
 occupies a slot); a job a guest is waiting for (priority 1) always goes before the backlog (priority 0: jobs that
@@ -22,16 +22,18 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from agent import clock
+from agent.jobs.actions import cancel_remote
 from agent.jobs.lifecycle import Lifecycle
 from agent.jobs.model import PRIORITY_BACKLOG, PRIORITY_GUEST, PRIORITY_REMOTE, Job, JobState
-from agent.jobs.reachability import Reachability
 from agent.jobs.retry import WAIT_NETWORK, Phase, RetryPolicy
 from agent.jobs.store import JobStore
-from agent.jobs.sweep import Sweeper
 from agent.platforms.base import PlatformClient
+from agent.scheduler.reachability import Reachability
+from agent.scheduler.sweep import Sweeper
 from agent.steps import Advance, Error, Fail, Outcome, Running
 from agent.steps.fetch import fetch
 from agent.steps.poll import poll
@@ -279,7 +281,7 @@ class Scheduler:
         if outcome.move == "submitted":
             moved = lc.submitted(job.id, v["task_id"], next_poll_at=clock.now() + self._poll_interval(platform))
             if moved is None:  # cancelled while the request was on the wire: do not leave the task running
-                self._cancel_remote(client, v["task_id"], job.endpoint or "")
+                cancel_remote(client, replace(job, remote_task_id=v["task_id"]))
         elif outcome.move == "task_done":
             if job.state == S.SUBMITTING and lc.submitted(job.id, None, next_poll_at=clock.now()) is None:
                 return  # a sync endpoint answered, but the job was cancelled while the request was on the wire
@@ -317,22 +319,10 @@ class Scheduler:
     # ------------------------------------------------------------------------------------------ deadlines
 
     def _cancel_later(self, job: Job) -> None:
-        client = self.clients.get(job.platform or "")
-        if client is None or not job.remote_task_id:
-            return
         try:
-            self._pool.submit(self._cancel_remote, client, job.remote_task_id, job.endpoint or "")
+            self._pool.submit(cancel_remote, self.clients.get(job.platform or ""), job)
         except RuntimeError:  # shutting down
             pass
-
-    @staticmethod
-    def _cancel_remote(client: PlatformClient, task_id: str, endpoint: str) -> None:
-        if not getattr(client, "supports_cancel", False):
-            return
-        try:
-            client.cancel(task_id, endpoint)
-        except Exception as e:  # PlatformError, or an endpoint that has no cancel
-            log.info("could not cancel task %s: %s", task_id, e)
 
     # ------------------------------------------------------------------------------------------ connectivity
 
