@@ -57,7 +57,7 @@ class Agent:
             name: make_client(name, p, self.secrets.platform_keys.get(name), user_agent=f"edge-agent/{__version__}")
             for name, p in cfg.platforms.items()
         }
-        self.public_base = cfg.http.public_url.rstrip("/") if cfg.http.public_url else f"http://{cfg.http.listen}"
+        self.served_at: str | None = None  # where the local API really listens (set by HttpApi once bound)
         self.scheduler = Scheduler(
             self.store,
             self.lifecycle,
@@ -67,7 +67,9 @@ class Agent:
             present=lambda job: present(job, self.events),
             on_alarm=self._alarm,
         )
-        self.modes = ModeTracker(self.events, lambda: self.store.count_in(WORK_STATES))
+        self.modes = ModeTracker(
+            self.events, lambda: self.store.count_in(WORK_STATES), lambda: list(self.scheduler.offline)
+        )
         self.admission = Admission(self.store, lambda: self.live.config)
         self._captures = PriorityWorker("capture")  # a guest's capture goes before remote ones
         self._control_pool = ThreadPoolExecutor(1, thread_name_prefix="control")
@@ -101,9 +103,10 @@ class Agent:
     @property
     def camera(self) -> Any:
         if self._camera is None:
+            from agent.camera import camera_spec
             from hardware.camera import make_camera
 
-            self._camera = make_camera(self.config.camera)
+            self._camera = make_camera(camera_spec(self.config.camera))
         return self._camera
 
     def start(self, *, recover: bool = True, only_own_jobs: bool = False) -> None:
@@ -126,7 +129,8 @@ class Agent:
 
     @property
     def alive(self) -> bool:
-        return self.scheduler.alive and self._watcher is not None and self._watcher.is_alive()
+        watcher = self._watcher is not None and self._watcher.is_alive()
+        return self.scheduler.alive and watcher and self.events.alive
 
     def _watch_store(self) -> None:
         """Announce what other processes (`edge-agent queue cancel/retry`) changed, and keep the mode true."""
@@ -175,6 +179,14 @@ class Agent:
         """Mask every configured secret in a text that will be stored, served or published (a platform may echo
         the key back in an error message)."""
         return self.live.redactor.mask(text)
+
+    @property
+    def public_base(self) -> str:
+        """How results are linked (MQTT, QR codes): http.public_url, else where the API really listens."""
+        http = self.config.http
+        if http.public_url:
+            return http.public_url.rstrip("/")
+        return self.served_at or f"http://{http.listen}"
 
     def result_url(self, job_id: str, name: str) -> str:
         return f"{self.public_base}/results/{job_id}/{name}"

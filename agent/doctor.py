@@ -60,10 +60,11 @@ def check_camera(loaded: LoadedConfig, daemon: dict | None) -> Check:
     cam_cfg = loaded.config.camera
     if daemon is not None and cam_cfg.driver in ("picamera2", "opencv"):
         return Check("camera", SKIP, f"{cam_cfg.driver}: in use by the running daemon")
+    from agent.camera import camera_spec
     from hardware.camera import CameraError, make_camera
 
     try:
-        cam = make_camera(cam_cfg)
+        cam = make_camera(camera_spec(cam_cfg))
     except CameraError as e:
         return Check("camera", FAIL, str(e))
     try:

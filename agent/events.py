@@ -86,6 +86,10 @@ class EventBus:
             self._pending.put(ev)
         return ev
 
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
     def call_soon(self, fn: Callable[[], None]) -> None:
         """Run `fn` on the bus thread, in order with the events (state derived from events stays on one thread)."""
         self._pending.put(fn)

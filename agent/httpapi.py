@@ -82,7 +82,7 @@ class HttpApi:
         self._stopping = threading.Event()
         if not cfg.public_url:
             host = cfg.host if cfg.host not in ("0.0.0.0", "::") else socket.gethostname()
-            agent.public_base = f"http://{host}:{self.port}"
+            agent.served_at = f"http://{host}:{self.port}"
         # names a browser may use for us; any other name is a DNS-rebinding attempt (IP literals are always fine)
         self.host_names = {
             "localhost",

@@ -18,7 +18,7 @@ Rules, first match wins::
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from agent import clock
@@ -35,16 +35,16 @@ class _Failure:
 
 
 class ModeTracker:
-    def __init__(self, events: EventBus, pending: Callable[[], int]) -> None:
+    def __init__(self, events: EventBus, pending: Callable[[], int], offline: Callable[[], Iterable[str]]) -> None:
         self.events = events
         self._pending = pending  # jobs not yet final (a store query)
+        self._offline = offline  # the scheduler's unreachable platforms: the one truth (alarms only re-derive)
         self.mode = "starting"
         self.detail: str | None = None
         self.started = False
         self.capturing = False
         self.disk_full: str | None = None
         self.alarms: dict[str, str] = {}  # platform -> "API key refused" message
-        self.offline: set[str] = set()
         self._failure: _Failure | None = None
         events.on_event(self._on_event)
 
@@ -57,8 +57,9 @@ class ModeTracker:
         t = ev.type
         if t == "agent.started":
             self.started = True
-        elif t == "capture.started":
+        elif t == "capture.started":  # published once the disk check passed: there is space again
             self.capturing = True
+            self.disk_full = None
         elif t == "capture.ended":
             self.capturing = False
             if d.get("ok"):
@@ -71,10 +72,8 @@ class ModeTracker:
             platform = d.get("platform") or ""
             if d.get("code") == "auth":
                 self.alarms[platform] = d.get("message") or "API key refused"
-            elif d.get("code") == "offline":
-                self.offline.add(platform)
-            elif d.get("code") == "online":
-                self.offline.discard(platform)
+        elif not self.started and t.startswith("job."):
+            return  # start-up recovery replays the past: an old failure is not a fault now
         elif t == "job.failed":
             self._failure = _Failure(ev.ts, float(d.get("created_at") or ev.ts), d.get("error"))
         elif t == "job.done":
@@ -84,7 +83,7 @@ class ModeTracker:
                 self._failure = None  # a newer job got through: the booth works again
         elif not t.startswith("job."):
             return
-        self._derive(announce_state=t.startswith("job.") and t != "job.progress")
+        self._derive(announce_state=(t.startswith("job.") and t != "job.progress") or t == "alarm")
 
     def _compute(self) -> tuple[str, str | None]:
         if not self.started:
@@ -96,8 +95,9 @@ class ModeTracker:
         if self.alarms:
             return "error", "; ".join(self.alarms[p] for p in sorted(self.alarms))
         pending = self._pending()
-        if pending and self.offline:
-            return "offline", f"platform unreachable: {', '.join(sorted(self.offline))}; {pending} waiting"
+        offline = sorted(self._offline())
+        if pending and offline:
+            return "offline", f"platform unreachable: {', '.join(offline)}; {pending} waiting"
         if pending:
             return "processing", None
         f = self._failure

@@ -2,7 +2,8 @@
 
 - The database is checked (``PRAGMA quick_check``); a corrupt one is moved aside and rebuilt from the job.json
   files every job folder holds.
-- Jobs caught in ``submitting`` are submitted again (the documented at-least-once window, see worker.py).
+- Jobs caught in ``submitting`` are submitted again (the documented at-least-once window, see
+  agent/scheduler/loop.py).
 - ``submitted`` jobs keep their task id and resume polling; ``downloading`` jobs fetch again.
 - Rows whose photo file is gone fail with that reason; photo folders without a row (a crash between the photo
   reaching the disk and the row being committed) are adopted as new jobs, so no photo is ever dropped.
@@ -89,7 +90,10 @@ def recover(lifecycle: Lifecycle, config: Config, integrity: str = "ok") -> Reco
             platform = config.profile(job.profile).platform
         except KeyError:
             platform = job.platform  # the scheduler fails it with the reason
-        if platform and platform != job.platform:  # a [platforms.X] renamed: the job follows its profile
+        # a [platforms.X] renamed: the job follows its profile - unless its task lives on a platform still there
+        # (a profile edited to another platform must not send the poll of an existing task elsewhere)
+        moved = job.state == S.CAPTURED or job.platform not in config.platforms
+        if platform and platform != job.platform and moved:
             lifecycle.repoint(job, platform)
         if not Path(job.capture_path).is_file():
             reason = f"the captured photo is missing after a restart: {job.capture_path}"
@@ -161,8 +165,8 @@ def _adopt(lifecycle: Lifecycle, config: Config, rep: RecoveryReport, d: Path) -
         finished_at=meta.get("finished_at"),
         history=list(meta.get("history") or []),
     )
-    if state == S.CAPTURED:
-        try:
+    if state == S.CAPTURED or (state == S.SUBMITTED and job.platform not in config.platforms):
+        try:  # not yet sent, or its platform was renamed: the profile says where it goes
             job.platform = config.profile(job.profile).platform
         except KeyError:
             pass

@@ -14,13 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from agent.config import (
-    FileCameraConfig,
-    OpenCVCameraConfig,
-    Picamera2CameraConfig,
-    SyntheticCameraConfig,
-)
-from hardware.camera import Camera, CameraError, Photo, make_camera
+from hardware.camera import Camera, CameraError, CameraSpec, Photo, make_camera
 from tests.fakes import picamera2 as fake_picamera2
 
 
@@ -49,7 +43,7 @@ def close_to(a, b, tol: float = 12.0) -> bool:
 
 
 def test_synthetic_captures_differ_and_have_the_configured_size():
-    cam = make_camera(SyntheticCameraConfig(width=1280, height=720))
+    cam = make_camera(CameraSpec(driver="synthetic", width=1280, height=720))
     with cam:
         photos = [cam.capture() for _ in range(3)]
     assert all(isinstance(p, Photo) for p in photos)
@@ -61,7 +55,7 @@ def test_synthetic_captures_differ_and_have_the_configured_size():
 
 
 def test_preview_is_small_and_open_is_idempotent():
-    cam = make_camera(SyntheticCameraConfig())
+    cam = make_camera(CameraSpec(driver="synthetic"))
     cam.open()
     cam.open()
     frame = decode(cam.preview_jpeg(max_edge=320, quality=60))
@@ -72,7 +66,7 @@ def test_preview_is_small_and_open_is_idempotent():
 
 
 def test_capture_and_preview_from_different_threads():
-    cam = make_camera(SyntheticCameraConfig(width=640, height=360))
+    cam = make_camera(CameraSpec(driver="synthetic", width=640, height=360))
     errors: list[BaseException] = []
     captured: list[Photo] = []
 
@@ -105,7 +99,7 @@ def test_capture_and_preview_from_different_threads():
 
 def test_file_single_png_is_reencoded_as_jpeg_every_time(tmp_path):
     png = save(tmp_path / "booth.png", (320, 200), (200, 40, 40))
-    cam = make_camera(FileCameraConfig(driver="file", path=png))
+    cam = make_camera(CameraSpec(driver="file", path=png))
     first, second = cam.capture(), cam.capture()
     assert first.jpeg == second.jpeg
     im = decode(first.jpeg)
@@ -117,14 +111,14 @@ def test_file_single_png_is_reencoded_as_jpeg_every_time(tmp_path):
 def test_file_transparent_png_lands_on_white(tmp_path):
     rgba = Image.new("RGBA", (64, 64), (255, 0, 0, 0))  # fully transparent red
     rgba.save(tmp_path / "cut.png")
-    cam = make_camera(FileCameraConfig(driver="file", path=tmp_path / "cut.png"))
+    cam = make_camera(CameraSpec(driver="file", path=tmp_path / "cut.png"))
     assert close_to(mean_rgb(decode(cam.capture().jpeg)), (255, 255, 255), tol=3)
 
 
 def test_file_large_images_shrink_to_the_box_in_either_orientation(tmp_path):
     save(tmp_path / "a_wide.png", (2000, 1000), (10, 10, 10))
     save(tmp_path / "b_tall.jpg", (1000, 2000), (10, 10, 10), quality=90)
-    cam = make_camera(FileCameraConfig(driver="file", path=tmp_path, width=640, height=480))
+    cam = make_camera(CameraSpec(driver="file", path=tmp_path, width=640, height=480))
     wide, tall = cam.capture(), cam.capture()
     assert decode(wide.jpeg).size == (640, 320)
     assert decode(tall.jpeg).size == (320, 640)  # a portrait photo is not squeezed into a landscape box
@@ -137,7 +131,7 @@ def test_file_folder_round_robin_in_name_order_skipping_non_images(tmp_path):
     (tmp_path / "notes.txt").write_text("not an image")
     (tmp_path / "._a.jpg").write_bytes(b"macOS resource fork, not an image")
     (tmp_path / "sub.jpg").mkdir()
-    cam = make_camera(FileCameraConfig(driver="file", path=tmp_path))
+    cam = make_camera(CameraSpec(driver="file", path=tmp_path))
     seen = [mean_rgb(decode(cam.capture().jpeg)) for _ in range(4)]
     expected = [colours["a.jpg"], colours["b.png"], colours["c.webp"], colours["a.jpg"]]
     assert all(close_to(s, e) for s, e in zip(seen, expected)), seen
@@ -145,7 +139,7 @@ def test_file_folder_round_robin_in_name_order_skipping_non_images(tmp_path):
 
 def test_file_folder_picks_up_new_images_between_captures(tmp_path):
     save(tmp_path / "1.png", (40, 40), (250, 0, 0))
-    cam = make_camera(FileCameraConfig(driver="file", path=tmp_path))
+    cam = make_camera(CameraSpec(driver="file", path=tmp_path))
     assert close_to(mean_rgb(decode(cam.capture().jpeg)), (250, 0, 0))
     save(tmp_path / "2.png", (40, 40), (0, 0, 250))
     assert close_to(mean_rgb(decode(cam.capture().jpeg)), (0, 0, 250))
@@ -153,7 +147,7 @@ def test_file_folder_picks_up_new_images_between_captures(tmp_path):
 
 def test_file_empty_folder_fails_at_open_naming_the_folder(tmp_path):
     (tmp_path / "readme.txt").write_text("no images here")
-    cam = make_camera(FileCameraConfig(driver="file", path=tmp_path))
+    cam = make_camera(CameraSpec(driver="file", path=tmp_path))
     with pytest.raises(CameraError) as err:
         cam.open()
     assert str(tmp_path) in str(err.value) and "no images" in str(err.value)
@@ -165,7 +159,7 @@ def test_file_exif_rotated_jpeg_comes_out_upright(tmp_path):
     exif = Image.Exif()
     exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
     stored.save(tmp_path / "phone.jpg", quality=95, exif=exif)
-    cam = make_camera(FileCameraConfig(driver="file", path=tmp_path / "phone.jpg"))
+    cam = make_camera(CameraSpec(driver="file", path=tmp_path / "phone.jpg"))
     photo = decode(cam.capture().jpeg)
     reference = ImageOps.exif_transpose(Image.open(tmp_path / "phone.jpg"))  # Pillow's own reading of the tag
     assert photo.size == (100, 200) == reference.size
@@ -177,7 +171,7 @@ def test_file_exif_rotated_jpeg_comes_out_upright(tmp_path):
 
 def test_file_clean_small_jpeg_is_passed_on_untouched(tmp_path):
     path = save(tmp_path / "clean.jpg", (300, 200), (1, 2, 3), quality=80)
-    cam = make_camera(FileCameraConfig(driver="file", path=path))
+    cam = make_camera(CameraSpec(driver="file", path=path))
     assert cam.capture().jpeg == path.read_bytes()
 
 
@@ -207,7 +201,7 @@ def frame_index(jpeg: bytes) -> int:
 
 
 def test_opencv_reads_a_video_file_in_order_and_loops(video):
-    cam = make_camera(OpenCVCameraConfig(driver="opencv", device=str(video)))
+    cam = make_camera(CameraSpec(driver="opencv", device=str(video)))
     with cam:
         photos = [cam.capture() for _ in range(7)]
         assert [frame_index(p.jpeg) for p in photos] == [0, 1, 2, 3, 4, 0, 1]
@@ -218,14 +212,14 @@ def test_opencv_reads_a_video_file_in_order_and_loops(video):
 
 
 def test_opencv_shrinks_frames_larger_than_the_configured_size(video):
-    cam = make_camera(OpenCVCameraConfig(driver="opencv", device=str(video), width=160, height=120))
+    cam = make_camera(CameraSpec(driver="opencv", device=str(video), width=160, height=120))
     photo = cam.capture()
     cam.close()
     assert decode(photo.jpeg).size == (160, 120)
 
 
 def test_opencv_missing_device_names_it_and_hints_at_the_video_group():
-    cam = make_camera(OpenCVCameraConfig(driver="opencv", device="/dev/video99"))
+    cam = make_camera(CameraSpec(driver="opencv", device="/dev/video99"))
     with pytest.raises(CameraError) as err:
         cam.capture()
     msg = str(err.value)
@@ -234,15 +228,15 @@ def test_opencv_missing_device_names_it_and_hints_at_the_video_group():
 
 def test_opencv_missing_index_and_missing_video_file(tmp_path):
     with pytest.raises(CameraError, match="cannot open camera 57.*`video` group"):
-        make_camera(OpenCVCameraConfig(driver="opencv", device="57")).open()
+        make_camera(CameraSpec(driver="opencv", device="57")).open()
     with pytest.raises(CameraError, match="no such video file"):
-        make_camera(OpenCVCameraConfig(driver="opencv", device=str(tmp_path / "gone.mp4"))).open()
+        make_camera(CameraSpec(driver="opencv", device=str(tmp_path / "gone.mp4"))).open()
 
 
 def test_opencv_missing_module_gives_an_install_hint(monkeypatch):
     monkeypatch.setitem(sys.modules, "cv2", None)
     with pytest.raises(CameraError, match="opencv-python-headless") as err:
-        make_camera(OpenCVCameraConfig(driver="opencv", device="0"))
+        make_camera(CameraSpec(driver="opencv", device="0"))
     assert err.value.permanent
 
 
@@ -259,7 +253,7 @@ def picam(monkeypatch):
 
 
 def test_picamera2_still_configuration_and_capture(picam):
-    cam = make_camera(Picamera2CameraConfig(driver="picamera2", width=1014, height=760))
+    cam = make_camera(CameraSpec(driver="picamera2", width=1014, height=760))
     photo = cam.capture()
     (device,) = picam.instances
     assert device.camera_config["main"]["size"] == (1014, 760)
@@ -275,20 +269,20 @@ def test_picamera2_still_configuration_and_capture(picam):
 def test_picamera2_missing_camera(picam):
     picam.cameras.clear()
     with pytest.raises(CameraError, match="no Pi camera number 0 .0 found.*rpicam-hello"):
-        make_camera(Picamera2CameraConfig(driver="picamera2")).open()
+        make_camera(CameraSpec(driver="picamera2")).open()
 
 
 def test_picamera2_not_installed_gives_the_install_hint(monkeypatch):
     monkeypatch.setitem(sys.modules, "picamera2", None)  # `from picamera2 import ...` now raises ImportError
     with pytest.raises(CameraError) as err:
-        make_camera(Picamera2CameraConfig(driver="picamera2"))
+        make_camera(CameraSpec(driver="picamera2"))
     assert "sudo apt install python3-picamera2" in str(err.value)
     assert "--system-site-packages" in str(err.value)
     assert err.value.permanent
 
 
 def test_a_wedged_camera_times_out_and_the_next_capture_reopens(picam):
-    cam = make_camera(Picamera2CameraConfig(driver="picamera2", width=320, height=240, timeout_s=0.5))
+    cam = make_camera(CameraSpec(driver="picamera2", width=320, height=240, timeout_s=0.5))
     cam.capture()
     picam.wedged.set()
     started = time.monotonic()
@@ -312,7 +306,7 @@ def test_a_wedged_camera_times_out_and_the_next_capture_reopens(picam):
 
 
 def test_the_drivers_own_wait_running_out_is_a_camera_error_too(picam):
-    cam = make_camera(Picamera2CameraConfig(driver="picamera2", width=320, height=240, timeout_s=0.3))
+    cam = make_camera(CameraSpec(driver="picamera2", width=320, height=240, timeout_s=0.3))
     cam.open()
     picam.frame_delay_s = 1.0  # slower than wait=timeout_s: picamera2 raises TimeoutError itself
     with pytest.raises(CameraError, match=r"did not answer within 0\.3 s"):
@@ -324,7 +318,7 @@ def test_the_drivers_own_wait_running_out_is_a_camera_error_too(picam):
 
 
 def test_a_preview_during_a_capture_reuses_the_last_frame(picam):
-    cam = make_camera(Picamera2CameraConfig(driver="picamera2", width=320, height=240, timeout_s=2.0))
+    cam = make_camera(CameraSpec(driver="picamera2", width=320, height=240, timeout_s=2.0))
     last = cam.preview_jpeg()
     picam.frame_delay_s = 0.5
     capture = threading.Thread(target=cam.capture)
@@ -343,4 +337,4 @@ def test_make_camera_refuses_an_unknown_driver():
 
     with pytest.raises(CameraError, match="unknown camera driver 'polaroid'"):
         make_camera(Odd())
-    assert issubclass(type(make_camera(SyntheticCameraConfig())), Camera)
+    assert issubclass(type(make_camera(CameraSpec(driver="synthetic"))), Camera)

@@ -104,8 +104,8 @@ class Lifecycle:
         **changes: Any,
     ) -> Job | None:
         edges = TRANSITIONS[move]
-        if only_from is not None:
-            edges = {f: edges[f] for f in only_from}
+        if only_from is not None:  # a state outside the move's table: the job moved on meanwhile (None, no move)
+            edges = {f: edges[f] for f in only_from if f in edges}
         if note is not None:
             note = self.redact(note)
         if isinstance(changes.get("error"), str):
@@ -115,13 +115,12 @@ class Lifecycle:
             self._after(job)
         return job
 
-    def _after(self, job: Job, *, write_json: bool = True) -> None:
-        if write_json:
-            try:
-                self.layout.write_job_json(job)
-            except OSError as e:  # the queue row is the truth; job.json is its copy for a rebuild
-                log.error("job %s: could not write job.json: %s", job.id, e)
-        if self.on_change is not None:
+    def _after(self, job: Job, *, announce: bool = True) -> None:
+        try:
+            self.layout.write_job_json(job)
+        except OSError as e:  # the queue row is the truth; job.json is its copy for a rebuild
+            log.error("job %s: could not write job.json: %s", job.id, e)
+        if announce and self.on_change is not None:
             self.on_change(job, False)
 
     # ------------------------------------------------------------------------------------------ creation
@@ -151,7 +150,7 @@ class Lifecycle:
         if job.error:
             job.error = self.redact(job.error)
         self.store.insert(job)
-        self._after(job)
+        self._after(job, announce=False)  # recovered, not new: nothing to announce (the mode ignores the past)
         return job
 
     # ------------------------------------------------------------------------------------------ the pipeline
@@ -268,8 +267,10 @@ class Lifecycle:
     def expire(self, job_id: str, reason: str, *, only_from: Iterable[JobState] | None = None) -> Job | None:
         return self._move("expire", job_id, only_from=only_from, note=reason, error=reason, wait_kind=None)
 
-    def cancel(self, job_id: str, note: str, *, error: str | None = None) -> Job | None:
-        return self._move("cancel", job_id, note=note, error=error or note, wait_kind=None)
+    def cancel(
+        self, job_id: str, note: str, *, error: str | None = None, only_from: Iterable[JobState] | None = None
+    ) -> Job | None:
+        return self._move("cancel", job_id, only_from=only_from, note=note, error=error or note, wait_kind=None)
 
     def retry(self, job_id: str, note: str) -> Job | None:
         """Send a failed, expired or cancelled job round again from its photo (a new submit); None when it is
@@ -286,6 +287,7 @@ class Lifecycle:
             next_attempt_at=0.0,
             wait_kind=None,
             remote_task_id=None,
+            attempts=0,  # a technician's retry gets the full submit-timeout allowance again
             remote_outputs=[],
             progress=None,
             queue_position=None,
@@ -307,8 +309,12 @@ class Lifecycle:
     # ------------------------------------------------------------------------------------------ scheduling fields
 
     def repoint(self, job: Job, platform: str) -> Job | None:
-        """A renamed [platforms.X]: an unsubmitted job follows its profile to the new name."""
-        return self.store.update(job.id, (job.state,), platform=platform)
+        """A renamed [platforms.X]: the job follows its profile to the new name (job.json too, so a rebuilt
+        queue keeps it)."""
+        j = self.store.update(job.id, (job.state,), platform=platform)
+        if j is not None:
+            self._after(j, announce=False)
+        return j
 
     def demote(self, platform: str) -> int:
         """Queued photos of a platform that went away become backlog: a guest arriving later goes first."""

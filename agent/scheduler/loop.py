@@ -289,7 +289,7 @@ class Scheduler:
         elif outcome.move == "finished":
             lc.finished(job.id, v["outputs"], present=self.present)
         elif outcome.move == "cancel":
-            lc.cancel(job.id, v["note"])
+            lc.cancel(job.id, v["note"], only_from=(S.SUBMITTED,))
         else:  # pragma: no cover - a step returned a move the scheduler does not know
             raise ValueError(f"unknown move {outcome.move!r}")
 
@@ -304,15 +304,14 @@ class Scheduler:
             platform=platform,
             read_timeout_s=plat_cfg.read_timeout_s if plat_cfg else None,
         )
-        current = self.store.get(job.id)
-        if current is None:
-            return
+        # the answer belongs to the step that ran in `job.state`: a job cancelled or retried meanwhile is not moved
+        # (the CAS loses), but what the answer says about the platform still counts
         if not decision.retry:
-            self.lifecycle.fail(job.id, decision.reason, only_from=(current.state,))
-            if decision.alarm:
-                self.on_alarm(decision.alarm, platform, f"platform {platform!r} refused the API key: {error}")
-            return
-        self.lifecycle.backoff(current, decision.reason, delay=decision.delay, wait_kind=decision.wait_kind)
+            self.lifecycle.fail(job.id, decision.reason, only_from=(job.state,))
+        else:
+            self.lifecycle.backoff(job, decision.reason, delay=decision.delay, wait_kind=decision.wait_kind)
+        if decision.alarm:
+            self.on_alarm(decision.alarm, platform, f"platform {platform!r} refused the API key: {error}")
         if decision.platform_down and platform:
             self._platform_down(platform, decision.reason)
 

@@ -1,7 +1,7 @@
 """Cameras behind one small interface, chosen by ``camera.driver`` in the config.
 
     from hardware.camera import make_camera
-    cam = make_camera(cfg.camera)
+    cam = make_camera(CameraSpec(driver="opencv", device="/dev/video0", width=1920, height=1080))
     photo = cam.capture()          # Photo(jpeg, width, height, taken_at), bounded by camera.timeout_s
     frame = cam.preview_jpeg()     # a small JPEG for the live preview
     cam.close()
@@ -13,11 +13,10 @@ so a Pi without OpenCV or a laptop without picamera2 only notices when that driv
 from __future__ import annotations
 
 import importlib
-from typing import Any
 
-from hardware.camera.base import Camera, CameraError, Photo
+from hardware.camera.base import Camera, CameraError, CameraSpec, Photo
 
-__all__ = ["Camera", "CameraError", "Photo", "make_camera", "DRIVERS"]
+__all__ = ["Camera", "CameraError", "CameraSpec", "Photo", "make_camera", "DRIVERS"]
 
 # driver name -> (module in this package, class name)
 DRIVERS: dict[str, tuple[str, str]] = {
@@ -28,8 +27,9 @@ DRIVERS: dict[str, tuple[str, str]] = {
 }
 
 
-def make_camera(cfg: Any) -> Camera:
-    """The camera for a `[camera]` config section. Raises CameraError (e.g. with an install hint)."""
+def make_camera(cfg: CameraSpec) -> Camera:
+    """The camera for a spec (the agent builds it from `[camera]`). Raises CameraError (e.g. with an install
+    hint)."""
     try:
         module_name, class_name = DRIVERS[cfg.driver]
     except KeyError:

@@ -22,6 +22,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from PIL import Image
@@ -57,6 +58,20 @@ class Photo:
     taken_at: float  # time.time() when the still was asked for; the frame is from then or later
 
 
+@dataclass(frozen=True)
+class CameraSpec:
+    """What a camera driver is told (plain values; the agent builds it from its `[camera]` config)."""
+
+    driver: str = "synthetic"  # synthetic | file | opencv | picamera2
+    width: int = 1920
+    height: int = 1080
+    timeout_s: float = 5.0  # a capture that takes longer fails instead of hanging the booth
+    device: str | int = 0  # opencv: /dev/videoN, an index, or a video file
+    warmup_frames: int = 3  # opencv: frames dropped after opening
+    path: Path | None = None  # file: one image or a folder of images
+    camera_num: int = 0  # picamera2: which camera
+
+
 class Camera(ABC):
     """Public API: open() · capture() -> Photo · preview_jpeg() -> bytes · close() · describe() -> str.
 
@@ -66,7 +81,7 @@ class Camera(ABC):
 
     driver: ClassVar[str]
 
-    def __init__(self, cfg: Any) -> None:
+    def __init__(self, cfg: CameraSpec) -> None:
         self.cfg = cfg
         self.timeout_s = float(cfg.timeout_s)
         self._lock = threading.Lock()

@@ -14,7 +14,7 @@ from typing import Any
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from hardware.camera.base import STILL_QUALITY, Camera, CameraError, encode_jpeg, fit_within, to_rgb
+from hardware.camera.base import STILL_QUALITY, Camera, CameraError, CameraSpec, encode_jpeg, fit_within, to_rgb
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 _ORIENTATION = 0x0112
@@ -23,8 +23,10 @@ _ORIENTATION = 0x0112
 class FileCamera(Camera):
     driver = "file"
 
-    def __init__(self, cfg: Any) -> None:
+    def __init__(self, cfg: CameraSpec) -> None:
         super().__init__(cfg)
+        if cfg.path is None:
+            raise CameraError("the file camera needs a path (an image or a folder of images)", permanent=True)
         self._path = Path(cfg.path)
         self._last_name: str | None = None  # the folder entry served last; the next one is the first after it
         self._cache: tuple[tuple, bytes] | None = None  # (file identity, JPEG) of the last image served

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hardware.camera.base import STILL_QUALITY, Camera, CameraError, fit_within
+from hardware.camera.base import STILL_QUALITY, Camera, CameraError, CameraSpec, fit_within
 
 # A grab that waits longer than this waited for the sensor, so the frame behind it is fresh.
 _FRESH_FRAME_S = 0.012
@@ -37,7 +37,7 @@ def _import_cv2() -> Any:
 class OpenCVCamera(Camera):
     driver = "opencv"
 
-    def __init__(self, cfg: Any) -> None:
+    def __init__(self, cfg: CameraSpec) -> None:
         super().__init__(cfg)
         self._cv2 = _import_cv2()
         dev = cfg.device

@@ -17,7 +17,7 @@ from typing import Any
 
 from PIL import Image
 
-from hardware.camera.base import STILL_QUALITY, Camera, CameraError
+from hardware.camera.base import STILL_QUALITY, Camera, CameraError, CameraSpec
 
 INSTALL_HINT = (
     "picamera2 is not installed: on Raspberry Pi OS run `sudo apt install python3-picamera2` "
@@ -37,7 +37,7 @@ def _import_picamera2() -> Any:
 class Picamera2Camera(Camera):
     driver = "picamera2"
 
-    def __init__(self, cfg: Any) -> None:
+    def __init__(self, cfg: CameraSpec) -> None:
         super().__init__(cfg)
         self._Picamera2 = _import_picamera2()
         self._model: str | None = None

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from hardware.camera.base import Camera, fit_within
+from hardware.camera.base import Camera, CameraSpec, fit_within
 
 _BARS = [(235, 235, 235), (235, 235, 16), (16, 235, 235), (16, 235, 16), (235, 16, 235), (235, 16, 16), (16, 16, 235)]
 
@@ -24,7 +24,7 @@ _BARS = [(235, 235, 235), (235, 235, 16), (16, 235, 235), (16, 235, 16), (235, 1
 class SyntheticCamera(Camera):
     driver = "synthetic"
 
-    def __init__(self, cfg: Any) -> None:
+    def __init__(self, cfg: CameraSpec) -> None:
         super().__init__(cfg)
         self._numbers = itertools.count(1)
         self._backgrounds: dict[tuple[int, int], Image.Image] = {}

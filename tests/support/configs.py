@@ -57,8 +57,13 @@ def base_config(tmp_path: Path, sim_url: str) -> dict[str, Any]:
             },
         ],
         "http": {"listen": "127.0.0.1:0"},
-        "queue": {"min_free_disk_mb": 1, "retry_base_s": 0.2, "retry_cap_s": 1.0, "probe_interval_s": 0.3,
-                  "remote_rate_per_min": 6000},  # tests that flood set their own limit
+        "queue": {
+            "min_free_disk_mb": 1,
+            "retry_base_s": 0.2,
+            "retry_cap_s": 1.0,
+            "probe_interval_s": 0.3,
+            "remote_rate_per_min": 6000,
+        },  # tests that flood set their own limit
     }
 
 
