@@ -1,7 +1,7 @@
 """The one event stream: the kiosk page (SSE), the MQTT bridge and the indicator LEDs all follow it.
 
 Publishers call ``bus.publish(Event(...))`` from any thread; it never blocks. Each subscriber gets its own
-bounded queue (a slow kiosk browser drops its oldest events, it never slows the worker) or a callback run on
+bounded queue (a slow kiosk browser drops its oldest events, it never slows the scheduler) or a callback run on
 the bus's dispatch thread (keep callbacks short; they must not block).
 """
 

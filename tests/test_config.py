@@ -103,7 +103,7 @@ CASES = [
         "endpoint of the other platform",
         MINIMAL.replace("images.edits", "apps.run"),
         [
-            "PATH: profiles[0].endpoint: 'apps.run' is not an endpoint of a 'easyai' platform; "
+            "PATH: profiles[0].endpoint: 'apps.run' is not an endpoint of an 'easyai' platform; "
             "expected one of images.edits, ai.generations"
         ],
     ),
@@ -139,6 +139,8 @@ CASES = [
         ["PATH: TOML syntax error: Expected ']' at the end of a table declaration (at line 1, column 8)"],
     ),
     ("no profiles", MINIMAL.split("[[profiles]]")[0], ["PATH: profiles: at least one [[profiles]] entry is needed"]),
+    # where the config was read from is not something a file may set
+    ("source key", 'source = "elsewhere.toml"\n' + MINIMAL, ["PATH: source: unknown key"]),
 ]
 
 
@@ -326,7 +328,7 @@ PROFILE_CASES = [
         "unknown endpoint on a known platform",
         MINIMAL.replace("images.edits", "images.edit"),
         [
-            "PATH: profiles[0].endpoint: 'images.edit' is not an endpoint of a 'easyai' platform; "
+            "PATH: profiles[0].endpoint: 'images.edit' is not an endpoint of an 'easyai' platform; "
             "expected one of images.edits, ai.generations"
         ],
     ),
@@ -342,7 +344,7 @@ PROFILE_CASES = [
         "a Haiyi endpoint with its own keys on an EasyAI platform",
         MINIMAL.replace('endpoint = "images.edits"\nmodel = "cartoon_v2"', 'endpoint = "apps.run"\nworkflow_id = "1"'),
         [
-            "PATH: profiles[0].endpoint: 'apps.run' is not an endpoint of a 'easyai' platform; "
+            "PATH: profiles[0].endpoint: 'apps.run' is not an endpoint of an 'easyai' platform; "
             "expected one of images.edits, ai.generations"
         ],
     ),

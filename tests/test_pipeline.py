@@ -265,7 +265,7 @@ def test_a_fresh_trigger_goes_ahead_of_the_backlog(config_file, sim) -> None:
     sim.configure(latency=0.4)
     agent = Agent(load_config(config_file(queue={"max_in_flight": 2})))
     try:
-        # the backlog, as after an outage: 10 photos waiting before the worker runs
+        # the backlog, as after an outage: 10 photos waiting before the scheduler runs
         backlog = [capture(agent, "cartoon")["job_id"] for _ in range(10)]
         for jid in backlog:
             agent.store.update(jid, (S.CAPTURED,), priority=0)

@@ -56,3 +56,26 @@ def test_config_is_read_through_the_current_snapshot(config_file, tmp_path: Path
         assert rt.agent.scheduler.config.queue.task_deadline_s == 42
     finally:
         rt.stop()
+
+
+def test_a_step_running_far_too_long_makes_the_core_not_alive(config_file, sim) -> None:
+    """The watchdog sees a stuck job pool: a step past twice its longest request (plus a margin) counts as stuck."""
+    import time
+
+    from agent.commands import Command
+
+    sim.configure(latency=1.5)  # images.edits is synchronous: the submit step runs while the GPU works
+    rt = Runtime(load_config(config_file()), gpio=False)
+    rt.start()
+    try:
+        jid = rt.agent.request(Command("capture", "kiosk", profile="cartoon")).result(10)["job_id"]
+        wait_until(lambda: rt.agent.store.get(jid).state.value == "submitting", what="submit running")
+        sched = rt.agent.scheduler
+        assert sched.stuck() == [] and sched.alive  # running, not stuck
+        later = time.monotonic() + sched._step_limit() + 1
+        assert sched.stuck(now=later) == [jid]  # the same step, seen after the limit
+        rt.agent.wait_for(jid, timeout=20)
+        assert sched.stuck(now=later) == []
+    finally:
+        sim.configure(latency=0.2)
+        rt.stop()

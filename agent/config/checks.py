@@ -32,7 +32,8 @@ def endpoint_kind_issues(raw: dict[str, Any]) -> dict[int, ConfigIssue]:
         if prof["endpoint"] not in allowed:
             issues[i] = ConfigIssue(
                 f"profiles[{i}].endpoint",
-                f"{prof['endpoint']!r} is not an endpoint of a {kind!r} platform; expected one of {', '.join(allowed)}",
+                f"{prof['endpoint']!r} is not an endpoint of {'an' if kind[0] in 'aeiou' else 'a'} {kind!r} platform; "
+                f"expected one of {', '.join(allowed)}",
             )
     return issues
 

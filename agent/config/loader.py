@@ -47,7 +47,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> LoadedConfig:
     except ValidationError as e:
         issues = [friendly(err, raw, Config) for err in e.errors() if not _in_profile(err["loc"], wrong_endpoint)]
         raise ConfigError(path, issues + list(wrong_endpoint.values())) from None
-    cfg.source = path
+    cfg._source = path
     issues = list(wrong_endpoint.values()) + semantic_checks(cfg)
     secrets = read_secrets(cfg, issues, warnings)
     if issues:

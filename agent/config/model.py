@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from agent.config.network import HttpConfig, MqttConfig, PlatformConfig
 from agent.config.profiles import ProfileConfig
@@ -40,7 +40,11 @@ class Config(_Model):
     printer: PrinterConfig = Field(default_factory=PrinterConfig, description="the photo printer")
     queue: QueueConfig = Field(default_factory=QueueConfig, description="deadlines, retries and limits of the queue")
 
-    source: Path | None = Field(None, exclude=True, description="where the config was read from (not a file key)")
+    _source: Path | None = PrivateAttr(None)  # where the config was read from: not a key a file may set
+
+    @property
+    def source(self) -> Path | None:
+        return self._source
 
     def profile(self, name: str | None) -> ProfileConfig:
         """The named profile, or the default (first) one."""

@@ -96,7 +96,9 @@ class IndicatorsConfig(_Model):
 
 
 class DisplayConfig(_Model):
-    backend: Literal["web", "none"] = Field("web", description="how results are shown: web (kiosk page) | none")
+    backend: Literal["web", "none"] = Field(
+        "web", description="how results are shown: web (kiosk page) | none; accepted, the kiosk page is not built yet"
+    )
 
 
 class PrinterConfig(_Model):

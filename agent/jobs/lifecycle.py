@@ -35,6 +35,7 @@ from agent.jobs.model import (
     JobState,
     Output,
 )
+from agent.jobs.retry import WAIT_POLL
 
 if TYPE_CHECKING:
     from agent.jobs.store import JobStore
@@ -169,7 +170,7 @@ class Lifecycle:
             submitted_at=now,
             next_attempt_at=next_poll_at,
             failures=0,
-            wait_kind="poll" if task_id else None,
+            wait_kind=WAIT_POLL if task_id else None,
             error=None,
         )
 
@@ -196,7 +197,7 @@ class Lifecycle:
             (S.SUBMITTED,),
             next_attempt_at=next_poll_at,
             failures=0,
-            wait_kind="poll",
+            wait_kind=WAIT_POLL,
             error=None,
             queue_position=queue_position,
             progress=progress if progress is not None else (before.progress if before else None),

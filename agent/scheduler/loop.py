@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -47,7 +48,9 @@ log = logging.getLogger(__name__)
 
 S = JobState
 IN_FLIGHT = (S.SUBMITTING, S.SUBMITTED)  # on the platform; a download no longer occupies it
-SWEEP_INTERVAL_S = 1.0  # deadlines and lost submits are looked for this often
+SWEEP_INTERVAL_S = 1.0
+HEARTBEAT_LIMIT_S = 60.0  # the loop wakes at least every second; a minute without a round means it is blocked
+STEP_MARGIN_S = 60.0  # a step may take twice its longest request (a retry inside a client) plus this  # deadlines and lost submits are looked for this often
 _PHASES: dict[JobState, Phase] = {S.CAPTURED: "submit", S.SUBMITTED: "poll", S.DOWNLOADING: "fetch"}
 
 
@@ -73,7 +76,8 @@ class Scheduler:
         pool_size = config().queue.max_in_flight + 2  # a thread pool cannot grow: sized from the first snapshot
         self._pool = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="job")
         self._pool_size = pool_size
-        self._running: set[str] = set()
+        self._running: dict[str, float] = {}  # job id -> when its step started (time.monotonic())
+        self._heartbeat = time.monotonic()  # the loop's last round (a blocked loop stops the watchdog)
         self.own_jobs: set[str] | None = None  # when set, only these jobs are worked on (`edge-agent once`)
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -111,7 +115,26 @@ class Scheduler:
 
     @property
     def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        """The loop runs, has gone round recently, and no step has run far longer than any request may take:
+        a stuck job pool stops the systemd watchdog, which restarts the daemon (the queue is durable)."""
+        if self._thread is None or not self._thread.is_alive():
+            return False
+        now = time.monotonic()
+        return now - self._heartbeat < HEARTBEAT_LIMIT_S and not self.stuck(now)
+
+    def stuck(self, now: float | None = None) -> list[str]:
+        """Jobs whose step has run longer than the longest a request may take (a hung socket, a driver)."""
+        now = time.monotonic() if now is None else now
+        limit = self._step_limit()
+        with self._lock:
+            return [jid for jid, t in self._running.items() if now - t > limit]
+
+    def _step_limit(self) -> float:
+        cfg = self.config
+        longest = max(
+            [60.0] + [max(p.read_timeout_s, getattr(p, "download_deadline_s", 120.0)) for p in cfg.platforms.values()]
+        )
+        return 2 * longest + STEP_MARGIN_S
 
     def wake(self) -> None:
         self._wake.set()
@@ -146,12 +169,13 @@ class Scheduler:
         with self._lock:
             free = self._pool_size - len(self._running)
             running = set(self._running)
+        self._heartbeat = time.monotonic()
         in_flight = self.store.count_by_platform(IN_FLIGHT)
         offline = set(self.reach.offline)
         if free > 0:
             for job in self._pick(now, free, running, in_flight, offline):  # counts the picks into in_flight
                 with self._lock:
-                    self._running.add(job.id)
+                    self._running[job.id] = time.monotonic()
                     running.add(job.id)
                 self._pool.submit(self._run, job)
                 free -= 1
@@ -212,7 +236,7 @@ class Scheduler:
             self.lifecycle.fail(job.id, f"internal error: {type(e).__name__}: {e}", only_from=(job.state, S.SUBMITTING))
         finally:
             with self._lock:
-                self._running.discard(job.id)
+                self._running.pop(job.id, None)
             self._wake.set()
 
     def _step(self, job: Job) -> None:

@@ -13,7 +13,7 @@ from agent.events import EventBus
 from agent.jobs.model import Job
 
 
-def result_payload(job: Job) -> dict[str, Any]:
+def presented(job: Job) -> dict[str, Any]:
     """The finished job as every output sees it: its files by type, with the URLs the local API serves."""
     return {
         "job_id": job.id,
@@ -27,4 +27,4 @@ def result_payload(job: Job) -> dict[str, Any]:
 
 
 def present(job: Job, events: EventBus) -> None:
-    events.publish("result", **result_payload(job))
+    events.publish("result", **presented(job))
