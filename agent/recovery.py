@@ -41,7 +41,9 @@ class RecoveryReport:
 
     def lines(self) -> list[str]:
         out = []
-        if self.integrity != "ok":
+        if self.integrity == "new" and self.adopted:
+            out.append("no queue database: rebuilt from the job folders on disk")
+        elif self.integrity not in ("ok", "new"):
             out.append(f"database check: {self.integrity}")
         if self.resubmit:
             out.append(f"{len(self.resubmit)} job(s) were mid-submit at the crash and will be submitted again")
@@ -57,7 +59,11 @@ class RecoveryReport:
 def open_store(path: Path) -> tuple[JobStore, str]:
     """Open the job store; a damaged one is moved aside (kept for a post-mortem) and a fresh one started,
     which `recover` then rebuilds from the job.json files. Returns the store and "ok" or what was wrong."""
+    if not path.exists():  # a first start - or a queue deleted by hand: either way every job folder is looked at
+        return JobStore(path), "new"
     try:
+        if path.stat().st_size == 0 and not _has_content(path.with_name(path.name + "-wal")):
+            raise sqlite3.DatabaseError("the database file is empty (0 bytes)")  # SQLite would call it healthy
         store = JobStore(path)
         check = store.integrity_check()
         if check == "ok":
@@ -78,6 +84,13 @@ def open_store(path: Path) -> tuple[JobStore, str]:
         if src.exists():
             os.replace(src, aside.with_name(aside.name + suffix))
     return JobStore(path), check
+
+
+def _has_content(p: Path) -> bool:
+    try:
+        return p.stat().st_size > 0
+    except OSError:
+        return False
 
 
 def recover(lifecycle: Lifecycle, config: Config, integrity: str = "ok") -> RecoveryReport:

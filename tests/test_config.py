@@ -435,3 +435,18 @@ def test_every_config_field_has_a_one_line_description() -> None:
         if "\n" in (f.description or "") or len(f.description or "") > 100
     ]
     assert long == []
+
+
+def test_a_key_pasted_where_its_file_goes_is_never_echoed(tmp_path: Path, capsys) -> None:
+    key = "sk-live-4f9a8b7c6d5e4f3a2b1c0d9e"
+    text = MINIMAL.replace('api_key_env = "EDGE_AGENT_TEST_KEY"', f'api_key_file = "{key}"')
+    code, lines = check(tmp_path, text, capsys)
+    assert code == 2
+    assert lines == [
+        "PATH: platforms.easy.api_key_file: this looks like the api key itself, not a file's path (its value is not "
+        "shown); put it in a file readable only by the agent and give that file's path here"
+    ]
+    assert not any(key[i : i + 8] in "\n".join(lines) for i in range(len(key) - 7))
+    # an ordinary missing file is still named, so the technician can fix the path
+    code, lines = check(tmp_path, text.replace(key, "keys/easyai.key"), capsys)
+    assert lines == [f"PATH: platforms.easy.api_key_file: no such file: {tmp_path / 'keys' / 'easyai.key'}"]

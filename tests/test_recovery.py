@@ -156,3 +156,35 @@ def test_job_of_a_removed_profile_fails_with_a_clear_reason(config_file) -> None
         assert job.state == S.FAILED and job.error == "profile 'cartoon' is no longer in the config"
     finally:
         b.stop()
+
+
+@pytest.mark.parametrize("loss", ["deleted", "zero_length"])
+def test_a_lost_queue_requeues_photos_of_every_date_folder(config_file, loss: str) -> None:
+    """After jobs.db is lost (deleted, or left 0 bytes, which SQLite calls healthy), every folder is looked at, not
+    only the two newest dates: a booth offline for a week still sends its guests' photos."""
+    cfg, ids = captured_offline(config_file, 3)
+    a = Agent(load_config(cfg))
+    jobs = [a.store.get(i) for i in ids]
+    results = a.layout.root
+    a.stop()
+    for n, job in enumerate(jobs):  # spread the photos over old date folders
+        old = results / f"2026-0{n + 1}-15" / job.id
+        old.parent.mkdir(parents=True)
+        Path(job.result_dir).rename(old)
+    for d in [p for p in results.iterdir() if p.is_dir() and not any(p.iterdir())]:
+        d.rmdir()
+    db = Path(a.store.path)
+    for suffix in ("-wal", "-shm"):
+        Path(str(db) + suffix).unlink(missing_ok=True)
+    if loss == "deleted":
+        db.unlink()
+    else:
+        db.write_bytes(b"")
+    b = start(config_file())  # the platform answers again
+    try:
+        assert sorted(b.recovery.adopted) == sorted(ids)
+        assert b.recovery.integrity == ("new" if loss == "deleted" else "the database file is empty (0 bytes)")
+        for jid in ids:
+            assert b.wait_for(jid, timeout=20).state == S.DONE
+    finally:
+        b.stop()

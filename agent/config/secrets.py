@@ -31,6 +31,16 @@ class Secrets:
         return [v for v in vals if v]
 
 
+def _looks_like_a_key(name: str) -> bool:
+    """A file name that is really a token: long, no extension, no spaces, letters and digits mixed with - _ ."""
+    return (
+        len(name) >= 16
+        and "." not in name.lstrip(".")
+        and re.fullmatch(r"[A-Za-z0-9_\-+/=:]+", name) is not None
+        and any(c.isdigit() for c in name)
+    )
+
+
 def read_secret(
     issues: list[ConfigIssue],
     warnings: list[str],
@@ -47,11 +57,21 @@ def read_secret(
     if file is not None:
         try:
             value = file.read_text(encoding="utf-8").strip()
-        except FileNotFoundError:
-            issues.append(ConfigIssue(f"{where}.{name}_file", f"no such file: {file}"))
-            return None
         except OSError as e:
-            issues.append(ConfigIssue(f"{where}.{name}_file", f"cannot read {file}: {e.strerror}"))
+            if _looks_like_a_key(file.name):  # the key itself pasted where its file's path goes: never echo it
+                issues.append(
+                    ConfigIssue(
+                        f"{where}.{name}_file",
+                        (
+                            f"this looks like the {name.replace('_', ' ')} itself, not a file's path (its value is not shown); "
+                            f"put it in a file readable only by the agent and give that file's path here"
+                        ),
+                    )
+                )
+            elif isinstance(e, FileNotFoundError):
+                issues.append(ConfigIssue(f"{where}.{name}_file", f"no such file: {file}"))
+            else:
+                issues.append(ConfigIssue(f"{where}.{name}_file", f"cannot read {file}: {e.strerror}"))
             return None
         if not value:
             issues.append(ConfigIssue(f"{where}.{name}_file", f"file is empty: {file}"))

@@ -13,8 +13,8 @@ transient, kind ``network``                back off; the platform is marked unre
                                            while fetching: the result host is often not the platform
 transient, kind ``rejected`` / Retry-After back off at least as long as the server asked ("rate_limit" waits are
                                            honoured, never cut short by a probe)
-transient, kind ``timeout`` on submit      back off, but after ``MAX_SUBMIT_TIMEOUTS`` slow answers fail: each
-                                           try may have started a (paid) task on the platform
+transient, kind ``timeout`` on submit, or back off, but after ``MAX_SUBMIT_TIMEOUTS`` such answers fail: each
+a 2xx submit reply that is not JSON        try may have started a (paid) task on the platform
 any other transient                        back off
 =========================================  ==========================================================================
 
@@ -52,6 +52,13 @@ class Decision:
     alarm: str | None = None  # "auth": raise the platform's key alarm
 
 
+def _maybe_accepted(error: PlatformError) -> bool:
+    """The platform may have started a (paid) task: the answer came too late, or a 2xx came back unreadable."""
+    if error.kind == "timeout":
+        return True
+    return error.kind == "protocol" and error.status is not None and 200 <= error.status < 300
+
+
 @dataclass
 class RetryPolicy:
     base_s: float = 2.0
@@ -75,7 +82,7 @@ class RetryPolicy:
             reason = f"could not fetch the result: {reason}"
         if not error.transient:
             return Decision(False, reason, alarm="auth" if error.kind == "auth" else None)
-        if phase == "submit" and error.kind == "timeout" and attempt >= MAX_SUBMIT_TIMEOUTS:
+        if phase == "submit" and _maybe_accepted(error) and attempt >= MAX_SUBMIT_TIMEOUTS:
             read = f"read_timeout_s={read_timeout_s:g}s" if read_timeout_s is not None else "read_timeout_s"
             where = f"platforms.{platform}.read_timeout_s" if platform else "read_timeout_s"
             return Decision(
