@@ -72,6 +72,10 @@ class ModeTracker:
             platform = d.get("platform") or ""
             if d.get("code") == "auth":
                 self.alarms[platform] = d.get("message") or "API key refused"
+            elif d.get("code") == "disk_full":  # queued jobs cannot write: paused until there is room
+                self.disk_full = d.get("message") or "storage full"
+            elif d.get("code") == "disk_ok":
+                self.disk_full = None
         elif not self.started and t.startswith("job."):
             return  # start-up recovery replays the past: an old failure is not a fault now
         elif t == "job.failed":

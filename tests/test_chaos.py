@@ -6,9 +6,7 @@ Bounded: each test stops by itself; together they take well under three minutes.
 from __future__ import annotations
 
 import hashlib
-import os
 import random
-import subprocess
 import time
 from collections import Counter
 from pathlib import Path
@@ -23,6 +21,8 @@ from agent.jobs.store import JobStore
 from agent.steps.prepare import prepare_upload
 from tests.support.configs import TEST_KEY, base_config, merge, write_config
 from tests.support.daemon import DaemonProcess
+from tests.support.disk import fill
+from tests.support.disk import small_disk as mounted_small_disk
 from tests.support.proc import wait_until
 from tests.support.sim import running_sim
 
@@ -159,31 +159,8 @@ def test_platform_outage_then_backlog_drains_at_once(tmp_path: Path) -> None:
 @pytest.fixture
 def small_disk(tmp_path: Path):
     """A real 24 MB filesystem (tmpfs) that the test can fill up."""
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    cmd = ["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mnt)]
-    if os.geteuid() != 0:
-        cmd = ["sudo", "-n", *cmd]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    assert r.returncode == 0, f"cannot mount a small tmpfs for the full-disk test: {r.stderr}"
-    yield mnt
-    subprocess.run((["sudo", "-n"] if os.geteuid() != 0 else []) + ["umount", "-l", str(mnt)], check=False)
-
-
-def fill(path: Path, leave_mb: float) -> Path:
-    st = os.statvfs(path)
-    free = st.f_bavail * st.f_frsize
-    big = path / f"filler-{leave_mb}.bin"
-    n = max(0, int(free - leave_mb * 1_048_576))
-    chunk = b"\x01" * 65536
-    try:
-        with open(big, "wb") as f:
-            while n > 0:
-                f.write(chunk[: min(n, len(chunk))])
-                n -= len(chunk)
-    except OSError:
-        pass  # ENOSPC: as full as it gets
-    return big
+    with mounted_small_disk(tmp_path) as mnt:
+        yield mnt
 
 
 def test_full_disk(tmp_path: Path, small_disk: Path) -> None:
@@ -217,6 +194,7 @@ def test_full_disk(tmp_path: Path, small_disk: Path) -> None:
         with pytest.raises(CommandError) as e:
             agent.request(Command("capture", "mqtt")).result(10)
         assert e.value.code == "disk_full"
+        agent.events.flush()  # the mode is derived from the refusal on the bus thread
         assert agent.state()["mode"] == "disk_full"
         # the queue is untouched: the job captured before still goes through
         assert agent.wait_for(queued, timeout=20).state == S.DONE

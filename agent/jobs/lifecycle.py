@@ -17,6 +17,7 @@ CLI all come here, and the store refuses a transition that is not in ``TRANSITIO
 
 from __future__ import annotations
 
+import errno
 import logging
 import shutil
 from collections.abc import Callable, Iterable
@@ -116,13 +117,25 @@ class Lifecycle:
             self._after(job)
         return job
 
-    def _after(self, job: Job, *, announce: bool = True) -> None:
+    def _after(self, job: Job, *, announce: bool = True, present: Callable[[Job], None] | None = None) -> None:
+        """job.json, then (for a finished job) the presentation, then the announcement."""
+        full: OSError | None = None
         try:
             self.layout.write_job_json(job)
         except OSError as e:  # the queue row is the truth; job.json is its copy for a rebuild
-            log.error("job %s: could not write job.json: %s", job.id, e)
+            if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                full = e
+            else:
+                log.error("job %s: could not write job.json: %s", job.id, e)
+        if present is not None:
+            try:
+                present(job)
+            except Exception:  # presenting must never undo a delivered result
+                log.exception("job %s: presenting the result failed", job.id)
         if announce and self.on_change is not None:
             self.on_change(job, False)
+        if full is not None:
+            raise full  # the move is done; the scheduler pauses until there is room (one log line there)
 
     # ------------------------------------------------------------------------------------------ creation
 
@@ -221,19 +234,8 @@ class Lifecycle:
         job = self.store.move(
             job_id, TRANSITIONS["finished"], outputs=outputs, progress=100, error=None, wait_kind=None
         )
-        if job is None:
-            return None
-        try:
-            self.layout.write_job_json(job)
-        except OSError as e:
-            log.error("job %s: could not write job.json: %s", job.id, e)
-        if present is not None:
-            try:
-                present(job)
-            except Exception:  # presenting must never undo a delivered result
-                log.exception("job %s: presenting the result failed", job.id)
-        if self.on_change is not None:
-            self.on_change(job, False)
+        if job is not None:
+            self._after(job, present=present)
         return job
 
     def backoff(self, job: Job, reason: str, *, delay: float, wait_kind: str | None) -> Job | None:

@@ -33,6 +33,7 @@ from agent.jobs.model import PRIORITY_BACKLOG, PRIORITY_GUEST, PRIORITY_REMOTE, 
 from agent.jobs.retry import WAIT_NETWORK, Phase, RetryPolicy
 from agent.jobs.store import JobStore
 from agent.platforms.base import PlatformClient
+from agent.scheduler.diskguard import DiskGuard, is_disk_full
 from agent.scheduler.reachability import Reachability
 from agent.scheduler.sweep import Sweeper
 from agent.steps import Advance, Error, Fail, Outcome, Running
@@ -84,6 +85,10 @@ class Scheduler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_sweep = 0.0
+        self.disk = DiskGuard(
+            lambda: (self.config.device.state_dir, self.config.device.results_dir),
+            lambda code, message: self.on_alarm(code, "", message),
+        )
         self.sweeper = Sweeper(store, lifecycle, config, self._cancel_later)
         self.reach = Reachability(self._probe_platform, self._platform_back, lambda: self.config.queue.probe_interval_s)
 
@@ -145,8 +150,11 @@ class Scheduler:
         while not self._stop.is_set():
             try:
                 delay = self._tick(clock.now())
-            except Exception:  # the scheduler must outlive any bug in one step
-                log.exception("scheduler tick failed")
+            except Exception as e:  # the scheduler must outlive any bug in one step
+                if is_disk_full(e):
+                    self.disk.hit(e)
+                else:
+                    log.exception("scheduler tick failed")
                 delay = 1.0
             self._wake.wait(delay)
             self._wake.clear()
@@ -159,6 +167,9 @@ class Scheduler:
         return (PRIORITY_GUEST, n), (PRIORITY_REMOTE, rest), (PRIORITY_BACKLOG, rest)
 
     def _tick(self, now: float) -> float:
+        self._heartbeat = time.monotonic()
+        if self.disk.paused():
+            return self.disk.next_probe_in()
         if now - self._last_sweep >= SWEEP_INTERVAL_S:
             self._last_sweep = now
             with self._lock:
@@ -169,7 +180,6 @@ class Scheduler:
         with self._lock:
             free = self._pool_size - len(self._running)
             running = set(self._running)
-        self._heartbeat = time.monotonic()
         in_flight = self.store.count_by_platform(IN_FLIGHT)
         offline = set(self.reach.offline)
         if free > 0:
@@ -231,7 +241,11 @@ class Scheduler:
     def _run(self, job: Job) -> None:
         try:
             self._step(job)
-        except Exception as e:  # a bug must fail one job with a reason, never kill the scheduler or lose the job
+        except Exception as e:
+            if is_disk_full(e):  # not the job's fault: pause everything, the job goes on when there is room
+                self.disk.hit(e)
+                return
+            # a bug must fail one job with a reason, never kill the scheduler or lose the job
             log.exception("job %s: unexpected error in state %s", job.id, job.state.value)
             self.lifecycle.fail(job.id, f"internal error: {type(e).__name__}: {e}", only_from=(job.state, S.SUBMITTING))
         finally:

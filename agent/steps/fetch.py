@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +21,8 @@ def fetch(client: PlatformClient, job: Job, url_for: Callable[[str], str]) -> Ou
     except PlatformError as e:
         return Error(e)
     except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise  # not the job's fault: the scheduler pauses until there is room, then fetches again
         return Fail(f"could not store the result: {e}")
     return Advance("finished", {"outputs": outputs})
 
