@@ -35,7 +35,12 @@ def run_checks(loaded: LoadedConfig) -> list[Check]:
     from agent.daemon import daemon_info
 
     daemon = daemon_info(loaded.config.device.state_dir)
-    checks = [check_config(loaded), check_daemon(daemon), check_camera(loaded, daemon), check_gpio(loaded)]
+    checks = [
+        check_config(loaded),
+        check_daemon(daemon, loaded.config.source),
+        check_camera(loaded, daemon),
+        check_gpio(loaded),
+    ]
     skews: list[float] = []
     checks += check_platforms(loaded, skews)
     checks += [check_mqtt(loaded), check_printer(loaded), check_disk(loaded), check_clock(skews), check_queue(loaded)]
@@ -50,9 +55,11 @@ def check_config(loaded: LoadedConfig) -> Check:
     return Check("config", PASS, detail)
 
 
-def check_daemon(info: dict | None) -> Check:
+def check_daemon(info: dict | None, config: Path | None = None) -> Check:
     if info is None:
-        return Check("daemon", WARN, "not running (systemctl start edge-agent)")
+        system = config is None or config == Path("/etc/edge-agent/config.toml")
+        how = "systemctl start edge-agent" if system else f"edge-agent run -c {config}"
+        return Check("daemon", WARN, f"not running ({how})")
     return Check("daemon", PASS, f"running (pid {info['pid']}) at {info['url']}")
 
 
@@ -112,7 +119,10 @@ def check_platforms(loaded: LoadedConfig, skews: list[float]) -> list[Check]:
         except AuthError as e:
             status, detail = FAIL, f"the platform refused the API key: {e}"
         except PlatformError as e:
-            status, detail = FAIL, str(e)
+            host = p.base_url.split("://", 1)[-1].rstrip("/")
+            status, detail = FAIL, str(e).removeprefix(f"{host}: ")  # the row already names the address
+            if e.kind in ("network", "timeout"):
+                detail += f"; is the platform up and [platforms.{name}] base_url right?"
         finally:
             date = getattr(client, "server_date", None)
             client.close()
@@ -175,7 +185,8 @@ def check_disk(loaded: LoadedConfig) -> Check:
         if problem:
             return Check("disk", FAIL, problem)
     need = c.queue.min_free_disk_mb
-    worst = min(((free_disk_mb(d), d) for d in {c.device.state_dir, c.device.results_dir}), key=lambda x: x[0])
+    folders = sorted({c.device.state_dir, c.device.results_dir})  # sorted: the same row on every run
+    worst = min(((free_disk_mb(d), d) for d in folders), key=lambda x: x[0])
     free, where = worst
     detail = f"{free:.0f} MB free in {where} (photos are refused below {need} MB)"
     if free < need:

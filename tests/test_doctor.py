@@ -106,3 +106,18 @@ def test_mqtt_check_connects_the_way_the_bridge_does(config_file, tmp_path) -> N
 def test_other_failures(config_file, over, check) -> None:
     code, rows = doctor(config_file(**over))
     assert code == 1 and rows[check]["status"] == "FAIL", rows[check]
+
+
+def test_doctor_with_an_invalid_config_still_answers_with_a_table(tmp_path) -> None:
+    import json
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[device]\nidd = 1\n")
+    r = run_cli("doctor", "-c", str(bad))
+    assert r.returncode == 2
+    assert "config  FAIL    " in r.stdout and "device.idd: unknown key (did you mean 'id'?)" in r.stdout
+    r = run_cli("doctor", "-c", str(bad), "--json")
+    assert r.returncode == 2
+    assert json.loads(r.stdout) == [
+        {"name": "config", "status": "FAIL", "detail": f"{bad}: device.idd: unknown key (did you mean 'id'?)"}
+    ]

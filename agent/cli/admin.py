@@ -42,10 +42,19 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    loaded = load(args)
-    setup_logging(args, loaded, default="CRITICAL")
-    from agent.doctor import FAIL, render, run_checks
+    from agent.doctor import FAIL, Check, render, run_checks
 
+    path = config_path_from_env(getattr(args, "config", None))
+    try:
+        loaded = load_config(path)
+    except ConfigError as e:  # the table still says what is wrong; nothing else can be checked without a config
+        checks = [Check("config", FAIL, line) for line in e.lines()]
+        if args.json:
+            print_json([c.as_dict() for c in checks])
+        else:
+            render(checks)
+        return EXIT_USAGE
+    setup_logging(args, loaded, default="CRITICAL")
     checks = run_checks(loaded)
     if args.json:
         print_json([c.as_dict() for c in checks])
