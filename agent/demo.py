@@ -69,6 +69,7 @@ min_free_disk_mb = 50
 
 
 def run_demo(count: int, out_dir: Path, latency: float = 1.5, keep_serving: bool = False) -> int:
+    from agent.httpapi import SAME_ORIGIN_PROOF
     from agent.runtime import Runtime
     from agent.simulator import SimConfig, Simulator
 
@@ -99,7 +100,11 @@ def run_demo(count: int, out_dir: Path, latency: float = 1.5, keep_serving: bool
         job_ids: list[str] = []
         with httpx.Client(base_url=api.url, timeout=30) as http, agent.events.subscribe() as sub:
             for i in range(count):
-                r = http.post("/api/capture", json={"profile": profiles[i % len(profiles)], "source": "kiosk"})
+                r = http.post(
+                    "/api/capture",
+                    json={"profile": profiles[i % len(profiles)], "source": "kiosk"},
+                    headers=SAME_ORIGIN_PROOF,  # as the kiosk page sends it: the API's same-origin proof
+                )
                 if r.status_code != 202:
                     print(f"capture refused: {r.text}", file=sys.stderr)
                     return 1

@@ -23,6 +23,7 @@ from tests.support.configs import TEST_KEY, base_config, merge, write_config
 from tests.support.daemon import DaemonProcess
 from tests.support.disk import fill
 from tests.support.disk import small_disk as mounted_small_disk
+from tests.support.http import PROOF
 from tests.support.proc import wait_until
 from tests.support.sim import running_sim
 
@@ -61,7 +62,9 @@ def test_sigkill_while_jobs_flow_through_a_flaky_platform(tmp_path: Path, flaky_
     try:
         while len(acked) < 60 and time.monotonic() < deadline:
             try:
-                r = httpx.post(f"{url}/api/capture", json={"profile": profiles[len(acked) % 3]}, timeout=5)
+                r = httpx.post(
+                    f"{url}/api/capture", json={"profile": profiles[len(acked) % 3]}, headers=PROOF, timeout=5
+                )
                 if r.status_code == 202:
                     acked.append(r.json()["job_id"])  # acknowledged: must never be lost from here on
             except httpx.HTTPError:
@@ -186,7 +189,7 @@ def test_full_disk(tmp_path: Path, small_disk: Path) -> None:
         queued = agent.request(Command("capture", "button", profile="oil")).result(10)["job_id"]
         filler = fill(small_disk, leave_mb=5)
         # HTTP surface
-        r = httpx.post(f"{api.url}/api/capture", json={}, timeout=10)
+        r = httpx.post(f"{api.url}/api/capture", json={}, headers=PROOF, timeout=10)
         assert r.status_code == 507
         msg = r.json()["error"]["message"]
         assert msg.startswith("storage full: ") and "8 MB needed (queue.min_free_disk_mb)" in msg

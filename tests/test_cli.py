@@ -15,6 +15,7 @@ from PIL import Image
 
 from tests.support.configs import KEY_ENV, TEST_KEY
 from tests.support.daemon import DaemonProcess
+from tests.support.http import PROOF
 from tests.support.proc import run_cli, wait_until
 
 
@@ -108,7 +109,7 @@ def daemon(config_file, tmp_path: Path):
 
 def test_daemon_http_api_and_trigger_wait(daemon, tmp_path: Path) -> None:
     proc, cfg, url = daemon
-    with httpx.Client(base_url=url, timeout=10) as http:
+    with httpx.Client(base_url=url, timeout=10, headers=PROOF) as http:
         assert http.get("/api/state").json()["mode"] == "ready"
         r = http.post("/api/capture", json={"profile": "cartoon"})
         assert r.status_code == 202
@@ -184,7 +185,7 @@ def test_queue_tools_with_the_daemon_stopped(config_file) -> None:
 
 def test_queue_tools_while_the_daemon_runs(daemon, sim) -> None:
     proc, cfg, url = daemon
-    with httpx.Client(base_url=url, timeout=10) as http:
+    with httpx.Client(base_url=url, timeout=10, headers=PROOF) as http:
         jid = http.post("/api/capture", json={"profile": "oil", "source": "cli", "params": {"prompt": "SLOW"}}).json()[
             "job_id"
         ]

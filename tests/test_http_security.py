@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,6 +16,7 @@ from agent.core import Agent
 from agent.httpapi import MAX_CONNECTIONS, HttpApi
 from agent.jobs.model import JobState
 from tests.support.configs import TEST_KEY
+from tests.support.http import PROOF, connect, raw_request, status_of
 from tests.support.proc import wait_until
 
 
@@ -31,28 +31,12 @@ def api(config_file):
     agent.stop()
 
 
-def raw_request(port: int, data: bytes, read: bool = True) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        try:
-            s.sendall(data)
-            if not read:
-                return b""
-            s.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass  # the server may answer (e.g. 503) and close before we finish sending: read its answer
-        out = b""
-        try:
-            while chunk := s.recv(65536):
-                out += chunk
-        except ConnectionResetError:
-            pass
-        return out
-
-
 def test_source_label_never_skips_the_remote_params_check(api) -> None:
     agent, server = api
     r = httpx.post(
-        f"{server.url}/api/capture", json={"source": "cli", "params": {"image": "file:///etc/passwd", "model": "x"}}
+        f"{server.url}/api/capture",
+        json={"source": "cli", "params": {"image": "file:///etc/passwd", "model": "x"}},
+        headers=PROOF,
     )
     assert r.status_code == 400 and "may not be set remotely" in r.json()["error"]["message"]
     assert agent.store.counts() == {}
@@ -68,11 +52,13 @@ def test_source_label_never_skips_the_remote_params_check(api) -> None:
             b"411",
         ),
         (
-            b"POST /api/capture HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n{}",
+            b"POST /api/capture HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Edge-Agent: 1\r\nContent-Type: text/plain\r\n"
+            b"Content-Length: 2\r\n\r\n{}",
             b"415",
         ),
         (
-            b"POST /api/capture HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 26\r\n"
+            b"POST /api/capture HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Edge-Agent: 1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 26\r\n"
             b'\r\n{"params": {"prompt": NaN}}',
             b"400",
         ),
@@ -95,27 +81,40 @@ def test_bad_requests_are_refused_and_change_nothing(api, request_bytes: bytes, 
 def test_known_hosts_and_origins_are_accepted(api) -> None:
     agent, server = api
     for host in (f"localhost:{server.port}", f"127.0.0.1:{server.port}"):
-        r = httpx.post(f"{server.url}/api/capture", json={}, headers={"Host": host, "Origin": f"http://{host}"})
+        r = httpx.post(
+            f"{server.url}/api/capture", json={}, headers={**PROOF, "Host": host, "Origin": f"http://{host}"}
+        )
         assert r.status_code == 202
     assert sum(agent.store.counts().values()) == 2
 
 
 def test_connection_cap_answers_503_and_recovers(api) -> None:
+    """Other clients (127.0.0.10 and up stand for phones) fill every slot they may: a new one gets 503 at once,
+    the device's own client (127.0.0.1: the kiosk, the CLI) still gets an answer from the slots kept for it."""
     agent, server = api
-    idle = [socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(MAX_CONNECTIONS)]
+    idle = [connect(server.port, f"127.0.0.{10 + i // 4}") for i in range(MAX_CONNECTIONS)]
     try:
         time.sleep(0.3)
-        reply = raw_request(server.port, b"GET /api/state HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        reply = raw_request(server.port, b"GET /api/state HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", source="127.0.0.99")
         assert reply.startswith(b"HTTP/1.1 503")
+        assert httpx.get(f"{server.url}/api/state", timeout=5).status_code == 200
     finally:
         for s in idle:
             s.close()
-    wait_until(lambda: httpx.get(f"{server.url}/api/state", timeout=5).status_code == 200, what="slots freed")
+    wait_until(
+        lambda: (
+            status_of(
+                raw_request(server.port, b"GET /api/state HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", source="127.0.0.99")
+            )
+            == 200
+        ),
+        what="slots freed",
+    )
 
 
 def test_results_are_served_with_safe_headers(api) -> None:
     agent, server = api
-    jid = httpx.post(f"{server.url}/api/capture", json={}).json()["job_id"]
+    jid = httpx.post(f"{server.url}/api/capture", json={}, headers=PROOF).json()["job_id"]
     job = agent.wait_for(jid, timeout=20)
     r = httpx.get(job.outputs[0].url)
     assert r.status_code == 200 and r.headers["x-content-type-options"] == "nosniff"

@@ -229,3 +229,30 @@ def test_a_guest_press_goes_ahead_of_waiting_remote_captures(config_file) -> Non
         assert order.index(gid) <= 1, "the guest's photo was taken right after the capture already running"
     finally:
         agent.stop()
+
+
+def test_a_phone_cannot_claim_to_be_the_kiosk_to_skip_the_rate_limit(config_file) -> None:
+    import httpx
+
+    from agent.httpapi import HttpApi
+    from tests.support.http import PROOF
+
+    agent = Agent(load_config(config_file(queue={"remote_rate_per_min": 6})))  # a burst of 3
+    agent.start()
+    api = HttpApi(agent)
+    api.start()
+    try:
+        phone = httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2"), timeout=10)
+        codes = [
+            phone.post(f"{api.url}/api/capture", json={"source": "kiosk"}, headers=PROOF).status_code for _ in range(5)
+        ]
+        assert codes == [202, 202, 202, 429, 429]
+        assert {j.source for j in agent.store.list()} == {"http"}
+        # the booth's own kiosk (loopback) is a guest: never rate-limited
+        kiosk = httpx.Client(timeout=10)
+        assert [
+            kiosk.post(f"{api.url}/api/capture", json={"source": "kiosk"}, headers=PROOF).status_code for _ in range(5)
+        ] == [202] * 5
+    finally:
+        api.stop()
+        agent.stop()

@@ -156,6 +156,8 @@ def _job(agent: Agent, job_id: str) -> Job:
 
 
 def cmd_trigger(args: argparse.Namespace) -> int:
+    from agent.httpapi.guard import SAME_ORIGIN_PROOF
+
     loaded = load(args)
     client, _url = api_client(loaded)
     with client:
@@ -163,7 +165,7 @@ def cmd_trigger(args: argparse.Namespace) -> int:
         if args.profile:
             body["profile"] = args.profile
         try:
-            r = client.post("/api/capture", json=body)
+            r = client.post("/api/capture", json=body, headers=SAME_ORIGIN_PROOF)  # the API's same-origin proof
         except httpx.HTTPError as e:
             raise CliError(f"cannot reach the daemon: {e}") from None
         data = r.json()
