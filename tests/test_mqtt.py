@@ -213,10 +213,11 @@ def test_expired_command_is_refused_and_nothing_runs(make_booth, watchers, broke
 def test_mqtt5_response_topic_and_correlation_data_come_back(make_booth, watchers, broker) -> None:
     booth = make_booth()
     B = booth.B
-    w = watchers(broker.port, [f"{B}/response/+", "reply/#"])
+    reply = f"{booth.prefix}/replies/me/42"  # below the default response_topic_prefix
+    w = watchers(broker.port, [f"{B}/response/+", f"{booth.prefix}/replies/#"])
     corr = b"\x00\x01corr-42"
-    w.publish(f"{B}/cmd/capture", {"request_id": "rt-1"}, props=reply_props(corr, "reply/me/42"))
-    m = w.wait(lambda m: m.topic == "reply/me/42")
+    w.publish(f"{B}/cmd/capture", {"request_id": "rt-1"}, props=reply_props(corr, reply))
+    m = w.wait(lambda m: m.topic == reply)
     assert m.correlation == corr and m.json()["request_id"] == "rt-1" and m.json()["status"] == "ok"
     on_b = w.wait(lambda m: m.topic == f"{B}/response/capture")
     assert on_b.payload == m.payload and on_b.correlation == corr
@@ -225,13 +226,13 @@ def test_mqtt5_response_topic_and_correlation_data_come_back(make_booth, watcher
 def test_response_topics_cannot_reach_the_agents_own_or_home_assistants_topics(make_booth, watchers, broker) -> None:
     booth = make_booth()
     B = booth.B
-    ha = "homeassistant/device/x/config"
-    w = watchers(broker.port, [f"{B}/response/+", f"{B}/status", f"{B}/result/url", ha, "reply/ok"])
-    for i, rt in enumerate([ha, f"{B}/status", f"{B}/result/url", "reply/ok"]):
+    ha, ok = "homeassistant/device/x/config", f"{booth.prefix}/replies/ok"
+    w = watchers(broker.port, [f"{B}/response/+", f"{B}/status", f"{B}/result/url", ha, ok])
+    for i, rt in enumerate([ha, f"{B}/status", f"{B}/result/url", ok]):
         w.publish(f"{B}/cmd/cancel", {"request_id": f"rt-{i}"}, props=reply_props(b"c", rt))
-    for i in range(4):
-        response_to(w, B, f"rt-{i}", action="cancel")
-    assert w.wait(lambda m: m.topic == "reply/ok").json()["request_id"] == "rt-3"  # an ordinary reply topic works
+    for i in range(3):  # refused, with an error on B/response/cancel
+        assert response_to(w, B, f"rt-{i}", action="cancel")["error"]["code"] == "bad_request"
+    assert w.wait(lambda m: m.topic == ok).json()["request_id"] == "rt-3"  # a reply topic below the prefix works
     settle(w, B, "cancel")  # whatever the four answers published has arrived
     hijacked = [m for m in w.msgs if m.topic in (ha, f"{B}/status", f"{B}/result/url") and b"request_id" in m.payload]
     assert hijacked == []
@@ -530,7 +531,7 @@ def malformed(draw: st.DrawFn) -> tuple[str, bytes, str]:
 def test_a_thousand_malformed_payloads_all_get_errors_and_the_bridge_survives(make_booth, watchers, broker) -> None:
     booth = make_booth()
     B = booth.B
-    w = watchers(broker.port, ["reply/#"])
+    w = watchers(broker.port, [f"{booth.prefix}/replies/#"])
     counter = itertools.count()
     kinds: dict[str, int] = {}
 
@@ -540,7 +541,7 @@ def test_a_thousand_malformed_payloads_all_get_errors_and_the_bridge_survives(ma
         action, payload, kind = case
         n = next(counter)
         corr = f"fz-{n}".encode()
-        w.publish(f"{B}/cmd/{action}", payload, props=reply_props(corr, f"reply/{B}"))
+        w.publish(f"{B}/cmd/{action}", payload, props=reply_props(corr, f"{booth.prefix}/replies/{B}"))
         body = w.wait_corr(corr).json()
         assert body["status"] == "error", (kind, payload[:200], body)
         assert set(body["error"]) == {"code", "message"}

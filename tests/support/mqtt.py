@@ -131,7 +131,7 @@ class Watcher:
         )
         with self.cond:
             self.msgs.append(msg)
-            if corr is not None and m.topic.startswith("reply/"):
+            if corr is not None and "/replies/" in m.topic:
                 self.by_corr[msg.correlation] = msg  # type: ignore[index]
             self.cond.notify_all()
 
@@ -206,7 +206,7 @@ def answers_to(w: Watcher, B: str, request_id: str, action: str = "capture") -> 
     return [m.payload for m in w.on(f"{B}/response/{action}") if m.json().get("request_id") == request_id]
 
 
-def reply_props(corr: bytes, topic: str = "reply/t") -> Properties:
+def reply_props(corr: bytes, topic: str) -> Properties:
     p = Properties(PacketTypes.PUBLISH)
     p.ResponseTopic = topic
     p.CorrelationData = corr
