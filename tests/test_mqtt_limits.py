@@ -16,6 +16,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.config import ConfigError, parse_config
 from agent.mqtt import MqttBridge, Topics, ha_discovery
+from agent.mqtt.guard import ClientIdGuard
 from tests.support.mqtt import Booth, Watcher, booth_config, reply_props, response_to, settle
 from tests.support.proc import run_cli, wait_until
 
@@ -130,6 +131,32 @@ def test_two_booths_with_one_device_id_back_off_and_say_so(
         a.close()
     final = watchers(broker.port, [f"{B}/status"])
     assert final.wait(lambda m: m.topic == f"{B}/status").payload == b"offline"
+
+
+def test_the_guard_tells_a_fight_from_a_dropped_connection() -> None:
+    now = [0.0]
+
+    def cycle(g: ClientIdGuard, lasted: float, reason: int | None = None, from_server: bool = False) -> float | None:
+        g.connected()
+        now[0] += lasted
+        delay = g.lost(reason, from_server)
+        now[0] += delay or 0.5
+        return delay
+
+    g = ClientIdGuard("edge-agent-x", clock=lambda: now[0])
+    assert cycle(g, 600) is None  # an ordinary drop after a long connection
+    assert [cycle(g, 1), cycle(g, 1)] == [None, None] and g.problem is None  # two cut short: not yet
+    assert cycle(g, 1) == 5 and "another client uses client id edge-agent-x" in (g.problem or "")
+    assert [cycle(g, 5), cycle(g, 10), cycle(g, 20), cycle(g, 40), cycle(g, 59)] == [10, 20, 40, 60, 60]
+    g.connected()
+    now[0] += 89
+    assert not g.settled()
+    now[0] += 1
+    assert g.settled() and g.problem is None and not g.settled()  # over: said once
+    assert cycle(g, 3600, 142, True) == 5 and "session taken over" in (g.problem or "")  # MQTT 5: the broker says so
+
+    other = ClientIdGuard("edge-agent-y", clock=lambda: now[0])
+    assert [cycle(other, 1, 149, True) for _ in range(5)] == [None] * 5  # the broker gave another reason
 
 
 def test_doctor_reports_the_client_id_fight(tmp_path, broker, sim_url) -> None:

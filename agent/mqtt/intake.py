@@ -44,7 +44,7 @@ class CommandIntake:
                     peek_request_id(payload),
                 )
             if reply.refused_topic is not None:
-                log.warning(
+                log.info(
                     "MQTT: %s: refused the Response Topic %r (not below %s/)",
                     action,
                     reply.refused_topic[:200],

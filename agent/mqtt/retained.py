@@ -40,7 +40,7 @@ def final_state(agent: Agent) -> dict[str, Any]:
 def stored_result(agent: Agent) -> dict[str, Any] | None:
     """B/result from the job store: the job that finished last (a restarted agent has had no `result` event)."""
     from agent.jobs.model import JobState
-    from agent.steps.present import result_payload as presented
+    from agent.steps.present import presented
 
     try:
         done = agent.store.list([JobState.DONE], limit=20)

@@ -44,6 +44,7 @@ def booth_config(tmp_path: Path, port: int, sim_url: str, **mqtt: Any) -> dict:
             },
         ],
         "http": {"listen": "127.0.0.1:0"},
+        "queue": {"remote_rate_per_min": 6000},  # these tests are about the bridge; admission has its own
         "mqtt": {"enabled": True, "host": "127.0.0.1", "port": port, "topic_prefix": f"ea{n}", **mqtt},
     }
 
