@@ -43,7 +43,13 @@ def run_checks(loaded: LoadedConfig) -> list[Check]:
     ]
     skews: list[float] = []
     checks += check_platforms(loaded, skews)
-    checks += [check_mqtt(loaded), check_printer(loaded), check_disk(loaded), check_clock(skews), check_queue(loaded)]
+    checks += [
+        check_mqtt(loaded, daemon=daemon),
+        check_printer(loaded),
+        check_disk(loaded),
+        check_clock(skews),
+        check_queue(loaded),
+    ]
     return checks
 
 
@@ -136,16 +142,27 @@ def check_platforms(loaded: LoadedConfig, skews: list[float]) -> list[Check]:
     return out
 
 
-def check_mqtt(loaded: LoadedConfig, timeout: float = 5.0) -> Check:
-    """Connect once with the bridge's own client setup (protocol and its fallback, TLS, username/password)."""
-    m = loaded.config.mqtt
+def check_mqtt(loaded: LoadedConfig, timeout: float = 5.0, daemon: dict | None = None) -> Check:
+    """Connect once with the bridge's own client setup (protocol and its fallback, TLS, username/password). With the
+    daemon running: what its bridge reports (state_dir/mqtt.json, e.g. another client using its client id). Without
+    it: B/status retained as "online" means another booth is using this device.id."""
+    m, device = loaded.config.mqtt, loaded.config.device
     if not m.enabled:
         return Check("mqtt", SKIP, "not enabled")
     from agent.mqtt.connection import first_protocol, probe, protocol_name
+    from agent.mqtt.guard import read_problem
+    from agent.mqtt.topics import Topics
 
     where = f"{m.host}:{m.port}"
+    status = Topics.of(loaded.config).status
     try:
-        p = probe(m, loaded.secrets, client_id=f"edge-agent-doctor-{loaded.config.device.id}", timeout=timeout)
+        p = probe(
+            m,
+            loaded.secrets,
+            client_id=f"edge-agent-doctor-{device.id}",
+            timeout=timeout,
+            read_retained=status if daemon is None else None,
+        )
     except (OSError, ValueError) as e:
         return Check("mqtt", FAIL, f"cannot connect to {where}: {e}")
     if not p.answered:
@@ -155,6 +172,16 @@ def check_mqtt(loaded: LoadedConfig, timeout: float = 5.0) -> Check:
     detail = f"connected to {where}" + (" (TLS)" if m.tls else "")
     if p.protocol != protocol_name(first_protocol(m)):
         detail += f"; the broker speaks MQTT {p.protocol} only"
+    problem = read_problem(device.state_dir) if daemon is not None else None
+    if problem:
+        return Check("mqtt", FAIL, f"{detail}; the daemon reports: {problem}")
+    if p.retained == b"online":
+        return Check(
+            "mqtt",
+            WARN,
+            f"{detail}; {status} says online but no daemon runs here: another device uses device.id {device.id}, "
+            "it seems (or this booth's daemon died less than a minute ago)",
+        )
     return Check("mqtt", PASS, detail)
 
 

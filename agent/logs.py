@@ -1,30 +1,72 @@
-"""Logging set-up. Every record passes a filter that masks the configured secrets, whatever printed them."""
+"""Logging set-up. Every record passes one filter on its way out: the configured secrets are masked and control
+characters are escaped, whatever printed them.
+
+One record, one line: a request_id, a topic or a platform's error message that carries a line break (or a terminal
+escape) must never start a line that looks like a record of its own. The message and its arguments are escaped
+(``\\n`` is written as ``\\\\n``); a traceback keeps its lines but each one is indented, so a line that starts at
+column 0 is always the start of a real record.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Iterable
 
 from agent.redact import Redactor
 
+# C0 and C1 controls (\n, \r, ESC, NEL ...), DEL, the Unicode line/paragraph separators and the bidi overrides
+CONTROL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+TRACEBACK_INDENT = "  "
+_DONE = "_edge_agent_safe"  # set on a record once it passed the filter
 
-class RedactSecrets(logging.Filter):
-    """Masks the secrets in every record (message and traceback) with the one redactor (agent/redact.py)."""
 
-    def __init__(self, secrets: Iterable[str]) -> None:
+def _escape_one(m: re.Match[str]) -> str:
+    c = m.group()
+    return _NAMED.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+
+
+def escape_controls(text: str) -> str:
+    """`text` on one line: every control character written as an escape (``\\n``, ``\\x1b``, ``\\u2028``)."""
+    return CONTROL_CHARS.sub(_escape_one, text)
+
+
+def has_control_chars(text: str) -> bool:
+    return CONTROL_CHARS.search(text) is not None
+
+
+def _indented(text: str) -> str:
+    return "\n".join(TRACEBACK_INDENT + escape_controls(line) for line in text.split("\n"))
+
+
+class SafeLogRecords(logging.Filter):
+    """Masks the secrets (the one redactor, agent/redact.py) and escapes control characters in every record."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
         self.redactor = Redactor(secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.redactor:
+        if getattr(record, _DONE, False):  # a record passes each handler: once is enough
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: logging reports it itself when the handler formats it
             return True
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
-        record.msg, record.args = self.redactor.mask(record.getMessage()), ()
+        record.msg, record.args = escape_controls(self.redactor.mask(message)), ()
         if record.exc_text:
-            record.exc_text = self.redactor.mask(record.exc_text)
+            record.exc_text = _indented(self.redactor.mask(record.exc_text))
+        if record.stack_info:
+            record.stack_info = _indented(self.redactor.mask(record.stack_info))
+        setattr(record, _DONE, True)
         return True
+
+
+RedactSecrets = SafeLogRecords  # its name before it escaped control characters too
 
 
 def setup_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
@@ -36,7 +78,7 @@ def setup_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
         "%(levelname)s %(name)s: %(message)s" if _under_systemd() else "%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     handler.setFormatter(logging.Formatter(fmt))
-    handler.addFilter(RedactSecrets(secrets))
+    handler.addFilter(SafeLogRecords(secrets))
     root.addHandler(handler)
     root.setLevel(level)
     for noisy in ("httpx", "httpcore"):

@@ -10,21 +10,14 @@ import re
 import select
 import subprocess
 import sys
-import threading
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from agent.commands import ACTIONS
 from agent.config import parse_config
@@ -37,252 +30,22 @@ from agent.mqtt import (
     Topics,
     check_age,
     ha_discovery,
-    no_delay,
     parse_command,
 )
 from tests.support.mosquitto import Mosquitto, TcpProxy, make_tls_files
+from tests.support.mqtt import (
+    API_KEY,
+    KEY_ENV,
+    Booth,
+    answers_to,
+    booth_config,
+    reply_props,
+    response_to,
+    settle,
+)
 from tests.support.proc import wait_until
-from tests.support.sim import running_sim
 
-API_KEY = "sk-test"
-KEY_ENV = "EDGE_AGENT_TEST_MQTT_KEY"
-_ids = itertools.count(1)
-
-
-# --------------------------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory):
-    b = Mosquitto(tmp_path_factory.mktemp("broker"))
-    yield b
-    b.stop()
-
-
-@pytest.fixture(scope="module")
-def sim_url():
-    with running_sim(API_KEY, latency=0.1) as sim:
-        yield sim.url
-
-
-@pytest.fixture(autouse=True)
-def _api_key_env(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv(KEY_ENV, API_KEY)
-
-
-def booth_config(tmp_path: Path, port: int, sim_url: str, **mqtt: Any) -> dict:
-    n = next(_ids)
-    return {
-        "device": {"id": f"booth-{n}", "state_dir": str(tmp_path / f"state-{n}")},
-        "camera": {"driver": "synthetic", "width": 320, "height": 240},
-        "platforms": {"easy": {"kind": "easyai", "base_url": sim_url, "api_key_env": KEY_ENV}},
-        "profiles": [
-            {
-                "name": "cartoon",
-                "platform": "easy",
-                "endpoint": "images.edits",
-                "model": "cartoon",
-                "prompt": "x",
-                "remote_params": ["prompt"],
-            },
-        ],
-        "http": {"listen": "127.0.0.1:0"},
-        "mqtt": {"enabled": True, "host": "127.0.0.1", "port": port, "topic_prefix": f"ea{n}", **mqtt},
-    }
-
-
-class Booth:
-    """A real Agent and its MqttBridge."""
-
-    def __init__(self, raw: dict, tmp_path: Path, *, connect: bool = True) -> None:
-        self.raw = raw
-        self.agent = Agent(parse_config(json.loads(json.dumps(raw)), tmp_path / "config.toml"))
-        self.agent.start()
-        self.bridge = MqttBridge(self.agent)
-        self.B = self.bridge.topics.base
-        self.prefix = raw["mqtt"]["topic_prefix"]
-        if connect:
-            self.start_bridge()
-
-    def start_bridge(self, bridge: MqttBridge | None = None) -> None:
-        if bridge is not None:
-            self.bridge = bridge
-        self.bridge.start()
-        assert self.bridge.wait_connected(10), "bridge did not connect"
-
-    def jobs(self) -> int:
-        return sum(self.agent.state()["queue"].values())
-
-    def close(self) -> None:
-        if self.agent is None:
-            return
-        self.bridge.stop()
-        self.agent.stop()
-        self.agent = None  # type: ignore[assignment]
-
-
-@pytest.fixture
-def make_booth(tmp_path: Path, broker: Mosquitto, sim_url: str):
-    made: list[Booth] = []
-
-    def make(*, port: int | None = None, connect: bool = True, **mqtt: Any) -> Booth:
-        b = Booth(booth_config(tmp_path, port or broker.port, sim_url, **mqtt), tmp_path, connect=connect)
-        made.append(b)
-        return b
-
-    yield make
-    for b in made:
-        b.close()
-
-
-@dataclass
-class Msg:
-    topic: str
-    payload: bytes
-    retain: bool
-    correlation: bytes | None
-    at: float
-
-    def json(self) -> Any:
-        return json.loads(self.payload)
-
-
-class Watcher:
-    """A test client that records what it receives and can publish (MQTT 5 unless told otherwise)."""
-
-    def __init__(
-        self,
-        port: int,
-        topics: list[str],
-        *,
-        protocol: int = mqtt.MQTTv5,
-        username: str | None = None,
-        password: str | None = None,
-        tls_ca: Path | None = None,
-    ) -> None:
-        self.msgs: list[Msg] = []
-        self.closed = False
-        self.by_corr: dict[bytes, Msg] = {}
-        self.cond = threading.Condition()
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"watch-{uuid.uuid4().hex[:8]}", protocol=protocol
-        )
-        if username:
-            self.client.username_pw_set(username, password)
-        if tls_ca:
-            self.client.tls_set(ca_certs=str(tls_ca))
-        self.client.on_message = self._on_message
-        self.client.on_socket_open = no_delay
-        subscribed = threading.Event()
-        self.client.on_subscribe = lambda *a: subscribed.set()
-        self.client.connect("127.0.0.1", port)
-        self.client.loop_start()
-        if topics:
-            self.client.subscribe([(t, 1) for t in topics])
-            assert subscribed.wait(5), "watcher subscription not acknowledged"
-
-    def _on_message(self, _c: Any, _u: Any, m: mqtt.MQTTMessage) -> None:
-        corr = getattr(m.properties, "CorrelationData", None) if m.properties is not None else None
-        msg = Msg(
-            m.topic, bytes(m.payload), bool(m.retain), bytes(corr) if corr is not None else None, time.monotonic()
-        )
-        with self.cond:
-            self.msgs.append(msg)
-            if corr is not None and m.topic.startswith("reply/"):
-                self.by_corr[msg.correlation] = msg  # type: ignore[index]
-            self.cond.notify_all()
-
-    def wait(self, pred: Callable[[Msg], bool], timeout: float = 10.0, since: int = 0) -> Msg:
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            i = since
-            while True:
-                while i < len(self.msgs):
-                    if pred(self.msgs[i]):
-                        return self.msgs[i]
-                    i += 1
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"no matching message in {timeout}s; got {[m.topic for m in self.msgs][-20:]}")
-                self.cond.wait(left)
-
-    def wait_corr(self, corr: bytes, timeout: float = 5.0) -> Msg:
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while corr not in self.by_corr:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"no reply with correlation {corr!r}")
-                self.cond.wait(left)
-            return self.by_corr[corr]
-
-    def on(self, topic: str, since: int = 0) -> list[Msg]:
-        with self.cond:
-            return [m for m in self.msgs[since:] if m.topic == topic]
-
-    def mark(self) -> int:
-        with self.cond:
-            return len(self.msgs)
-
-    def publish(self, topic: str, payload: Any, *, retain: bool = False, props: Properties | None = None) -> None:
-        data = payload if isinstance(payload, (bytes, str)) else json.dumps(payload)
-        info = self.client.publish(topic, data, qos=1, retain=retain, properties=props)
-        info.wait_for_publish(5)
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self.client.disconnect()
-            self.client.loop_stop()
-
-
-@pytest.fixture
-def watchers():
-    made: list[Watcher] = []
-
-    def make(*a: Any, **kw: Any) -> Watcher:
-        w = Watcher(*a, **kw)
-        made.append(w)
-        return w
-
-    yield make
-    for w in made:
-        w.close()
-
-
-def response_to(
-    w: Watcher, B: str, request_id: str | None, action: str = "capture", since: int = 0, timeout: float = 10.0
-) -> dict:
-    m = w.wait(
-        lambda m: m.topic == f"{B}/response/{action}" and m.json().get("request_id") == request_id,
-        timeout=timeout,
-        since=since,
-    )
-    return m.json()
-
-
-def settle(w: Watcher, B: str, action: str = "capture") -> None:
-    """Wait until everything sent to the bridge before has been handled and answered: one more command that runs
-    nothing (an unknown profile / job) takes the same network thread and the same queue in the core, so its answer
-    comes after theirs. `w` must watch B/response/+."""
-    rid = f"settle-{uuid.uuid4().hex[:8]}"
-    w.publish(
-        f"{B}/cmd/{action}",
-        {"request_id": rid, **({"profile": "no-such-profile"} if action == "capture" else {"job_id": "no-such-job"})},
-    )
-    assert response_to(w, B, rid, action=action)["status"] == "error"
-
-
-def answers_to(w: Watcher, B: str, request_id: str, action: str = "capture") -> list[bytes]:
-    return [m.payload for m in w.on(f"{B}/response/{action}") if m.json().get("request_id") == request_id]
-
-
-def reply_props(corr: bytes, topic: str = "reply/t") -> Properties:
-    p = Properties(PacketTypes.PUBLISH)
-    p.ResponseTopic = topic
-    p.CorrelationData = corr
-    return p
-
+pytest_plugins = ("tests.support.mqtt_fixtures",)  # its fixtures: broker, sim_url, make_booth, watchers
 
 # --------------------------------------------------------------------------------------------- pure parts
 
@@ -450,10 +213,11 @@ def test_expired_command_is_refused_and_nothing_runs(make_booth, watchers, broke
 def test_mqtt5_response_topic_and_correlation_data_come_back(make_booth, watchers, broker) -> None:
     booth = make_booth()
     B = booth.B
-    w = watchers(broker.port, [f"{B}/response/+", "reply/#"])
+    reply = f"{booth.prefix}/replies/me/42"  # below the default response_topic_prefix
+    w = watchers(broker.port, [f"{B}/response/+", f"{booth.prefix}/replies/#"])
     corr = b"\x00\x01corr-42"
-    w.publish(f"{B}/cmd/capture", {"request_id": "rt-1"}, props=reply_props(corr, "reply/me/42"))
-    m = w.wait(lambda m: m.topic == "reply/me/42")
+    w.publish(f"{B}/cmd/capture", {"request_id": "rt-1"}, props=reply_props(corr, reply))
+    m = w.wait(lambda m: m.topic == reply)
     assert m.correlation == corr and m.json()["request_id"] == "rt-1" and m.json()["status"] == "ok"
     on_b = w.wait(lambda m: m.topic == f"{B}/response/capture")
     assert on_b.payload == m.payload and on_b.correlation == corr
@@ -462,13 +226,13 @@ def test_mqtt5_response_topic_and_correlation_data_come_back(make_booth, watcher
 def test_response_topics_cannot_reach_the_agents_own_or_home_assistants_topics(make_booth, watchers, broker) -> None:
     booth = make_booth()
     B = booth.B
-    ha = "homeassistant/device/x/config"
-    w = watchers(broker.port, [f"{B}/response/+", f"{B}/status", f"{B}/result/url", ha, "reply/ok"])
-    for i, rt in enumerate([ha, f"{B}/status", f"{B}/result/url", "reply/ok"]):
+    ha, ok = "homeassistant/device/x/config", f"{booth.prefix}/replies/ok"
+    w = watchers(broker.port, [f"{B}/response/+", f"{B}/status", f"{B}/result/url", ha, ok])
+    for i, rt in enumerate([ha, f"{B}/status", f"{B}/result/url", ok]):
         w.publish(f"{B}/cmd/cancel", {"request_id": f"rt-{i}"}, props=reply_props(b"c", rt))
-    for i in range(4):
-        response_to(w, B, f"rt-{i}", action="cancel")
-    assert w.wait(lambda m: m.topic == "reply/ok").json()["request_id"] == "rt-3"  # an ordinary reply topic works
+    for i in range(3):  # refused, with an error on B/response/cancel
+        assert response_to(w, B, f"rt-{i}", action="cancel")["error"]["code"] == "bad_request"
+    assert w.wait(lambda m: m.topic == ok).json()["request_id"] == "rt-3"  # a reply topic below the prefix works
     settle(w, B, "cancel")  # whatever the four answers published has arrived
     hijacked = [m for m in w.msgs if m.topic in (ha, f"{B}/status", f"{B}/result/url") and b"request_id" in m.payload]
     assert hijacked == []
@@ -767,7 +531,7 @@ def malformed(draw: st.DrawFn) -> tuple[str, bytes, str]:
 def test_a_thousand_malformed_payloads_all_get_errors_and_the_bridge_survives(make_booth, watchers, broker) -> None:
     booth = make_booth()
     B = booth.B
-    w = watchers(broker.port, ["reply/#"])
+    w = watchers(broker.port, [f"{booth.prefix}/replies/#"])
     counter = itertools.count()
     kinds: dict[str, int] = {}
 
@@ -777,7 +541,7 @@ def test_a_thousand_malformed_payloads_all_get_errors_and_the_bridge_survives(ma
         action, payload, kind = case
         n = next(counter)
         corr = f"fz-{n}".encode()
-        w.publish(f"{B}/cmd/{action}", payload, props=reply_props(corr, f"reply/{B}"))
+        w.publish(f"{B}/cmd/{action}", payload, props=reply_props(corr, f"{booth.prefix}/replies/{B}"))
         body = w.wait_corr(corr).json()
         assert body["status"] == "error", (kind, payload[:200], body)
         assert set(body["error"]) == {"code", "message"}

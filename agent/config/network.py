@@ -71,6 +71,11 @@ class MqttConfig(_Model):
     homeassistant_discovery: bool = Field(False, description="announce the booth to Home Assistant")
     discovery_prefix: str = Field("homeassistant", description="Home Assistant's discovery topic prefix")
     protocol: Literal["auto", "5", "3.1.1"] = Field("auto", description="MQTT version; auto: 5, falling back to 3.1.1")
+    response_topic_prefix: str | None = Field(
+        None,
+        pattern=r"^[^#+\s$\x00][^#+\s\x00]*$",
+        description="MQTT 5 Response Topics must be below this; others are refused. Default: <topic_prefix>/replies",
+    )
 
 
 class HttpConfig(_Model):

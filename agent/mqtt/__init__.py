@@ -10,6 +10,7 @@ Topics (B = ``<topic_prefix>/<device_id>``)::
     B/cmd/<action>, <topic_prefix>/fleet/cmd/<action>      capture | cancel | retry | print
     B/response/<action>       {"request_id","status":"ok"|"error","data"?,"error"?}; also on an MQTT 5
                               Response Topic, with the Correlation Data echoed back
+    B/state after a clean stop: mode "stopped"; B/status "offline" (and the Last Will when the agent dies)
 
 A command with ``ttl_s`` whose age ``now - ts`` exceeds ``ttl_s`` is answered ``expired`` and nothing runs. A
 ``request_id`` that reached the core is remembered with its response: a repeat is answered with the same response
@@ -17,9 +18,13 @@ and never runs again. Retained commands are refused (MQTT 5 subscriptions use Re
 command is recognisable; a 3.1.1 broker clears the flag on live delivery, so there only retained commands replayed
 on subscribe are caught).
 
+An MQTT 5 Response Topic must be below ``[mqtt] response_topic_prefix`` (default ``<topic_prefix>/replies``);
+a command naming any other is refused with an error on B/response/<action> and nothing runs.
+
 Modules: ``topics`` (the topic tree, allowed Response Topics), ``commands`` (payload validation, expiry),
-``payloads`` (what is published, redacted), ``homeassistant`` (the discovery document), ``dedupe``
-(RequestCache), ``connection`` (paho client setup, shared with ``edge-agent doctor``), ``bridge`` (MqttBridge).
+``intake`` (what arrives on B/cmd/<action>), ``payloads`` (what is published, redacted), ``homeassistant`` (the
+discovery document, and removing what is gone), ``dedupe`` (RequestCache), ``guard`` (two clients with one client
+id), ``connection`` (paho client setup, shared with ``edge-agent doctor``), ``bridge`` (MqttBridge).
 """
 
 from __future__ import annotations

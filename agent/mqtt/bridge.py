@@ -1,10 +1,14 @@
 """MqttBridge: follows the agent's event bus and publishes; hands validated commands to ``agent.request``.
 
 Nothing is ever done on paho's network thread, and nothing waits on it: commands are validated there and handed
-over (the core answers through a Future), bus events are published from the bus thread, and B/state is coalesced
-on the bridge's own thread. Config and secrets are read from the agent's current snapshot when used; the topics
-and client settings of a connection are those of the snapshot it was started with (a change to [mqtt] or
-device.id takes a stop() and start()).
+over (intake.py; the core answers through a Future), bus events are published from the bus thread, and B/state,
+Home Assistant discovery and the client-id check are looked after on the bridge's own thread. Config and secrets
+are read from the agent's current snapshot when used; the topics and client settings of a connection are those of
+the snapshot it was started with (a change to [mqtt] or device.id takes a stop() and start()).
+
+What stays true on the broker: B/status is `online` only while connected (Last Will, and `offline` at a clean
+stop); B/state says mode "stopped" after a clean stop; B/result is the last finished job, from the job store after
+a restart, published again on every connect (a broker that lost its retained messages gets it back).
 """
 
 from __future__ import annotations
@@ -13,7 +17,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import CancelledError, Future
 from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as paho
@@ -23,13 +26,21 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from agent.commands import CommandError
 from agent.events import Event
-from agent.mqtt.commands import Rejected, check_age, parse_command, peek_request_id
-from agent.mqtt.connection import falls_back, first_protocol, loop_running, new_client, protocol_name
-from agent.mqtt.dedupe import Entry, Reply, RequestCache
-from agent.mqtt.homeassistant import ha_discovery
-from agent.mqtt.payloads import dumps, event_payload, first_image_url, response_body, result_payload
+from agent.mqtt.connection import (
+    RECONNECT_MAX_S,
+    RECONNECT_MIN_S,
+    falls_back,
+    first_protocol,
+    loop_running,
+    new_client,
+    protocol_name,
+)
+from agent.mqtt.dedupe import Reply, RequestCache
+from agent.mqtt.guard import ClientIdGuard
+from agent.mqtt.intake import CommandIntake
+from agent.mqtt.payloads import dumps, event_payload, first_image_url, result_payload
+from agent.mqtt.retained import final_state, stored_result, sync_discovery
 from agent.mqtt.topics import Topics
 from agent.redact import Redactor
 
@@ -41,6 +52,7 @@ log = logging.getLogger(__name__)
 
 STATE_MIN_INTERVAL_S = 0.25  # B/state: at most 4 publishes a second, however busy the bus is
 STATE_POLL_S = 10.0  # and a change without an event still shows within this
+ACK_TIMEOUT_S = 5.0  # how long the bridge thread waits for the broker to take a discovery document
 
 
 class MqttBridge:
@@ -48,14 +60,14 @@ class MqttBridge:
 
     def __init__(self, agent: Agent, *, clock: Callable[[], float] = time.time) -> None:
         self.agent = agent
-        self._clock = clock
-        self.requests = RequestCache()
+        self.intake = CommandIntake(agent, self._send_response, clock=clock)
         self._redactor: tuple[object, Redactor] = (None, Redactor())  # (the secrets snapshot it masks, redactor)
 
         self._lock = threading.Lock()
         self._client: paho.Client | None = None
         self._session_topics: Topics | None = None  # the running connection's (its Last Will, its subscriptions)
         self._protocol: MQTTProtocolVersion | None = None  # the running connection's paho protocol constant
+        self._guard = ClientIdGuard(self.client_id)
         self._connected = threading.Event()  # CONNACK received: publishing makes sense
         self._ready = threading.Event()  # and our command subscriptions are acknowledged
         self._sub_mid: int | None = None
@@ -63,6 +75,7 @@ class MqttBridge:
         self._wake = threading.Event()
         self._worker: threading.Thread | None = None
         self._fallback_pending = False
+        self._announce_pending = False  # Home Assistant discovery to (re)publish or remove (bridge thread)
         self._state_dirty = False
         self._state_force = False
         self._last_state_payload: str | None = None
@@ -88,12 +101,22 @@ class MqttBridge:
     def client_id(self) -> str:
         return self.cfg.client_id or f"edge-agent-{self.agent.config.device.id}"
 
+    @property
+    def requests(self) -> RequestCache:
+        return self.intake.requests
+
     # ------------------------------------------------------------------ service
 
     @property
     def connected(self) -> bool:
         """Connected and subscribed: a command published now will be seen."""
         return self._ready.is_set()
+
+    @property
+    def problem(self) -> str | None:
+        """What keeps MQTT from working that the broker will not say itself (e.g. "another client uses client id
+        edge-agent-booth-01 ..."), for `status` and `doctor`; None when there is none."""
+        return self._guard.problem
 
     @property
     def alive(self) -> bool:
@@ -117,6 +140,9 @@ class MqttBridge:
         self._stopping.clear()
         self._session_topics = Topics.of(self.agent.config)
         self._protocol = first_protocol(self.cfg)
+        self._guard = ClientIdGuard(self.client_id)
+        if self._last_result is None:
+            self._last_result = stored_result(self.agent)
         self.agent.events.on_event(self._on_event)
         log.info(
             "MQTT: connecting to %s:%s as %s (topics under %s)",
@@ -132,7 +158,8 @@ class MqttBridge:
         self._worker.start()
 
     def stop(self, timeout: float = 3.0) -> None:
-        """Publish `offline`, disconnect cleanly (the session, and commands sent meanwhile, stay on the broker)."""
+        """Say mode "stopped" (B/state) and `offline`, disconnect cleanly (the session, and commands sent meanwhile,
+        stay on the broker)."""
         if self._worker is None:
             return
         self.agent.events.remove_callback(self._on_event)
@@ -140,20 +167,23 @@ class MqttBridge:
         self._wake.set()
         self._worker.join(timeout)
         self._worker = None
+        if self._connected.is_set():
+            infos = [
+                self._publish(self.topics.state, final_state(self.agent), retain=True),
+                self._publish(self.topics.status, b"offline", retain=True),
+            ]
+            deadline = time.monotonic() + timeout
+            for info in infos:
+                _acked(info, deadline - time.monotonic())
         with self._lock:
             client, self._client = self._client, None
         if client is not None:
-            if self._connected.is_set():
-                info = client.publish(self.topics.status, b"offline", qos=1, retain=True)
-                try:
-                    info.wait_for_publish(timeout)
-                except (RuntimeError, ValueError):
-                    pass
             self._connected.clear()
             self._ready.clear()
             client.disconnect()
             client.loop_stop()
             log.info("MQTT: disconnected")
+        self._guard.forget(self.agent.config.device.state_dir)
         self._session_topics = None
 
     # ------------------------------------------------------------------ client
@@ -205,18 +235,18 @@ class MqttBridge:
                 log.error("MQTT: %s:%s refused the connection: %s", self.cfg.host, self.cfg.port, reason)
             return
         topics = self.topics
-        # every time: a broker that lost its state has lost our subscriptions too
+        self._guard.connected()
+        # every time: a broker that lost its state has lost our subscriptions and retained messages too
         self._sub_mid = client.subscribe(self._subscriptions(topics))[1]
         client.publish(topics.status, b"online", qos=1, retain=True)
         if self._last_result is not None:
             self._publish_result(self._last_result)
-        if self.cfg.homeassistant_discovery:
-            self._announce()
         self.connects += 1
         self._fail_logged, self._refused_logged = False, None
         self._connected.set()
         with self._lock:
             self._state_force = True
+            self._announce_pending = True  # discovery: announced, or removed, from the bridge thread
         self._wake.set()
         log.info(
             "MQTT: connected to %s:%s (MQTT %s, session %s)",
@@ -241,13 +271,22 @@ class MqttBridge:
             self._fail_logged = True
             log.warning("MQTT: cannot reach %s:%s; retrying in the background", self.cfg.host, self.cfg.port)
 
-    def _on_disconnect(self, client: paho.Client, _ud: Any, _flags: Any, reason: ReasonCode, _props: Any) -> None:
+    def _on_disconnect(self, client: paho.Client, _ud: Any, flags: Any, reason: ReasonCode, _props: Any) -> None:
         if client is not self._client or not self._connected.is_set():
             return
         self._connected.clear()
         self._ready.clear()
-        if not self._stopping.is_set():
-            log.warning("MQTT: connection lost (%s); reconnecting", reason)
+        if self._stopping.is_set():
+            return
+        from_server = bool(getattr(flags, "is_disconnect_packet_from_server", False))
+        delay = self._guard.lost(reason.value if from_server else None, from_server)
+        if delay is None:
+            client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)  # type: ignore[arg-type]
+            if self._guard.problem is None:
+                log.warning("MQTT: connection lost (%s); reconnecting", reason)
+        else:  # paho waits min_delay before the next attempt: stay away that long
+            client.reconnect_delay_set(delay, delay)  # type: ignore[arg-type]
+            self._wake.set()  # the bridge thread says so (once) and records it for doctor
 
     def _on_subscribe(self, client: paho.Client, _ud: Any, mid: int, reasons: list[ReasonCode], _props: Any) -> None:
         if any(r.is_failure for r in reasons):
@@ -257,70 +296,18 @@ class MqttBridge:
 
     def _on_message(self, client: paho.Client, _ud: Any, msg: paho.MQTTMessage) -> None:
         try:
-            self._handle_message(msg)
+            topics = self.topics
+            if self.cfg.homeassistant_discovery and msg.topic == topics.ha_status:
+                if msg.payload.strip() == b"online":  # Home Assistant (re)started: announce again
+                    with self._lock:
+                        self._announce_pending = True
+                    self._wake.set()
+                return
+            action = topics.command_action(msg.topic)
+            if action is not None:
+                self.intake.handle(msg, action, topics)
         except Exception:  # never let one message take the bridge down
             log.exception("MQTT: failed to handle a message")
-
-    # ------------------------------------------------------------------ commands (network thread)
-
-    def _handle_message(self, msg: paho.MQTTMessage) -> None:
-        topic, topics = msg.topic, self.topics
-        if self.cfg.homeassistant_discovery and topic == topics.ha_status:
-            if msg.payload.strip() == b"online":
-                self._announce()
-            return
-        action = topics.command_action(topic)
-        if action is None:
-            return
-        reply = Reply.to(action, getattr(msg, "properties", None), topics)
-        payload = bytes(msg.payload)
-        try:
-            if msg.retain:
-                raise Rejected(
-                    "bad_request",
-                    f"commands must not be retained; clear the retained message on {topic}",
-                    peek_request_id(payload),
-                )
-            parsed = parse_command(action, payload)
-        except Rejected as r:
-            self._send_response(reply, response_body(r.request_id, error=r.as_dict()))
-            return
-
-        # Only this (network) thread adds entries, so lookup-then-add cannot race with another message.
-        key = f"{action}\0{parsed.request_id}"  # a cancel reusing a capture's id is its own command
-        seen = self.requests.lookup(key, reply)
-        if seen is not None:
-            if seen.response is not None:
-                log.info("MQTT: %s %s is a repeat; answering again", action, parsed.request_id)
-                self._send_response(reply, seen.response)
-            return  # still pending: this reply is sent when the core answers
-        try:
-            check_age(parsed, self._clock())
-        except Rejected as r:  # not remembered: nothing ran
-            self._send_response(reply, response_body(r.request_id, error=r.as_dict()))
-            return
-        entry = self.requests.add(key, reply)
-        log.info("MQTT: %s request %s", action, parsed.request_id)
-        try:
-            fut = self.agent.request(parsed.command)
-        except Exception as e:  # request() should return a future; be safe if it raises instead
-            fut = Future()
-            fut.set_exception(e)
-        rid = parsed.request_id
-        fut.add_done_callback(lambda f: self._finish(entry, rid, f))
-
-    def _finish(self, entry: Entry, request_id: str, fut: Future[Any]) -> None:
-        try:
-            body = response_body(request_id, data=fut.result())
-        except CommandError as e:
-            body = response_body(request_id, error=e.as_dict())
-        except CancelledError:
-            body = response_body(request_id, error={"code": "unavailable", "message": "the agent is shutting down"})
-        except Exception:
-            log.exception("MQTT: request %s failed inside the agent", request_id)
-            body = response_body(request_id, error={"code": "internal", "message": "internal error"})
-        for reply in self.requests.resolve(entry, body):
-            self._send_response(reply, body)
 
     def _send_response(self, reply: Reply, body: dict[str, Any]) -> None:
         props = None
@@ -349,10 +336,7 @@ class MqttBridge:
         if url:
             self._publish(self.topics.result_url, url, qos=1, retain=True)
 
-    def _announce(self) -> None:
-        self._publish(self.topics.ha_config, ha_discovery(self.agent.config, self.topics), qos=1, retain=True)
-
-    # ------------------------------------------------------------------ state (bridge thread)
+    # ------------------------------------------------------------------ bridge thread
 
     def _mark_state_dirty(self) -> None:
         with self._lock:
@@ -369,9 +353,24 @@ class MqttBridge:
                 self._fallback_pending = False
                 self._switch_to_311()
             try:
+                self._check_client_id()
+                if self._announce_pending and self._connected.is_set():
+                    with self._lock:
+                        self._announce_pending = False
+                    sync_discovery(self.agent, self.topics, self._publish_acked)
                 self._publish_state(poll=not woke)
             except Exception:
                 log.exception("MQTT: publishing state failed")
+
+    def _check_client_id(self) -> None:
+        if self._guard.settled():
+            log.info("MQTT: the connection as %s has held for a while: no other client uses it now", self.client_id)
+            with self._lock:
+                client = self._client
+            if client is not None:
+                client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)  # type: ignore[arg-type]
+        if self._guard.report(self.agent.config.device.state_dir):
+            self._mark_state_dirty()  # B/state shows it, when the core puts `problem` in its state
 
     def _publish_state(self, poll: bool) -> None:
         wait = self._last_state_at + STATE_MIN_INTERVAL_S - time.monotonic()
@@ -393,6 +392,10 @@ class MqttBridge:
 
     # ------------------------------------------------------------------ publishing
 
+    def _publish_acked(self, topic: str, obj: Any) -> bool:
+        """Publish retained and wait until the broker has it (bridge thread only)."""
+        return _acked(self._publish(topic, obj, retain=True), ACK_TIMEOUT_S)
+
     def _dumps(self, obj: Any) -> str:
         secrets = self.agent.secrets
         snapshot, redactor = self._redactor
@@ -403,17 +406,30 @@ class MqttBridge:
 
     def _publish(
         self, topic: str, obj: Any, *, qos: int = 1, retain: bool = False, properties: Properties | None = None
-    ) -> None:
+    ) -> paho.MQTTMessageInfo | None:
+        """Publish JSON (a str as it is; bytes untouched: b"" clears a retained message), secrets masked."""
         client = self._client
         if client is None:
-            return
+            return None
         try:
-            client.publish(
+            return client.publish(
                 topic,
-                self._dumps(obj).encode("utf-8"),
+                obj if isinstance(obj, bytes) else self._dumps(obj).encode("utf-8"),
                 qos=qos,
                 retain=retain,
                 properties=properties if self._protocol == paho.MQTTv5 else None,
             )
         except (ValueError, TypeError) as e:  # e.g. a Response Topic paho refuses
             log.warning("MQTT: cannot publish to %r: %s", topic[:200], e)
+            return None
+
+
+def _acked(info: paho.MQTTMessageInfo | None, timeout: float) -> bool:
+    """Whether the broker took a QoS 1 message within `timeout` (bridge thread only: it waits)."""
+    if info is None:
+        return False
+    try:
+        info.wait_for_publish(max(0.0, timeout))
+    except (RuntimeError, ValueError):  # not queued, or the connection went meanwhile
+        return False
+    return info.is_published()

@@ -14,6 +14,7 @@ from typing import Any
 
 from agent.commands import ACTIONS, Command
 from agent.jsonutil import JSONError, loads_strict
+from agent.logs import has_control_chars
 
 MAX_PAYLOAD = 64 * 1024
 REQUEST_ID_MAX = 128
@@ -48,7 +49,10 @@ def _is_number(v: Any) -> bool:
 
 
 def _request_id(v: Any) -> str | None:
-    return v if isinstance(v, str) and 1 <= len(v) <= REQUEST_ID_MAX else None
+    """A request_id is echoed into responses, events, the job record and the log: 1-128 characters, none of them a
+    control character (a line break in it could forge a log line, or a line in anything that reads job.json)."""
+    ok = isinstance(v, str) and 1 <= len(v) <= REQUEST_ID_MAX and not has_control_chars(v)
+    return v if ok else None
 
 
 def _payload_error(e: JSONError) -> str:
@@ -85,7 +89,9 @@ def parse_command(action: str, payload: bytes) -> ParsedCommand:
         raise Rejected("bad_request", "request_id is required")
     rid = _request_id(obj["request_id"])
     if rid is None:
-        raise Rejected("bad_request", f"request_id must be a string of 1-{REQUEST_ID_MAX} characters")
+        raise Rejected(
+            "bad_request", f"request_id must be a string of 1-{REQUEST_ID_MAX} characters, without control characters"
+        )
 
     allowed = _CAPTURE_KEYS if action == "capture" else _JOB_KEYS
     unknown = sorted(str(k) for k in obj if k not in allowed)

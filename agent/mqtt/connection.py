@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 SESSION_EXPIRY_S = 24 * 3600  # the broker keeps our subscriptions and queued QoS 1 commands this long
 RECONNECT_MIN_S = 0.5
 RECONNECT_MAX_S = 3  # a restarted broker sees us again within a few seconds
+RETAINED_WAIT_S = 0.5  # a retained message follows the SUBACK at once; none within this: there is none
 UNSUPPORTED_PROTOCOL = 132  # CONNACK reason; paho maps a 3.1.1 broker's "unacceptable protocol version" to it
 
 
@@ -135,15 +136,20 @@ class Probe:
     protocol: str  # "5" | "3.1.1": the version last tried
     error: str | None = None  # why not: the broker's CONNACK reason, or that it cannot be reached
     answered: bool = True  # False: nothing within the timeout
+    retained: bytes | None = None  # the retained message on `read_retained`, if asked and there is one
 
 
-def probe(cfg: MqttConfig, secrets: Secrets, *, client_id: str, timeout: float) -> Probe:
+def probe(
+    cfg: MqttConfig, secrets: Secrets, *, client_id: str, timeout: float, read_retained: str | None = None
+) -> Probe:
     """Connect once (a clean session, no Last Will) and disconnect, with the bridge's client setup and its fallback
-    rule. Raises OSError / ValueError when the client cannot even be set up (e.g. an unreadable ca_file)."""
+    rule; `read_retained`: also read that topic's retained message (doctor: B/status). Raises OSError / ValueError
+    when the client cannot even be set up (e.g. an unreadable ca_file)."""
     deadline = time.monotonic() + timeout
     protocol = first_protocol(cfg)
     while True:
-        result, reason = _probe_once(cfg, secrets, client_id, protocol, max(0.0, deadline - time.monotonic()))
+        left = max(0.0, deadline - time.monotonic())
+        result, reason = _probe_once(cfg, secrets, client_id, protocol, left, read_retained)
         if reason is not None and falls_back(cfg, protocol, reason):
             protocol = paho.MQTTv311
             continue
@@ -151,14 +157,26 @@ def probe(cfg: MqttConfig, secrets: Secrets, *, client_id: str, timeout: float) 
 
 
 def _probe_once(
-    cfg: MqttConfig, secrets: Secrets, client_id: str, protocol: MQTTProtocolVersion, timeout: float
+    cfg: MqttConfig,
+    secrets: Secrets,
+    client_id: str,
+    protocol: MQTTProtocolVersion,
+    timeout: float,
+    read_retained: str | None = None,
 ) -> tuple[Probe, ReasonCode | None]:
-    done = threading.Event()
+    done, subscribed, message = threading.Event(), threading.Event(), threading.Event()
     got: dict[str, Any] = {}
 
-    def on_connect(_c: paho.Client, _ud: Any, _flags: Any, reason: ReasonCode, _props: Any) -> None:
+    def on_connect(c: paho.Client, _ud: Any, _flags: Any, reason: ReasonCode, _props: Any) -> None:
         got["reason"] = reason
+        if read_retained and not reason.is_failure:
+            c.subscribe(read_retained, qos=0)
         done.set()
+
+    def on_message(_c: paho.Client, _ud: Any, msg: paho.MQTTMessage) -> None:
+        if msg.retain:
+            got["retained"] = bytes(msg.payload)
+            message.set()
 
     def on_connect_fail(_c: paho.Client, _ud: Any) -> None:
         got["unreachable"] = True
@@ -168,6 +186,9 @@ def _probe_once(
     client = new_client(cfg, secrets, client_id=client_id, protocol=protocol, persistent=False, keepalive=10)
     client.on_connect = on_connect
     client.on_connect_fail = on_connect_fail
+    client.on_subscribe = lambda *_a: subscribed.set()
+    client.on_message = on_message
+    deadline = time.monotonic() + timeout
     try:
         client.loop_start()
         if not done.wait(timeout):
@@ -179,7 +200,9 @@ def _probe_once(
             ), None
         if reason.is_failure:
             return Probe(False, name, str(reason)), reason
-        return Probe(True, name), reason
+        if read_retained and subscribed.wait(max(0.0, deadline - time.monotonic())):
+            message.wait(min(RETAINED_WAIT_S, max(0.0, deadline - time.monotonic())))  # sent right after SUBACK
+        return Probe(True, name, retained=got.get("retained")), reason
     finally:
         client.disconnect()
         client.loop_stop()

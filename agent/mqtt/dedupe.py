@@ -24,16 +24,22 @@ class Reply:
     action: str
     response_topic: str | None = None
     correlation_data: bytes | None = None
+    refused_topic: str | None = None  # a Response Topic the sender may not name: the command is refused
 
     @classmethod
     def to(cls, action: str, properties: Any, topics: Topics) -> Reply:
-        """B/response/<action>, plus the MQTT 5 Response Topic (with its Correlation Data) if it is allowed."""
+        """B/response/<action>, plus the MQTT 5 Response Topic if it is allowed; the Correlation Data goes with
+        either (a refusal on B/response/<action> still carries it, so the sender can match it)."""
         reply = cls(action)
-        rt = getattr(properties, "ResponseTopic", None) if properties is not None else None
+        if properties is None:
+            return reply
+        cd = getattr(properties, "CorrelationData", None)
+        reply.correlation_data = bytes(cd) if cd is not None else None
+        rt = getattr(properties, "ResponseTopic", None)
         if isinstance(rt, str) and topics.response_topic_allowed(rt):
             reply.response_topic = rt
-            cd = getattr(properties, "CorrelationData", None)
-            reply.correlation_data = bytes(cd) if cd is not None else None
+        elif rt is not None:
+            reply.refused_topic = str(rt)
         return reply
 
 

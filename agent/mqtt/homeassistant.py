@@ -5,13 +5,25 @@ over B/state, an image entity on B/result/url, availability on B/status. The but
 B/cmd/capture through a ``command_template`` that HA renders on each press into
 ``{"request_id":"ha-<now>","profile":...,"ts":<now>,"ttl_s":60}``: no special topic, and dedupe and expiry apply
 to HA exactly as to any other sender.
+
+Removal, as Home Assistant documents it for device-based discovery: an empty retained payload on the config topic
+removes the device and all its entities (discovery turned off); a component that is left out of ``cmps`` is NOT
+removed, it must be sent once as ``{"p": "<platform>"}`` with no other key, then the document is sent again
+without it (a profile removed). So the agent remembers what it announced: ``<state_dir>/ha-discovery.json``
+(topic and each component's platform), written once the broker acknowledged the document. A file rather than
+reading our own retained document back: it needs no subscription under the discovery prefix when discovery is off,
+and no wait for a retained message that may never come.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent import __version__
+from agent.durable import write_durable
 from agent.mqtt.topics import Topics
 
 if TYPE_CHECKING:
@@ -93,3 +105,46 @@ def ha_discovery(config: Config, topics: Topics) -> dict[str, Any]:
         "payload_not_available": "offline",
         "qos": 1,
     }
+
+
+ANNOUNCED_FILE = "ha-discovery.json"
+
+
+@dataclass(frozen=True)
+class Announced:
+    """What the booth last announced: the config topic and each component's platform (`p`)."""
+
+    topic: str
+    components: dict[str, str]
+
+    @classmethod
+    def of(cls, topic: str, doc: dict[str, Any]) -> Announced:
+        return cls(topic, {k: str(c["p"]) for k, c in doc["cmps"].items()})
+
+    @classmethod
+    def load(cls, state_dir: Path) -> Announced | None:
+        try:
+            raw = json.loads((state_dir / ANNOUNCED_FILE).read_text())
+            return cls(str(raw["topic"]), {str(k): str(v) for k, v in dict(raw["components"]).items()})
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # nothing announced (or a damaged record: nothing we can remove)
+
+    def save(self, state_dir: Path) -> None:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        body = {"topic": self.topic, "components": self.components}
+        write_durable(state_dir / ANNOUNCED_FILE, json.dumps(body, indent=1, sort_keys=True).encode())
+
+    @staticmethod
+    def forget(state_dir: Path) -> None:
+        (state_dir / ANNOUNCED_FILE).unlink(missing_ok=True)
+
+
+def with_removals(doc: dict[str, Any], before: Announced | None) -> tuple[dict[str, Any], list[str]]:
+    """`doc` plus ``{"p": platform}`` for each component announced before and gone now (HA removes those), and
+    their names; the names are empty when nothing is gone."""
+    if before is None:
+        return doc, []
+    gone = sorted(k for k in before.components if k not in doc["cmps"])
+    if not gone:
+        return doc, []
+    return {**doc, "cmps": {**doc["cmps"], **{k: {"p": before.components[k]} for k in gone}}}, gone

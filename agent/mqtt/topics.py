@@ -14,11 +14,13 @@ class Topics:
     prefix: str
     device_id: str
     discovery_prefix: str = "homeassistant"
+    reply_prefix: str | None = None  # `[mqtt] response_topic_prefix`; None: <prefix>/replies
 
     @classmethod
     def of(cls, config: Config) -> Topics:
-        """The topics a config names (`[mqtt] topic_prefix`, `discovery_prefix` and `device.id`)."""
-        return cls(config.mqtt.topic_prefix, config.device.id, config.mqtt.discovery_prefix)
+        """The topics a config names (`[mqtt] topic_prefix`, `discovery_prefix`, `response_topic_prefix`, `device.id`)."""
+        m = config.mqtt
+        return cls(m.topic_prefix, config.device.id, m.discovery_prefix, m.response_topic_prefix)
 
     @property
     def base(self) -> str:
@@ -53,6 +55,11 @@ class Topics:
         return f"{self.prefix}/fleet/cmd/+"
 
     @property
+    def replies(self) -> str:
+        """MQTT 5 Response Topics a sender may name are below this (besides B/response/...)."""
+        return (self.reply_prefix or f"{self.prefix}/replies").rstrip("/")
+
+    @property
     def ha_status(self) -> str:
         return f"{self.discovery_prefix}/status"
 
@@ -74,11 +81,15 @@ class Topics:
         return None
 
     def response_topic_allowed(self, topic: str) -> bool:
-        """An MQTT 5 Response Topic we publish on for the requester. Never a wildcard or `$` topic, nothing in our
-        own namespace but B/response/..., nothing under the discovery prefix: a sender must not be able to make the
-        agent publish state, results or Home Assistant config with its credentials."""
+        """An MQTT 5 Response Topic we publish on for the requester: B/response/..., or a topic below `replies`.
+        Never a wildcard or `$` topic, nothing else in our own or the fleet's namespace, nothing under the discovery
+        prefix (whatever the configured prefix says): a sender must not make the agent publish state, results,
+        Home Assistant config, or another system's commands (`zigbee2mqtt/front_door/set`) with its credentials."""
         if not topic or any(c in topic for c in "+#\0") or topic.startswith("$"):
             return False
         if topic.startswith(f"{self.base}/response/"):
             return True
-        return not (topic == self.prefix or topic.startswith((f"{self.prefix}/", f"{self.discovery_prefix}/")))
+        ours = (self.base, f"{self.prefix}/fleet", self.discovery_prefix)
+        if any(topic == t or topic.startswith(f"{t}/") for t in ours):
+            return False
+        return topic.startswith(f"{self.replies}/")
