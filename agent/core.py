@@ -385,8 +385,17 @@ class Agent:
             "device": self.config.device.id,
             "profiles": [p.name for p in self.config.profiles],
             "platforms": {n: ("offline" if n in offline else "online") for n in self.clients},
-            **({"mqtt": "connected" if self.mqtt.connected else "disconnected"} if self.mqtt is not None else {}),
+            **self._mqtt_state(),
         }
+
+    def _mqtt_state(self) -> dict[str, Any]:
+        if self.mqtt is None:
+            return {}
+        out: dict[str, Any] = {"mqtt": "connected" if self.mqtt.connected else "disconnected"}
+        problem = getattr(self.mqtt, "problem", None)
+        if problem:
+            out["mqtt_problem"] = problem  # e.g. another booth with the same device.id
+        return out
 
     def wait_for(self, job_id: str, timeout: float | None = None) -> Job:
         """Block until the job reaches a final state (or timeout); returns the job as it is then."""

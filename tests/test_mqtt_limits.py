@@ -190,6 +190,8 @@ def test_doctor_reports_the_client_id_fight(tmp_path, broker, sim_url) -> None:
             row = {c["name"]: c for c in json.loads(r.stdout)}["mqtt"]
             assert r.returncode == 1 and row["status"] == "FAIL", row
             assert f"another client uses client id {client_id}" in row["detail"]
+            r = run_cli("status", "-c", str(cfg), env={"EDGE_AGENT_TEST_MQTT_KEY": "sk-test"})
+            assert f"another client uses client id {client_id}" in r.stdout, r.stdout  # `status` says it too
         finally:
             daemon.stop()
         assert not state_file.exists()  # a clean stop clears it

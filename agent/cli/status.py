@@ -53,7 +53,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     if state.get("platforms"):
         print("platforms " + ", ".join(f"{k} {v}" for k, v in state["platforms"].items()))
     if state.get("mqtt"):
-        print(f"mqtt      {state['mqtt']}")
+        problem = f" ({state['mqtt_problem']})" if state.get("mqtt_problem") else ""
+        print(f"mqtt      {state['mqtt']}{problem}")
     if state.get("last_error"):
         print(
             f"last error {state['last_error']}\n           (job {str(state.get('last_error_job'))[:8]}, "
