@@ -27,6 +27,22 @@ class _PlatformBase(_Model):
     )
     poll_interval_s: float = Field(2.0, gt=0, le=120, description="how often an async task is asked about")
     max_download_mb: int = Field(100, ge=1, le=4096, description="an output larger than this is refused")
+    download_deadline_s: float = Field(
+        120.0, gt=0, le=3600, description="a download (headers and body) taking longer than this in all is cut off"
+    )
+    max_downloads_per_host: int = Field(
+        2,
+        ge=1,
+        le=16,
+        description="downloads from one host at once; more wait their turn (a slow host never holds every job)",
+    )
+    max_outputs: int = Field(
+        16, ge=1, le=256, description="outputs kept per task; any beyond are dropped with a warning"
+    )
+    allow_private_hosts: list[str] = Field(
+        default_factory=list,
+        description="LAN hosts (private addresses) outputs may come from; never loopback, link-local or metadata",
+    )
 
     @field_validator("base_url")
     @classmethod

@@ -1,9 +1,12 @@
 """Platform clients (EasyAI, Haiyi) and their modes.
 
 Layout: base.py (the contract: SubmitRequest, TaskStatus, PlatformClient, ...), errors.py (error classes and the
-HTTP classification table), session.py (one httpx session per platform, origin-bound auth), media.py, download.py,
-comfy.py (ComfyUI conventions), replies.py (lenient reply values), client.py (what both clients share),
-easyai.py / haiyi.py (each platform's conventions), modes/ (one module per endpoint, and the registry).
+HTTP classification table), session.py (one httpx session per platform, origin-bound auth), transport.py (the
+connection layer: checked addresses, a total deadline on every socket call, downloads per host), targets.py (the
+SSRF guard: addresses normalised and classified), bodies.py (bodies read with the decoded size bounded), media.py,
+download.py, comfy.py (ComfyUI conventions), replies.py (lenient reply values), client.py (what both clients share,
+and the edge every reply and error passes: masked, bounded), easyai.py / haiyi.py (each platform's conventions),
+modes/ (one module per endpoint, and the registry).
 
 ``make_client`` is the one place a client is chosen from config; the client modules are imported lazily by kind.
 This package never imports ``agent.config`` (the config imports the mode registry from here).

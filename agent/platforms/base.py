@@ -89,6 +89,14 @@ class PlatformSettings(Protocol):
     def read_timeout_s(self) -> float: ...
     @property
     def max_download_mb(self) -> int: ...
+    @property
+    def download_deadline_s(self) -> float: ...
+    @property
+    def max_downloads_per_host(self) -> int: ...
+    @property
+    def max_outputs(self) -> int: ...
+    @property
+    def allow_private_hosts(self) -> list[str]: ...
 
 
 class PlatformClient(Protocol):
@@ -112,8 +120,15 @@ class PlatformClient(Protocol):
     def verify(self) -> str:
         """Reachable and the key accepted (for `doctor`): a one-line summary, or the classified error."""
 
-    def download(self, output: RemoteOutput, dest: Path) -> Download:
-        """Stream `output.url` into `dest` (suffix chosen from the Content-Type), with the size cap enforced."""
+    def download(
+        self, output: RemoteOutput, dest: Path, *, deadline: float | None = None, max_bytes: int | None = None
+    ) -> Download:
+        """Stream `output.url` into `dest` (suffix from the proven type). ``deadline``: a ``time.monotonic()``
+        instant (the job's; the client also applies ``download_deadline_s``) -> ``TransientError(kind="timeout")``
+        past it. ``max_bytes``: what the job may still store -> ``PermanentError(kind="output")`` beyond it (as
+        beyond ``max_download_mb``). A host already serving ``max_downloads_per_host`` of ours ->
+        ``TransientError(kind="busy", retry_after=...)`` at once. ENOSPC propagates as ``OSError``; nothing partial
+        is left behind."""
 
     def close(self) -> None: ...
 

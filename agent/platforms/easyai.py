@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from agent.platforms.base import OutputType, RemoteOutput, TaskState, TaskStatus
-from agent.platforms.client import HttpClientBase
+from agent.platforms.client import HttpClientBase, at_the_edge
 from agent.platforms.errors import AuthError, PermanentError, TransientError
 from agent.platforms.media import type_from_name
 from agent.platforms.replies import as_dict, as_percent, as_position, as_str, error_message_from
@@ -146,6 +146,7 @@ class EasyAIClient(HttpClientBase):
         reply = unwrap(self.http.get(f"/v1/ai/result/{quote(str(task_id), safe='')}").body)
         return task_status(reply, self.http)
 
+    @at_the_edge
     def cancel(self, task_id: str, endpoint: str) -> None:
         self.mode(endpoint)  # an endpoint of another platform is a bug worth hearing about
         reply = unwrap(self.http.get(f"/v1/ai/cancel/{quote(str(task_id), safe='')}").body)
@@ -155,9 +156,11 @@ class EasyAIClient(HttpClientBase):
                 f"EasyAI did not cancel task {task_id}: {error_message_from(reply) or word}", kind="protocol"
             )
 
+    @at_the_edge
     def probe(self) -> None:
         self.http.probe("/v1/ai/result/probe")
 
+    @at_the_edge
     def verify(self) -> str:
         """Reachable and the key accepted (for `doctor`): an unknown task past the auth guard is a 404."""
         self.probe()

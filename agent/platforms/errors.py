@@ -11,6 +11,10 @@ HTTP 401, 403 (from the platform itself)               ``AuthError(kind="auth")`
 HTTP 400, 404, 413, 422 and every other 4xx            ``PermanentError(kind="http")``
 a 2xx whose body is not JSON                           ``TransientError(kind="protocol")`` (a proxy page)
 a 3xx on an API call (never followed)                  ``PermanentError(kind="http")``: fix base_url
+a call or download past its total deadline             ``TransientError(kind="timeout")`` ("took longer than")
+a download while the host already serves               ``TransientError(kind="busy")``, ``retry_after``
+``max_downloads_per_host`` of ours                     (raised at once: a job thread never waits for a slot)
+a link or redirect into a local/private/metadata addr  ``PermanentError(kind="output")`` (targets.py)
 =====================================================  ==============================================
 
 A download differs in one way: its URL is usually a signed object-store link on another host, so a 401/403/410
@@ -26,7 +30,8 @@ import time
 
 import httpx
 
-BODY_PREVIEW_BYTES = 120
+BODY_PREVIEW_CHARS = 120  # how much of a body an error message quotes
+MESSAGE_CHARS = 500  # the longest message a PlatformError carries (a platform's words are quoted, bounded)
 
 
 class PlatformError(Exception):
@@ -41,7 +46,7 @@ class PlatformError(Exception):
         self.message = message
         self.status = status  # HTTP status, when there was one
         self.retry_after = retry_after  # seconds, from Retry-After (transient only)
-        self.kind = kind  # network | timeout | http | rejected | protocol | auth | output | error
+        self.kind = kind  # network | timeout | http | rejected | protocol | auth | output | error | busy
 
     def with_message(self, message: str) -> PlatformError:
         """The same error (class, status, kind) with other words, e.g. masked."""
@@ -111,11 +116,7 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, secs)
 
 
-def sanitise(raw: bytes | str, limit: int = BODY_PREVIEW_BYTES) -> str:
-    """The first bytes of a body, printable and on one line, for an error message (mask secrets BEFORE this)."""
-    if isinstance(raw, str):
-        raw = raw.encode("utf-8", "replace")
-    text = raw[:limit].decode("utf-8", "replace")
-    text = re.sub(r"[\x00-\x1f\x7f]+", " ", text)
-    text = re.sub(r"\s+", " ", text).strip()
-    return text + ("..." if len(raw) > limit else "")
+def one_line(text: str) -> str:
+    """A platform text printable and on one line (control characters and runs of whitespace become one space).
+    Cutting it short is ``PlatformHTTP.preview``'s job: masked first, then cut."""
+    return re.sub(r"[\s\x00-\x1f\x7f]+", " ", text).strip()

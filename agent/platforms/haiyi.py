@@ -20,7 +20,7 @@ from urllib.parse import quote
 from pydantic import SecretStr
 
 from agent.platforms.base import OutputType, PlatformSettings, RemoteOutput, TaskState, TaskStatus
-from agent.platforms.client import HttpClientBase
+from agent.platforms.client import HttpClientBase, at_the_edge
 from agent.platforms.comfy import WorkflowCache
 from agent.platforms.errors import AuthError, PermanentError, PlatformError, TransientError
 from agent.platforms.media import type_from_name
@@ -271,13 +271,16 @@ class HaiyiClient(HttpClientBase):
 
     # ---------------------------------------------------------------- probe
 
+    @at_the_edge
     def probe(self) -> None:
         self.http.probe(CLUSTERS_PATH)
 
+    @at_the_edge
     def verify(self) -> str:
         """Reachable and the key accepted (for `doctor`), with the active GPU clusters."""
         self.probe()
         data = payload(self.http.get(CLUSTERS_PATH).body)
         data = data if isinstance(data, list) else []
         active = [c.get("name") for c in data if isinstance(c, dict) and c.get("max_nodes") != 0]
-        return f"reachable, key accepted; active clusters: {', '.join(map(str, active)) or 'none'}"
+        names = self.http.text(", ".join(map(str, active)), 300)  # the platform's words: masked, bounded
+        return f"reachable, key accepted; active clusters: {names or 'none'}"

@@ -1,20 +1,23 @@
 """Media types of outputs: guessed from a name, proven by the first bytes, and the file suffix each one is saved with.
 
-The bytes decide: a PNG served as ``application/octet-stream`` is still a PNG, and a web page served as
-``image/png`` is still a web page (refused). SVG/XML is refused too: a document that can carry script is never
-stored or served as a result.
+Only the bytes decide: a PNG served as ``application/octet-stream`` or ``video/mp4`` is still a PNG, and a web page
+or an SVG served as ``image/png``, ``video/mp4`` or with no type at all is still markup (refused: a document that
+can carry script is never stored or served as a result). Bytes that prove no known image, video or audio format are
+refused whatever the declared type says (3D: binary glTF only).
 """
 
 from __future__ import annotations
 
 import mimetypes
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
 from agent.platforms.base import OutputType
-from agent.platforms.errors import PermanentError, sanitise
+from agent.platforms.errors import PermanentError, one_line
+from agent.redact import bound
 
 EXTENSION_TYPES: dict[str, OutputType] = {
     ".png": "image",
@@ -69,12 +72,14 @@ SUFFIX_FOR_TYPE = {
     "audio/ogg": ".ogg",
     "audio/flac": ".flac",
     "audio/mp4": ".m4a",
+    "audio/aac": ".aac",
     "model/gltf-binary": ".glb",
     "model/gltf+json": ".gltf",
     "model/obj": ".obj",
     "model/stl": ".stl",
 }
 MEDIA_FAMILIES: dict[str, OutputType] = {"image": "image", "video": "video", "audio": "audio", "model": "3d"}
+SNIFF_BYTES = 1024  # how much of a download is read before its type is decided
 
 
 def type_from_name(name_or_url: str) -> OutputType:
@@ -92,7 +97,7 @@ def type_from_name(name_or_url: str) -> OutputType:
 
 
 def sniff(head: bytes) -> str | None:
-    """The media type the first bytes of a file prove, ``text/html`` for a web page, else None."""
+    """The media type the first bytes prove; ``image/svg+xml`` or ``text/html`` for markup of any kind; else None."""
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
         return "image/png"
     if head.startswith(b"\xff\xd8\xff"):
@@ -101,21 +106,19 @@ def sniff(head: bytes) -> str | None:
         return "image/gif"
     if head[:4] == b"RIFF" and len(head) >= 12:
         return {b"WEBP": "image/webp", b"WAVE": "audio/wav", b"AVI ": "video/x-msvideo"}.get(head[8:12])
-    if head[4:8] == b"ftyp":
-        brand = head[8:12]
-        if brand in (b"avif", b"avis"):
-            return "image/avif"
-        if brand in (b"heic", b"heix", b"mif1", b"msf1"):
-            return "image/heic"
-        if brand == b"qt  ":
-            return "video/quicktime"
-        if brand in (b"M4A ", b"M4B "):
-            return "audio/mp4"
-        return "video/mp4"
+    if len(head) >= 12 and head[:2] == b"\x00\x00" and int.from_bytes(head[:4], "big") >= 8:
+        box = head[4:8]  # an ISO base media (MP4, MOV, HEIF, AVIF, M4A) box: a small size, then its type
+        if box == b"ftyp":
+            return _ftyp_brand(head[8:12])
+        if box in (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"):
+            return "video/quicktime"  # an old QuickTime movie without ftyp
     if head.startswith(b"\x1a\x45\xdf\xa3"):
         return "video/webm" if b"webm" in head[:64] else "video/x-matroska"
-    if head.startswith(b"ID3") or (len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
+    if head.startswith(b"ID3"):
         return "audio/mpeg"
+    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0 and head[1] not in (0xFE, 0xFF):
+        # an MPEG audio frame sync (0xFFFE/0xFFFF are UTF-16 byte order marks, not frames)
+        return "audio/aac" if head[1] & 0xF6 == 0xF0 else "audio/mpeg"
     if head.startswith(b"OggS"):
         return "audio/ogg"
     if head.startswith(b"fLaC"):
@@ -124,29 +127,46 @@ def sniff(head: bytes) -> str | None:
         return "model/gltf-binary"
     if head[:4] in (b"II*\x00", b"MM\x00*"):
         return "image/tiff"
-    if head.startswith(b"BM") and len(head) >= 14:
+    if head.startswith(b"BM") and len(head) >= 18 and int.from_bytes(head[14:18], "little") in _BMP_HEADERS:
         return "image/bmp"
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    if text.startswith((b"<!doctype html", b"<html", b"<head", b"<body")):
-        return "text/html"
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n\f").lower()
+    if text.startswith(b"<"):  # any markup: a page, a script, a comment, an SVG after a long preamble, ...
+        return "image/svg+xml" if text.startswith(b"<?xml") or b"<svg" in text else "text/html"
     return None
 
 
-def media_type_of(declared: str, head: bytes) -> str:
-    """The real type of a download, or PermanentError saying why it is not media."""
+_BMP_HEADERS = frozenset({12, 40, 52, 56, 64, 108, 124})  # the DIB header sizes Windows ever wrote
+
+
+def _ftyp_brand(brand: bytes) -> str:
+    if brand in (b"avif", b"avis"):
+        return "image/avif"
+    if brand in (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"):
+        return "image/heic"
+    if brand == b"qt  ":
+        return "video/quicktime"
+    if brand in (b"M4A ", b"M4B ", b"M4P ", b"F4A "):
+        return "audio/mp4"
+    return "video/mp4"  # isom, mp41, mp42, avc1, dash, 3gp*, M4V, ...
+
+
+def media_type_of(declared: str, head: bytes, *, mask: Callable[[str], str]) -> str:
+    """The real type of a download, proven by its first bytes (the declared type only names it in messages), or
+    PermanentError saying why it is not media. ``mask`` masks the key in the quoted start of a web page."""
     sniffed = sniff(head)
-    start = head[:512].lstrip().lower()
-    if "svg" in declared or "xml" in declared or start.startswith(b"<?xml") or b"<svg" in start:
+    shown = declared or "no Content-Type"
+    if sniffed == "image/svg+xml":
         # SVG is a document that can carry script: never stored or served as a result
-        raise PermanentError(f"output is SVG/XML, not a raster image ({declared or 'no Content-Type'})", kind="output")
-    if declared == "text/html" or sniffed == "text/html":
-        raise PermanentError(f"output is a web page, not media (text/html): {sanitise(head)!r}", kind="output")
+        raise PermanentError(f"output is SVG/XML, not a raster image ({shown})", kind="output")
+    if sniffed == "text/html":
+        start = bound(mask(one_line(head[:1024].decode("utf-8", "replace"))), 80)
+        raise PermanentError(f"output is a web page, not media (text/html, sent as {shown}): {start!r}", kind="output")
     if sniffed is not None:
         return sniffed  # the bytes decide: a mislabelled PNG is still a PNG
-    if declared.split("/")[0] in MEDIA_FAMILIES:
-        return declared
-    shown = declared or "no Content-Type"
-    raise PermanentError(f"output is not a recognisable image, video or audio file ({shown})", kind="output")
+    raise PermanentError(
+        f"output is not a recognisable image, video or audio file ({shown}; its first bytes prove no media type)",
+        kind="output",
+    )
 
 
 def suffix_for(media_type: str) -> str:

@@ -56,8 +56,9 @@ def stringify(value: Any) -> str | None:
     return str(value)
 
 
-def error_message_from(body: Any) -> str | None:
-    """The platform's own words from an error body: OpenAI, NestJS, Haiyi and plain shapes."""
+def error_message_from(body: Any, _depth: int = 0) -> str | None:
+    """The platform's own words from an error body: OpenAI, NestJS, Haiyi and plain shapes. Looks at most three
+    ``data`` wrappers deep: a reply nested 900 deep is garbage, not a reason to recurse."""
     if isinstance(body, str):
         return body or None
     if not isinstance(body, dict):
@@ -74,6 +75,6 @@ def error_message_from(body: Any) -> str | None:
     if isinstance(err, str) and err:
         return err
     data = body.get("data")
-    if isinstance(data, dict):
-        return error_message_from(data)
+    if isinstance(data, dict) and _depth < 3:
+        return error_message_from(data, _depth + 1)
     return None

@@ -1,16 +1,16 @@
 """One HTTP session per platform: a keep-alive ``httpx.Client`` with the key, the timeouts and the classification.
 
 The API key is attached by an ``httpx.Auth`` that only sends it to the platform's own origin (httpx itself strips it
-when a redirect leaves the origin). Requests to any other host (output links, each redirect hop) may not reach this
-device's loopback or link-local addresses. Every message built here is masked of the key before it is cut short
-or raised.
+when a redirect leaves the origin). Connections go through ``transport.py``: only to addresses the platform's
+``TargetPolicy`` allows (targets.py: no loopback, private, link-local or metadata address except the platform's
+own), and every socket call ends by the request's total deadline. Bodies are read with the decoded size bounded as
+they stream (bodies.py). Every platform text a message quotes is masked of the key BEFORE it is cut short.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
-import socket
+import time
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -22,22 +22,29 @@ from agent import __version__
 from agent.jsonutil import loads_or_none
 from agent.platforms import comfy
 from agent.platforms.base import PlatformSettings
+from agent.platforms.bodies import ACCEPT_ENCODING, EncodingError, read_capped
 from agent.platforms.errors import (
+    BODY_PREVIEW_CHARS,
+    MESSAGE_CHARS,
     PermanentError,
     PlatformError,
     TransientError,
     error_for_exception,
     error_for_status,
+    one_line,
     parse_retry_after,
-    sanitise,
 )
 from agent.platforms.replies import Reply, error_message_from
+from agent.platforms.targets import TargetPolicy
+from agent.platforms.transport import GuardedTransport, deadline_scope
 from agent.redact import Redactor
 
 log = logging.getLogger(__name__)
 
 DEFAULT_USER_AGENT = f"edge-agent/{__version__}"
-MAX_REPLY_BYTES = 8_000_000  # an API answer is small JSON; a bigger one is a broken (or hostile) server
+MAX_REPLY_BYTES = 8_000_000  # an API answer (decoded) is small JSON; a bigger one is a broken (or hostile) server
+ERROR_BODY_BYTES = 64 * 1024  # how much of an error answer is read to quote from it
+MAX_REDIRECTS = 5  # a signed link redirects once or twice (to a CDN); a loop is a broken link, not a retry
 
 Origin = tuple[str, str, int | None]
 
@@ -63,20 +70,6 @@ class BearerForOrigin(httpx.Auth):
         return "<bearer auth>"
 
 
-def refuse_local_target(url: httpx.URL) -> None:
-    """PermanentError when ``url``'s host resolves to a loopback, link-local, unspecified or multicast address (the
-    agent's own API, a cloud metadata service): an output URL is the platform's word, not ours."""
-    host = url.host
-    try:
-        addrs = {info[4][0] for info in socket.getaddrinfo(host, None)}
-    except (OSError, UnicodeError):
-        return  # unresolvable: the request itself fails with a network error
-    for a in addrs:
-        ip = ipaddress.ip_address(str(a).split("%")[0])
-        if ip.is_loopback or ip.is_link_local or ip.is_unspecified or ip.is_multicast:
-            raise PermanentError(f"output link points at a local address ({host} -> {ip}); refused", kind="output")
-
-
 class PlatformHTTP:
     """The session of one platform. Thread-safe (httpx.Client is); ``close()`` when done."""
 
@@ -87,8 +80,17 @@ class PlatformHTTP:
         base = httpx.URL(self.base_url)
         self.host = base.host if base.port is None else f"{base.host}:{base.port}"
         self.max_download_mb = cfg.max_download_mb
+        self.download_deadline_s = cfg.download_deadline_s
+        self.max_downloads_per_host = cfg.max_downloads_per_host
+        self.max_outputs = cfg.max_outputs
+        # An API call gets connect + twice the read timeout in all (a sync edit may think for a whole read timeout
+        # before it answers): a reply dripping a byte at a time cannot hold a job thread for longer.
+        self.api_budget_s = cfg.connect_timeout_s + 2 * cfg.read_timeout_s
         self._redactor = Redactor([api_key.get_secret_value()] if api_key is not None else [])
         self._origin = origin_of(base)
+        own_port = self._origin[2] or 80
+        self.policy = TargetPolicy(base.host, own_port, cfg.allow_private_hosts)
+        limits = httpx.Limits(max_connections=8, max_keepalive_connections=4, keepalive_expiry=30.0)
         self._client = httpx.Client(
             auth=BearerForOrigin(api_key, self._origin),
             timeout=httpx.Timeout(
@@ -97,15 +99,15 @@ class PlatformHTTP:
                 write=cfg.read_timeout_s,
                 pool=cfg.connect_timeout_s,
             ),
-            limits=httpx.Limits(max_connections=8, max_keepalive_connections=4, keepalive_expiry=30.0),
-            headers={"User-Agent": user_agent or DEFAULT_USER_AGENT, "Accept": "application/json"},
+            transport=GuardedTransport(self.policy, limits),
+            headers={
+                "User-Agent": user_agent or DEFAULT_USER_AGENT,
+                "Accept": "application/json",
+                "Accept-Encoding": ACCEPT_ENCODING,
+            },
             follow_redirects=False,  # API calls never follow; downloads opt in per request
-            event_hooks={"request": [self._check_target]},
+            max_redirects=MAX_REDIRECTS,
         )
-
-    def _check_target(self, request: httpx.Request) -> None:
-        if not self.is_own(request.url):
-            refuse_local_target(request.url)
 
     def __repr__(self) -> str:
         return f"PlatformHTTP({self.base_url!r})"
@@ -124,25 +126,40 @@ class PlatformHTTP:
         """An output reference (absolute, ``/view?...`` or a bare ComfyUI name) as an absolute URL."""
         return comfy.resolve_ref(self.base_url, ref)
 
-    # ---------------------------------------------------------------- errors
+    # ---------------------------------------------------------------- platform texts
 
     def mask(self, text: str) -> str:
-        """Belt and braces: the key never leaves in a message, even if a server echoes it back."""
+        """Belt and braces: the key never leaves in a message, whole or any 8 characters of it."""
         return self._redactor.mask(text)
 
+    def contains_key(self, text: str) -> bool:
+        return self._redactor.mask(text) != text
+
+    def text(self, value: str, limit: int) -> str:
+        """A platform text to keep (a failure message, a warning, a title): masked, then cut to ``limit``."""
+        return self._redactor.bounded(value, limit)
+
+    def preview(self, raw: bytes | str, limit: int = BODY_PREVIEW_CHARS) -> str:
+        """The start of a body for an error message: one printable line, masked, then cut to ``limit``. Only a
+        window of the body is looked at (what lies beyond it would be cut anyway)."""
+        window = raw[: 4 * limit + 1024]
+        text = window.decode("utf-8", "replace") if isinstance(window, bytes) else window
+        return self._redactor.bounded(one_line(text), limit)
+
     def masked(self, err: PlatformError) -> PlatformError:
-        masked = self.mask(err.message)
-        return err if masked == err.message else err.with_message(masked)
+        """``err`` with its message masked and bounded (MESSAGE_CHARS): what a job may record."""
+        message = self.text(err.message, MESSAGE_CHARS)
+        return err if message == err.message else err.with_message(message)
 
     def error_from_response(self, resp: httpx.Response, body: bytes) -> PlatformError | None:
         """The classified error for an answer (None for a success)."""
         if resp.status_code < 400:
             return None
         words = error_message_from(loads_or_none(body))
-        if words is not None:  # mask the key before cutting, or a cut key would leak its first part
-            words = sanitise(self.mask(words), 300)
+        if words is not None:
+            words = self.preview(words, 300)
         elif body.strip():
-            words = sanitise(self.mask(body.decode("utf-8", "replace")))
+            words = self.preview(body)
         else:
             words = "(empty body)"
         message = f"HTTP {resp.status_code} from {self.host}: {words}"
@@ -152,47 +169,52 @@ class PlatformHTTP:
         assert err is not None
         return self.masked(err)
 
+    def no_answer(self, exc: httpx.HTTPError, host: str, what: str, at: float, budget_s: float) -> PlatformError:
+        """The error for a request that got no (whole) answer: past its deadline ``at``, or the classified failure."""
+        if isinstance(exc, httpx.TimeoutException) and time.monotonic() >= at - 0.05:
+            return TransientError(f"{what} from {host} took longer than {budget_s:g} s; gave up", kind="timeout")
+        if isinstance(exc, httpx.TooManyRedirects):
+            return PermanentError(f"{what} from {host}: more than {MAX_REDIRECTS} redirects", kind="output")
+        return self.masked(error_for_exception(exc, host))
+
     # ---------------------------------------------------------------- requests
 
     def request(self, method: str, path: str, **kwargs: Any) -> Reply:
         """One API call; returns the parsed JSON of a success or raises the classified error."""
+        budget = self.api_budget_s
+        at = time.monotonic() + budget
         try:
-            with self._client.stream(method, self.url(path), **kwargs) as resp:
-                body = _read_capped(resp, MAX_REPLY_BYTES)
+            with deadline_scope(at), self._client.stream(method, self.url(path), **kwargs) as resp:
+                body = read_capped(resp, MAX_REPLY_BYTES)
         except httpx.HTTPError as e:
-            raise self.masked(error_for_exception(e, self.host)) from None
+            raise self.no_answer(e, self.host, "the answer", at, budget) from None
+        except EncodingError as e:
+            raise PermanentError(f"HTTP {resp.status_code} from {self.host}: {e}", kind="protocol") from None
         if body is None:
-            raise self.masked(
-                PermanentError(
-                    f"HTTP {resp.status_code} from {self.host}: reply larger than {MAX_REPLY_BYTES // 1_000_000} MB",
-                    status=resp.status_code,
-                    kind="protocol",
-                )
+            raise PermanentError(
+                f"HTTP {resp.status_code} from {self.host}: reply larger than {MAX_REPLY_BYTES // 1_000_000} MB",
+                status=resp.status_code,
+                kind="protocol",
             )
         err = self.error_from_response(resp, body)
         if err is not None:
             log.debug("%s %s -> %s", method, path, err.message)
             raise err
         if resp.is_redirect:  # API calls never follow: a moved platform is a config problem, not a retry
-            where = sanitise(self.mask(resp.headers.get("Location", "?")), 200)
-            raise self.masked(
-                PermanentError(
-                    f"HTTP {resp.status_code} from {self.host}: redirected to {where}; check base_url",
-                    status=resp.status_code,
-                    kind="http",
-                )
+            where = self.preview(resp.headers.get("Location", "?"), 200)
+            raise PermanentError(
+                f"HTTP {resp.status_code} from {self.host}: redirected to {where}; check base_url",
+                status=resp.status_code,
+                kind="http",
             )
         if not body.strip():
             return Reply(resp.status_code, None)
-        parsed = loads_or_none(body)
+        parsed = loads_or_none(body)  # None for anything not strict JSON, a 200,000-deep nesting included
         if parsed is None:
-            preview = sanitise(self.mask(body.decode("utf-8", "replace")))
-            raise self.masked(
-                TransientError(
-                    f"HTTP {resp.status_code} from {self.host}: not JSON: {preview!r}",
-                    status=resp.status_code,
-                    kind="protocol",
-                )
+            raise TransientError(
+                f"HTTP {resp.status_code} from {self.host}: not JSON: {self.preview(body)!r}",
+                status=resp.status_code,
+                kind="protocol",
             )
         return Reply(resp.status_code, parsed)
 
@@ -203,29 +225,21 @@ class PlatformHTTP:
         return self.request("POST", path, **kwargs)
 
     def probe(self, path: str) -> None:
-        """Any HTTP answer means reachable; no answer is a TransientError."""
+        """Any HTTP answer means reachable; no answer is a TransientError. The body is never read."""
+        budget = self.api_budget_s
+        at = time.monotonic() + budget
         try:
-            resp = self._client.get(self.url(path))
+            with deadline_scope(at), self._client.stream("GET", self.url(path)) as resp:
+                self.server_date = resp.headers.get("Date")
         except httpx.HTTPError as e:
-            raise self.masked(error_for_exception(e, self.host)) from None
-        self.server_date = resp.headers.get("Date")
+            raise self.no_answer(e, self.host, "the answer", at, budget) from None
 
     @contextmanager
     def stream_output(self, url: str) -> Iterator[httpx.Response]:
-        """GET an output link, following redirects (signed links often redirect to a CDN), as a stream."""
+        """GET an output link, following redirects (signed links often redirect to a CDN), as a stream. Run it
+        inside ``deadline_scope``: each hop is checked (targets.py) and every socket call ends by the deadline."""
         with self._client.stream("GET", url, follow_redirects=True, headers={"Accept": "*/*"}) as resp:
             yield resp
 
     def close(self) -> None:
         self._client.close()
-
-
-def _read_capped(resp: httpx.Response, cap: int) -> bytes | None:
-    """The body, or None once it passes `cap` bytes (the rest is never read into memory)."""
-    chunks, size = [], 0
-    for chunk in resp.iter_bytes():
-        size += len(chunk)
-        if size > cap:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
