@@ -256,3 +256,65 @@ def test_a_phone_cannot_claim_to_be_the_kiosk_to_skip_the_rate_limit(config_file
     finally:
         api.stop()
         agent.stop()
+
+
+def test_a_dripping_result_host_never_holds_the_booth(tmp_path: Path, sim) -> None:
+    """A result host sending one byte every second: each download is cut at its deadline, at most two run at
+    once, and a guest's job on another platform finishes about as fast as on an idle booth."""
+    from tests.support.hostile import PNG_HEAD, HostileServer, drip, json_reply
+
+    with HostileServer() as srv:
+        srv.route("/v1/images/edits", json_reply({"status": "success", "data": [{"url": f"{srv.url}/out.png"}]}))
+        srv.route("/out.png", drip(PNG_HEAD * 40, every_s=1.0, first=16))
+        data = merge(
+            base_config(tmp_path, sim.url),
+            {
+                "platforms": {
+                    "drip": {
+                        "kind": "easyai",
+                        "base_url": srv.url,
+                        "api_key_env": "EDGE_AGENT_TEST_KEY",
+                        "download_deadline_s": 2,
+                        "max_downloads_per_host": 2,
+                    }
+                },
+                "profiles": [
+                    {
+                        "name": "cartoon",
+                        "platform": "easy",
+                        "endpoint": "images.edits",
+                        "model": "cartoon",
+                        "prompt": "x",
+                    },
+                    {"name": "slow", "platform": "drip", "endpoint": "images.edits", "model": "m", "prompt": "x"},
+                ],
+            },
+        )
+        agent = Agent(load_config(write_config(tmp_path / "config.toml", data)))
+        agent.start()
+        try:
+
+            def guest() -> float:
+                t0 = time.monotonic()
+                jid = agent.request(Command("capture", "button", profile="cartoon")).result(10)["job_id"]
+                assert agent.wait_for(jid, timeout=30).state == S.DONE
+                return time.monotonic() - t0
+
+            idle = guest()
+            t0 = time.monotonic()
+            slow = [agent.request(Command("capture", "mqtt", profile="slow")).result(10)["job_id"] for _ in range(6)]
+            wait_until(lambda: srv.hits.get("/out.png", 0) >= 2, timeout=10, what="downloads dripping")
+            busy = guest()
+            print(
+                f"\nguest job: {idle:.2f} s idle, {busy:.2f} s while 6 downloads drip "
+                f"(at most {srv.max_active.get('/out.png', 0)} at once)"
+            )
+            assert busy < idle + 3.0
+            assert srv.max_active.get("/out.png", 0) <= 2  # per-host slots: never every job thread
+            # each download is cut at its deadline and retried later: the jobs wait, nothing hangs
+            wait_until(lambda: all(agent.store.get(j).error for j in slow), timeout=20, what="downloads cut off")
+            job = agent.store.get(slow[0])
+            assert job.state in (S.DOWNLOADING, S.EXPIRED, S.FAILED)
+            assert time.monotonic() - t0 < 30
+        finally:
+            agent.stop()

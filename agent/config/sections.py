@@ -123,6 +123,7 @@ class QueueConfig(_Model):
     remote_rate_per_min: int = Field(
         30, ge=1, le=6000, description="remote captures (MQTT, fleet, HTTP) accepted per minute, per source"
     )
+    max_result_mb: int = Field(200, ge=1, le=100_000, description="what one job's outputs may take on disk in all (MB)")
     remote_ttl_s: float | None = Field(
         None, gt=0, description="a remote capture not yet sent after this long is expired (none: kept)"
     )

@@ -15,6 +15,8 @@ transient, kind ``rejected`` / Retry-After back off at least as long as the serv
                                            honoured, never cut short by a probe)
 transient, kind ``timeout`` on submit, or back off, but after ``MAX_SUBMIT_TIMEOUTS`` such answers fail: each
 a 2xx submit reply that is not JSON        try may have started a (paid) task on the platform
+transient, kind ``busy`` (our own bound:   wait its retry_after (a couple of seconds), never a growing backoff
+downloads per result host)
 any other transient                        back off
 =========================================  ==========================================================================
 
@@ -92,6 +94,8 @@ class RetryPolicy:
                     f"so it is not sent again (raise {where}, then `edge-agent queue retry`)"
                 ),
             )
+        if error.kind == "busy":  # our own bound (downloads per host): try again soon, never a growing backoff
+            return Decision(True, reason, delay=error.retry_after or 1.0, wait_kind=WAIT_RATE_LIMIT)
         delay = self.delay(failures, error.retry_after)
         return Decision(
             True,

@@ -37,7 +37,7 @@ from agent.scheduler.diskguard import DiskGuard, is_disk_full
 from agent.scheduler.reachability import Reachability
 from agent.scheduler.sweep import Sweeper
 from agent.steps import Advance, Error, Fail, Outcome, Running
-from agent.steps.fetch import fetch
+from agent.steps.fetch import Budget, fetch
 from agent.steps.poll import poll
 from agent.steps.prepare import build_request
 from agent.steps.submit import submit
@@ -287,7 +287,13 @@ class Scheduler:
             endpoint = job.endpoint or self._endpoint_of(job)
             self._apply(job, phase, poll(found, job.remote_task_id or "", endpoint), found)
         else:
-            self._apply(job, phase, fetch(found, job, lambda name: self.url_for(job.id, name)), found)
+            budget = Budget(cfg.queue.max_result_mb * 1_048_576, self._deadline_of(job))
+            self._apply(job, phase, fetch(found, job, lambda name: self.url_for(job.id, name), budget), found)
+
+    def _deadline_of(self, job: Job) -> float:
+        """The job's task_deadline_s as a time.monotonic() instant: a download never runs past it."""
+        ends = (job.submitted_at or job.created_at) + self.config.queue.task_deadline_s
+        return time.monotonic() + max(1.0, ends - clock.now())
 
     def _endpoint_of(self, job: Job) -> str:
         """A job submitted before endpoints were recorded (an older queue): its profile's endpoint."""
