@@ -318,3 +318,29 @@ def test_a_dripping_result_host_never_holds_the_booth(tmp_path: Path, sim) -> No
             assert time.monotonic() - t0 < 30
         finally:
             agent.stop()
+
+
+def test_a_2xx_submit_reply_that_is_not_json_is_not_resent_forever(tmp_path: Path, sim) -> None:
+    """The platform may have accepted (and charged for) the task behind a proxy page: like a slow answer, it
+    counts against the submit-timeouts bound instead of being resubmitted without end."""
+    from agent.jobs.retry import MAX_SUBMIT_TIMEOUTS
+    from tests.support.hostile import HostileServer, reply
+
+    with HostileServer() as srv:
+        srv.route("/v1/ai/generations", reply(b"<html><body>Accepted</body></html>", content_type="text/html"))
+        data = merge(
+            base_config(tmp_path, sim.url),
+            {
+                "platforms": {"odd": {"kind": "easyai", "base_url": srv.url, "api_key_env": "EDGE_AGENT_TEST_KEY"}},
+                "profiles": [{"name": "odd", "platform": "odd", "endpoint": "ai.generations", "model": "m"}],
+            },
+        )
+        agent = Agent(load_config(write_config(tmp_path / "config.toml", data)))
+        agent.start()
+        try:
+            jid = agent.request(Command("capture", "button", profile="odd")).result(10)["job_id"]
+            job = agent.wait_for(jid, timeout=30)
+            assert job.state == S.FAILED and "not a task" in (job.error or ""), job.error
+            assert srv.hits["/v1/ai/generations"] == MAX_SUBMIT_TIMEOUTS == 3
+        finally:
+            agent.stop()

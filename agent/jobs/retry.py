@@ -87,12 +87,15 @@ class RetryPolicy:
         if phase == "submit" and _maybe_accepted(error) and attempt >= MAX_SUBMIT_TIMEOUTS:
             read = f"read_timeout_s={read_timeout_s:g}s" if read_timeout_s is not None else "read_timeout_s"
             where = f"platforms.{platform}.read_timeout_s" if platform else "read_timeout_s"
+            if error.kind == "timeout":
+                what, fix = f"did not answer within {read}", f"raise {where}, then `edge-agent queue retry`"
+            else:
+                what = "answered with something that is not a task (a success status without JSON)"
+                fix = "check the platform's base_url and its proxy, then `edge-agent queue retry`"
             return Decision(
                 False,
-                (
-                    f"the platform did not answer within {read}, {attempt} times; each try may have started a task, "
-                    f"so it is not sent again (raise {where}, then `edge-agent queue retry`)"
-                ),
+                f"the platform {what}, {attempt} times; each try may have started a task, so it is not sent again "
+                f"({fix})",
             )
         if error.kind == "busy":  # our own bound (downloads per host): try again soon, never a growing backoff
             return Decision(True, reason, delay=error.retry_after or 1.0, wait_kind=WAIT_RATE_LIMIT)
