@@ -54,6 +54,7 @@ def test_a_disk_that_fills_under_queued_jobs_pauses_them_quietly_and_they_resume
                 time.sleep(3.0)  # the tasks are done on the platform; their results cannot be stored
                 busy = (cpu_s() - before) / (time.monotonic() - t0)
             lines = [r for r in caplog.records if r.levelno >= logging.WARNING and "agent" in r.name]
+            print(f"\ndisk full under 3 queued jobs: {busy:.1%} of a CPU, {len(lines)} warning/error line(s) in 3 s")
             assert busy < 0.2, f"the scheduler used {busy:.0%} of a CPU while the disk was full"
             assert len([r for r in lines if "storage full" in r.getMessage()]) == 1, [r.getMessage() for r in lines]
             assert not [r for r in lines if r.exc_info], "no tracebacks"
