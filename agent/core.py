@@ -25,13 +25,15 @@ from agent.config import Config, LoadedConfig, Secrets
 from agent.events import EventBus
 from agent.jobs.actions import cancel_job
 from agent.jobs.lifecycle import RETRYABLE, Lifecycle
-from agent.jobs.model import ACTIVE_STATES, WORK_STATES, Job, JobState
+from agent.jobs.model import WORK_STATES, Job, JobState
 from agent.lanes import PriorityWorker
 from agent.live import LiveConfig
 from agent.mode import ModeTracker
 from agent.platforms import make_client
+from agent.printing import print_result
 from agent.results import ResultLayout
 from agent.scheduler import Scheduler
+from agent.status import booth_state
 from agent.steps.capture import check_disk, check_remote_params, store_capture
 from agent.steps.present import present
 
@@ -317,22 +319,8 @@ class Agent:
         return {"job_id": j.id, "state": j.state.value}
 
     def _print(self, cmd: Command) -> dict[str, Any]:
-        from pathlib import Path
-
         job = self._find_job(cmd.job_id, (S.DONE,), "print")
-        if not self.config.printer.enabled:
-            raise CommandError("unavailable", "printing is off ([printer] enabled = false)")
-        if job.state != S.DONE:
-            raise CommandError("invalid_state", f"job {job.id} is {job.state.value}; only done jobs print")
-        from hardware.printer import CupsPrinter, PrinterError
-
-        images = [o.path for o in job.outputs if o.type == "image" and o.path]
-        if not images:
-            raise CommandError("invalid_state", f"job {job.id} has no image to print")
-        try:
-            cups_job = CupsPrinter(self.config.printer.queue).print_file(Path(images[0]), title=f"edge-agent {job.id}")
-        except PrinterError as e:
-            raise CommandError("printer", str(e)) from None
+        cups_job = print_result(self.config, job)
         self.events.publish("job.printed", job_id=job.id, profile=job.profile, cups_job=cups_job)
         return {"job_id": job.id, "state": job.state.value, "cups_job": cups_job}
 
@@ -369,33 +357,8 @@ class Agent:
         self.events.publish("alarm", code=code, platform=platform, message=self.scrub(message))
 
     def state(self) -> dict[str, Any]:
-        counts = self.store.counts()
-        current = self.store.latest(ACTIVE_STATES) or self.store.latest((S.CAPTURED,))
-        err = self.store.last_error_info()
-        offline = self.scheduler.offline
-        return {
-            "mode": self.mode,
-            "detail": self.mode_detail,
-            "queue": counts,
-            "current_job": current.id if current else None,
-            "last_error": err["error"] if err else None,
-            "last_error_job": err["job_id"] if err else None,
-            "last_error_at": round(err["at"], 3) if err else None,
-            "version": __version__,
-            "device": self.config.device.id,
-            "profiles": [p.name for p in self.config.profiles],
-            "platforms": {n: ("offline" if n in offline else "online") for n in self.clients},
-            **self._mqtt_state(),
-        }
-
-    def _mqtt_state(self) -> dict[str, Any]:
-        if self.mqtt is None:
-            return {}
-        out: dict[str, Any] = {"mqtt": "connected" if self.mqtt.connected else "disconnected"}
-        problem = getattr(self.mqtt, "problem", None)
-        if problem:
-            out["mqtt_problem"] = problem  # e.g. another booth with the same device.id
-        return out
+        """What `status`, `/api/state` and MQTT `B/state` show (agent/status.py)."""
+        return booth_state(self)
 
     def wait_for(self, job_id: str, timeout: float | None = None) -> Job:
         """Block until the job reaches a final state (or timeout); returns the job as it is then."""

@@ -1,0 +1,43 @@
+"""The booth's state as `edge-agent status`, `GET /api/state` and MQTT `B/state` show it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from agent import __version__
+from agent.jobs.model import ACTIVE_STATES, JobState
+
+if TYPE_CHECKING:
+    from agent.core import Agent
+
+
+def booth_state(agent: Agent) -> dict[str, Any]:
+    store = agent.store
+    current = store.latest(ACTIVE_STATES) or store.latest((JobState.CAPTURED,))
+    err = store.last_error_info()
+    offline = agent.scheduler.offline
+    cfg = agent.config
+    return {
+        "mode": agent.mode,
+        "detail": agent.mode_detail,
+        "queue": store.counts(),
+        "current_job": current.id if current else None,
+        "last_error": err["error"] if err else None,
+        "last_error_job": err["job_id"] if err else None,
+        "last_error_at": round(err["at"], 3) if err else None,
+        "version": __version__,
+        "device": cfg.device.id,
+        "profiles": [p.name for p in cfg.profiles],
+        "platforms": {n: ("offline" if n in offline else "online") for n in agent.clients},
+        **_mqtt_state(agent.mqtt),
+    }
+
+
+def _mqtt_state(bridge: Any) -> dict[str, Any]:
+    if bridge is None:
+        return {}
+    out: dict[str, Any] = {"mqtt": "connected" if bridge.connected else "disconnected"}
+    problem = getattr(bridge, "problem", None)
+    if problem:
+        out["mqtt_problem"] = problem  # e.g. another booth with the same device.id
+    return out
