@@ -51,3 +51,38 @@ def make_agent(config_file):
     yield make
     for a in agents:
         a.stop()
+
+
+@pytest.fixture
+def api(config_file):
+    """(agent, HttpApi): a started Agent with its local HTTP API on a free loopback port."""
+    from agent.config import load_config
+    from agent.core import Agent
+    from agent.httpapi import HttpApi
+
+    agent = Agent(load_config(config_file()))
+    agent.start()
+    server = HttpApi(agent)
+    server.start()
+    yield agent, server
+    server.stop()
+    agent.stop()
+
+
+@pytest.fixture
+def srv():
+    """A deliberately hostile platform server (tests/support/hostile.py)."""
+    from tests.support.hostile import HostileServer
+
+    with HostileServer() as s:
+        yield s
+
+
+@pytest.fixture
+def clients():
+    """clients(base_url, kind, **cfg) -> a platform client, closed after the test."""
+    from tests.support.hostile import Clients
+
+    made = Clients()
+    yield made
+    made.close()

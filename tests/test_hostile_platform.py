@@ -21,18 +21,17 @@ from agent.platforms.base import (
     Download,
     PermanentError,
     PlatformError,
-    RemoteOutput,
     TransientError,
 )
 from tests.support.hostile import (
     PNG_HEAD,
-    Clients,
     HostileServer,
     deep_json,
     drip,
     gzip_bomb,
     gzip_of,
     gzipped,
+    image,
     json_reply,
     redirect,
     reply,
@@ -47,23 +46,6 @@ HTML = b"<!DOCTYPE html><html><body><script>fetch('/api/capture')</script></body
 
 def figure(text: str) -> None:
     print(f"FIGURE {text}")
-
-
-@pytest.fixture
-def srv():
-    with HostileServer() as s:
-        yield s
-
-
-@pytest.fixture
-def clients():
-    made = Clients()
-    yield made
-    made.close()
-
-
-def image(url: str) -> RemoteOutput:
-    return RemoteOutput(type="image", url=url)
 
 
 # --------------------------------------------------------------------------------------------- 1. deadlines

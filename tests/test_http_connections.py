@@ -13,24 +13,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
-import pytest
 
 from agent.config import load_config
 from agent.core import Agent
 from agent.httpapi import HttpApi
 from tests.support.http import PROOF, connect, headers_of, raw_request, read_all, status_of
 from tests.support.proc import wait_until
-
-
-@pytest.fixture
-def api(config_file):
-    agent = Agent(load_config(config_file()))
-    agent.start()
-    server = HttpApi(agent)
-    server.start()
-    yield agent, server
-    server.stop()
-    agent.stop()
 
 
 def local_capture(url: str) -> float:

@@ -10,24 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from agent.config import load_config
-from agent.core import Agent
-from agent.httpapi import HttpApi
 from tests.support.daemon import DaemonProcess
 from tests.support.http import PROOF, post, raw_request, status_of
 
 JSON = {**PROOF, "Content-Type": "application/json"}
-
-
-@pytest.fixture
-def api(config_file):
-    agent = Agent(load_config(config_file()))
-    agent.start()
-    server = HttpApi(agent)
-    server.start()
-    yield agent, server
-    server.stop()
-    agent.stop()
 
 
 def test_deep_json_is_a_clean_400_without_a_traceback(config_file, tmp_path: Path) -> None:

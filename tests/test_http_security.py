@@ -13,22 +13,11 @@ import pytest
 
 from agent.config import load_config
 from agent.core import Agent
-from agent.httpapi import MAX_CONNECTIONS, HttpApi
+from agent.httpapi import MAX_CONNECTIONS
 from agent.jobs.model import JobState
 from tests.support.configs import TEST_KEY
 from tests.support.http import PROOF, connect, raw_request, status_of
 from tests.support.proc import wait_until
-
-
-@pytest.fixture
-def api(config_file):
-    agent = Agent(load_config(config_file()))
-    agent.start()
-    server = HttpApi(agent)
-    server.start()
-    yield agent, server
-    server.stop()
-    agent.stop()
 
 
 def test_source_label_never_skips_the_remote_params_check(api) -> None:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from agent.config import make_profile
-from agent.platforms.base import PermanentError, PlatformError, RemoteOutput, SubmitRequest
-from tests.support.hostile import KEY, Clients, HostileServer, json_reply, redirect, reply
+from agent.platforms.base import PermanentError, PlatformError, SubmitRequest
+from tests.support.hostile import KEY, HostileServer, image, json_reply, redirect, reply
 from tests.support.platform import jpeg
 
 
@@ -23,23 +23,6 @@ def windows(secret: str, n: int = 8) -> set[str]:
 def assert_no_key(text: str) -> None:
     leaked = sorted(w for w in windows(KEY) if w in text)
     assert not leaked, f"key fragments {leaked[:3]} in {text[:300]!r}"
-
-
-@pytest.fixture
-def srv():
-    with HostileServer() as s:
-        yield s
-
-
-@pytest.fixture
-def clients():
-    made = Clients()
-    yield made
-    made.close()
-
-
-def image(url: str) -> RemoteOutput:
-    return RemoteOutput(type="image", url=url)
 
 
 def edits_request() -> SubmitRequest:

@@ -288,3 +288,10 @@ class Clients:
     def close(self) -> None:
         for c in self.made:
             c.close()
+
+
+def image(url: str) -> Any:
+    """A remote image output at `url`, as a client would download it."""
+    from agent.platforms.base import RemoteOutput
+
+    return RemoteOutput(type="image", url=url)
