@@ -44,7 +44,9 @@ def make_dirs_durable(path: Path) -> None:
         fsync_dir(d.parent)
 
 
-def write_durable(path: Path, data: bytes, *, sync_dir: bool = True) -> None:
+def write_durable(path: Path, data: bytes, *, sync_dir: bool = True, sync: bool = True) -> None:
+    """Atomic (temp file + rename: readers see the old or the new file, never a torn one); with `sync` also
+    durable (fsynced, and the folder too when `sync_dir`), so it survives a power cut."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
@@ -52,12 +54,13 @@ def write_durable(path: Path, data: bytes, *, sync_dir: bool = True) -> None:
         while view:
             n = os.write(fd, view)
             view = view[n:]
-        os.fsync(fd)
+        if sync:
+            os.fsync(fd)
     except BaseException:
         os.close(fd)
         tmp.unlink(missing_ok=True)
         raise
     os.close(fd)
     os.replace(tmp, path)
-    if sync_dir:
+    if sync and sync_dir:
         fsync_dir(path.parent)

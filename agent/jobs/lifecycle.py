@@ -58,6 +58,11 @@ TRANSITIONS: dict[str, dict[JobState, JobState]] = {
     "cancel": {s: S.CANCELLED for s in WORK_STATES},
     "retry": {S.FAILED: S.CAPTURED, S.EXPIRED: S.CAPTURED, S.CANCELLED: S.CAPTURED},
 }
+# Moves whose job.json is fsynced: what a queue rebuilt from job.json files must know after a power cut (the photo,
+# the task id that must never be submitted again, every ending, a retry). The steps in between (start_submit,
+# task_done, backoff) write job.json atomically but unsynced: losing one costs at most a repeated poll or download,
+# or the resubmit the at-least-once window already allows, and saves two fsyncs each on a Pi's SD card.
+LIGHT_MOVES = frozenset({"start_submit", "task_done", "backoff"})
 # `captured` and `adopt` create a job (no state before); every other move is one of these edges
 ALLOWED_EDGES: frozenset[tuple[JobState, JobState]] = frozenset(
     (frm, to) for edges in TRANSITIONS.values() for frm, to in edges.items()
@@ -114,14 +119,16 @@ class Lifecycle:
             changes["error"] = self.redact(changes["error"])
         job = self.store.move(job_id, edges, note=note, **changes)
         if job is not None:
-            self._after(job)
+            self._after(job, durable=move not in LIGHT_MOVES)
         return job
 
-    def _after(self, job: Job, *, announce: bool = True, present: Callable[[Job], None] | None = None) -> None:
+    def _after(
+        self, job: Job, *, announce: bool = True, present: Callable[[Job], None] | None = None, durable: bool = True
+    ) -> None:
         """job.json, then (for a finished job) the presentation, then the announcement."""
         full: OSError | None = None
         try:
-            self.layout.write_job_json(job)
+            self.layout.write_job_json(job, durable=durable)
         except OSError as e:  # the queue row is the truth; job.json is its copy for a rebuild
             if e.errno in (errno.ENOSPC, errno.EDQUOT):
                 full = e
