@@ -119,7 +119,9 @@ class Lifecycle:
             changes["error"] = self.redact(changes["error"])
         job = self.store.move(job_id, edges, note=note, **changes)
         if job is not None:
-            self._after(job, durable=move not in LIGHT_MOVES)
+            # `submitted` without a task id (a sync endpoint's answer) holds nothing a rebuild must not lose
+            light = move in LIGHT_MOVES or (move == "submitted" and not job.remote_task_id)
+            self._after(job, durable=not light)
         return job
 
     def _after(
@@ -208,26 +210,22 @@ class Lifecycle:
         )
 
     def progress(
-        self, job_id: str, *, progress: int | None, queue_position: int | None, next_poll_at: float
+        self, before: Job, *, progress: int | None, queue_position: int | None, next_poll_at: float
     ) -> Job | None:
-        """The task is still running: no state change, no job.json; announced when the progress moved."""
-        before = self.store.get(job_id)
+        """The task is still running: no state change, no job.json; announced when the progress moved. `before`
+        is the job as the poll saw it (no second read on the hot path)."""
         job = self.store.update(
-            job_id,
+            before.id,
             (S.SUBMITTED,),
             next_attempt_at=next_poll_at,
             failures=0,
             wait_kind=WAIT_POLL,
             error=None,
             queue_position=queue_position,
-            progress=progress if progress is not None else (before.progress if before else None),
+            progress=progress if progress is not None else before.progress,
         )
-        if (
-            job is not None
-            and before is not None
-            and self.on_change is not None
-            and (job.progress != before.progress or job.queue_position != before.queue_position)
-        ):
+        moved = job is not None and (job.progress != before.progress or job.queue_position != before.queue_position)
+        if moved and job is not None and self.on_change is not None:
             self.on_change(job, True)
         return job
 

@@ -314,7 +314,7 @@ class Scheduler:
         self.reach.answered(platform)
         if isinstance(outcome, Running):
             lc.progress(
-                job.id,
+                job,
                 progress=outcome.progress,
                 queue_position=outcome.queue_position,
                 next_poll_at=clock.now() + self._poll_interval(platform),
