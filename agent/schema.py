@@ -7,7 +7,7 @@ package (which imports the mode registry to build ``ProfileConfig``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args, get_origin
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 
@@ -34,3 +34,14 @@ ExistingFile = Annotated[Path, AfterValidator(_must_be_file)]
 
 IdText = Annotated[str, BeforeValidator(_int_as_str)]
 """An id the platform treats as text, written as a string or an integer."""
+
+
+def unwrap_annotated(tp: Any) -> Any:
+    """`Annotated[X, ...]` -> X (how field types are walked for error hints and path keys)."""
+    while get_origin(tp) is Annotated:
+        tp = get_args(tp)[0]
+    return tp
+
+
+def is_model(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, BaseModel)

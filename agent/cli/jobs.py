@@ -92,29 +92,11 @@ def cmd_once(args: argparse.Namespace) -> int:
             + "); it stays queued and the daemon will deliver it"
         )
         if args.json:
-            print_json(
-                {
-                    "job_id": job.id,
-                    "state": job.state.value,
-                    "profile": job.profile,
-                    "error": job.error,
-                    "result_dir": job.result_dir,
-                    "outputs": [],
-                }
-            )
+            print_json(_summary(job, finished=False))
         print(msg, file=sys.stderr)
         return EXIT_FAILED
     if args.json:
-        print_json(
-            {
-                "job_id": job.id,
-                "state": job.state.value,
-                "profile": job.profile,
-                "error": job.error,
-                "result_dir": job.result_dir,
-                "outputs": [{"type": o.type, "path": o.path} for o in job.outputs],
-            }
-        )
+        print_json(_summary(job, finished=True))
     elif job.state == JobState.DONE:
         for o in job.outputs:
             print(o.path)
@@ -196,3 +178,15 @@ def cmd_trigger(args: argparse.Namespace) -> int:
             time.sleep(0.25)
         print(f"job {job_id} not finished after {args.timeout:.0f} s", file=sys.stderr)
         return EXIT_FAILED
+
+
+def _summary(job: Job, *, finished: bool) -> dict[str, Any]:
+    """`once --json`: one object, the same keys whether the job finished or is left queued."""
+    return {
+        "job_id": job.id,
+        "state": job.state.value,
+        "profile": job.profile,
+        "error": job.error,
+        "result_dir": job.result_dir,
+        "outputs": [{"type": o.type, "path": o.path} for o in job.outputs] if finished else [],
+    }

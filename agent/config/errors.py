@@ -11,11 +11,12 @@ import difflib
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
 from agent.platforms.modes import MODES, ProfileBase
+from agent.schema import is_model, unwrap_annotated
 
 _TAG_KEYS = ("driver", "kind", "endpoint")  # the discriminators of cameras, platforms and profiles
 
@@ -68,32 +69,22 @@ def key_of(raw: Any, loc: tuple[Any, ...]) -> tuple[str, Any]:
     return "".join(parts), cur
 
 
-def _strip(tp: Any) -> Any:
-    while get_origin(tp) is Annotated:
-        tp = get_args(tp)[0]
-    return tp
-
-
-def _is_model(tp: Any) -> bool:
-    return isinstance(tp, type) and issubclass(tp, BaseModel)
-
-
 def _tags(model: type[BaseModel]) -> set[Any]:
     return {
         v
         for k, f in model.model_fields.items()
-        if k in _TAG_KEYS and get_origin(_strip(f.annotation)) is Literal
-        for v in get_args(_strip(f.annotation))
+        if k in _TAG_KEYS and get_origin(unwrap_annotated(f.annotation)) is Literal
+        for v in get_args(unwrap_annotated(f.annotation))
     }
 
 
 def _step(tp: Any, el: Any) -> Any:
-    tp = _strip(tp)
+    tp = unwrap_annotated(tp)
     origin = get_origin(tp)
     if isinstance(el, str) and el.startswith("function-"):
         return tp
     if origin in (Union, types.UnionType):
-        models = [m for m in map(_strip, get_args(tp)) if _is_model(m)]
+        models = [m for m in map(unwrap_annotated, get_args(tp)) if is_model(m)]
         tagged = [m for m in models if el in _tags(m)]
         if tagged:
             return tagged[0]
@@ -102,7 +93,7 @@ def _step(tp: Any, el: Any) -> Any:
         return get_args(tp)[0] if isinstance(el, int) else None
     if origin is dict:
         return get_args(tp)[1]
-    if _is_model(tp):
+    if is_model(tp):
         f = tp.model_fields.get(el)
         return f.annotation if f is not None else None
     return None
@@ -115,11 +106,11 @@ def model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | N
         tp = _step(tp, el)
         if tp is None:
             return None
-    tp = _strip(tp)
+    tp = unwrap_annotated(tp)
     if get_origin(tp) in (Union, types.UnionType):
-        models = [m for m in map(_strip, get_args(tp)) if _is_model(m)]
+        models = [m for m in map(unwrap_annotated, get_args(tp)) if is_model(m)]
         tp = models[0] if len(models) == 1 else None
-    return tp if _is_model(tp) else None
+    return tp if is_model(tp) else None
 
 
 def _endpoint_of(model: type[BaseModel] | None) -> str | None:

@@ -12,9 +12,11 @@ import os
 import re
 import types
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
+
+from agent.schema import is_model, unwrap_annotated
 
 
 def resolve_relative_paths(model: type[BaseModel], raw: dict[str, Any], base: Path) -> None:
@@ -37,16 +39,6 @@ def _fix(value: Any, base: Path) -> Any:
     return value
 
 
-def _strip(tp: Any) -> Any:
-    while get_origin(tp) is Annotated:
-        tp = get_args(tp)[0]
-    return tp
-
-
-def _is_model(tp: Any) -> bool:
-    return isinstance(tp, type) and issubclass(tp, BaseModel)
-
-
 def _is_path(tp: Any) -> bool:
     return isinstance(tp, type) and issubclass(tp, Path)
 
@@ -59,22 +51,22 @@ def _pick(models: list[type[BaseModel]], value: Any) -> type[BaseModel] | None:
         return None
     for m in models:
         for name, f in m.model_fields.items():
-            ann = _strip(f.annotation)
+            ann = unwrap_annotated(f.annotation)
             if get_origin(ann) is Literal and name in value and value[name] in get_args(ann):
                 return m
     return None
 
 
 def _walk(tp: Any, value: Any, base: Path) -> Any:
-    tp = _strip(tp)
+    tp = unwrap_annotated(tp)
     origin = get_origin(tp)
     if _is_path(tp):
         return _fix(value, base)
     if origin in (Union, types.UnionType):
-        members = [_strip(a) for a in get_args(tp) if a is not type(None)]
+        members = [unwrap_annotated(a) for a in get_args(tp) if a is not type(None)]
         if any(_is_path(m) for m in members):
             return _fix(value, base)
-        chosen = _pick([m for m in members if _is_model(m)], value)
+        chosen = _pick([m for m in members if is_model(m)], value)
         return _walk(chosen, value, base) if chosen is not None else value
     if origin is list and isinstance(value, list):
         (item,) = get_args(tp)
@@ -82,7 +74,7 @@ def _walk(tp: Any, value: Any, base: Path) -> Any:
     if origin is dict and isinstance(value, dict):
         _, item = get_args(tp)
         return {k: _walk(item, v, base) for k, v in value.items()}
-    if _is_model(tp) and isinstance(value, dict):
+    if is_model(tp) and isinstance(value, dict):
         for key, v in value.items():
             f = tp.model_fields.get(key)
             if f is not None:
