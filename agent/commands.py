@@ -19,6 +19,7 @@ class Command:
     action: Action
     source: str  # button | kiosk | cli (a guest or technician at the booth) | mqtt | http (remote)
     profile: str | None = None  # capture: None = the default (first) profile
+    choice: str | None = None  # capture: the id of one of the profile's choices (never a path or URL)
     job_id: str | None = None  # cancel / retry / print: None = the latest job where that makes sense
     params: dict[str, Any] = field(default_factory=dict)  # capture: remote overrides, checked against remote_params
     request_id: str | None = None

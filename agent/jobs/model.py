@@ -62,6 +62,11 @@ class Job:
     remote_task_id: str | None = None
     progress: int | None = None
     queue_position: int | None = None  # tasks ahead of it on the platform, when the platform says
+    stage: str | None = None  # what a guest reads: queued | uploading | running | downloading (set by the steps)
+    step: str | None = None  # the platform's current node title, when it says
+    eta_s: float | None = None  # seconds until the result is expected (platform's time_remained, else history)
+    choice: str | None = None  # the profile choice the trigger named (a garment, a style), if any
+    share_token: str | None = None  # unguessable token of the job's share page (/share/<token>)
     error: str | None = None
     outputs: list[Output] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)  # remote overrides (validated against remote_params)

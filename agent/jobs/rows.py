@@ -10,7 +10,7 @@ from typing import Any
 
 from agent.jobs.model import Job, JobState, Output
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 HISTORY_MAX = 60
 
 SCHEMA = """
@@ -30,6 +30,11 @@ CREATE TABLE IF NOT EXISTS jobs (
     remote_task_id TEXT,
     progress INTEGER,
     queue_position INTEGER,
+    stage TEXT,
+    step TEXT,
+    eta_s REAL,
+    choice TEXT,
+    share_token TEXT,
     error TEXT,
     outputs TEXT NOT NULL DEFAULT '[]',
     params TEXT NOT NULL DEFAULT '{}',
@@ -51,7 +56,18 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 # columns added after schema 1, with their SQL type: added in place to an older database at open
-ADDED_COLUMNS = {"endpoint": "TEXT", "queue_position": "INTEGER", "capture_bytes": "INTEGER NOT NULL DEFAULT 0"}
+ADDED_COLUMNS = {
+    "endpoint": "TEXT",
+    "queue_position": "INTEGER",
+    "capture_bytes": "INTEGER NOT NULL DEFAULT 0",
+    "stage": "TEXT",
+    "step": "TEXT",
+    "eta_s": "REAL",
+    "choice": "TEXT",
+    "share_token": "TEXT",
+}
+# indexes on added columns: created after the columns exist (an older queue gets them at open)
+ADDED_INDEXES = ("CREATE INDEX IF NOT EXISTS jobs_share ON jobs(share_token) WHERE share_token IS NOT NULL",)
 JSON_FIELDS = {"outputs", "params", "remote_outputs", "history"}
 COLUMNS = [f.name for f in fields(Job)]
 

@@ -17,7 +17,7 @@ from typing import Any
 from agent import clock
 from agent.jobs.lifecycle import InvalidTransition, check_edges
 from agent.jobs.model import ACTIVE_STATES, FINAL_STATES, WORK_STATES, Job, JobState
-from agent.jobs.rows import ADDED_COLUMNS, HISTORY_MAX, SCHEMA, SCHEMA_VERSION, from_row, to_row
+from agent.jobs.rows import ADDED_COLUMNS, ADDED_INDEXES, HISTORY_MAX, SCHEMA, SCHEMA_VERSION, from_row, to_row
 
 _STATE_FIELDS = frozenset({"state", "history", "finished_at", "id"})  # written by moves only
 
@@ -70,6 +70,8 @@ class JobStore:
                 for col, typ in ADDED_COLUMNS.items():
                     if col not in have:  # a queue from an older version: keep its jobs, add the column
                         self._db.execute(f"ALTER TABLE jobs ADD COLUMN {col} {typ}")
+                for stmt in ADDED_INDEXES:
+                    self._db.execute(stmt)
                 self._db.execute(
                     "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
                 )

@@ -45,6 +45,8 @@ class TaskStatus:
     message: str | None = None  # failure reason or a status note
     warnings: list[str] = field(default_factory=list)  # node warnings/errors reported next to outputs
     queue_position: int | None = None  # tasks ahead of this one on the platform, when it says
+    step: str | None = None  # the current node's title (Haiyi curr_node.title), when it says
+    eta_s: float | None = None  # the platform's own estimate of the time left (EasyAI time_remained)
 
     @property
     def finished(self) -> bool:
