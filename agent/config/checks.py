@@ -53,6 +53,20 @@ def semantic_checks(cfg: Config) -> list[ConfigIssue]:
                     + (hint or f"; defined: {', '.join(cfg.platforms) or 'none'}"),
                 )
             )
+        plat = cfg.platforms.get(prof.platform)
+        if (
+            getattr(prof, "image_as", None) == "upload"
+            and plat is not None
+            and not plat.upload_url
+            and not plat.public_dir
+        ):
+            issues.append(
+                ConfigIssue(
+                    f"profiles[{i}].image_as",
+                    f'"upload" needs platforms.{prof.platform}.upload_url, or public_dir and public_base_url '
+                    "(EasyAI has no upload route of its own)",
+                )
+            )
     if not cfg.profiles:
         issues.append(ConfigIssue("profiles", "at least one [[profiles]] entry is needed"))
     issues += _pin_issues(cfg, names)

@@ -43,6 +43,15 @@ class _PlatformBase(_Model):
         default_factory=list,
         description="LAN hosts (private addresses) outputs may come from; never loopback, link-local or metadata",
     )
+    upload_url: str | None = Field(
+        None,
+        description="where a picture is uploaded when the platform needs a public URL and has no upload route "
+        "(POST multipart `file`, answer JSON with `url`)",
+    )
+    public_dir: Path | None = Field(
+        None, description="or: a folder a web server publishes; pictures are written here, named by content hash"
+    )
+    public_base_url: str | None = Field(None, description="the public URL of public_dir")
 
     @field_validator("base_url")
     @classmethod
@@ -50,6 +59,19 @@ class _PlatformBase(_Model):
         if not re.match(r"^https?://[^/\s]+", v):
             raise ValueError(f"must be an http:// or https:// URL, got {v!r}")
         return v.rstrip("/")
+
+    @field_validator("upload_url", "public_base_url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError(f"must be an http:// or https:// URL, got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _public_pair(self) -> _PlatformBase:
+        if (self.public_dir is None) != (self.public_base_url is None):
+            raise ValueError("public_dir and public_base_url go together (the folder and its public URL)")
+        return self
 
     @model_validator(mode="after")
     def _one_key_source(self) -> _PlatformBase:
@@ -60,7 +82,9 @@ class _PlatformBase(_Model):
 
 
 class EasyAIPlatformConfig(_PlatformBase):
-    kind: Literal["easyai"] = Field(description="EasyAI: images.edits | ai.generations")
+    kind: Literal["easyai"] = Field(
+        description="EasyAI: images.edits | images.generations | videos.generations | ai.generations"
+    )
 
 
 class HaiyiPlatformConfig(_PlatformBase):

@@ -53,6 +53,7 @@ TRANSITIONS: dict[str, dict[JobState, JobState]] = {
     "finished": {S.DOWNLOADING: S.DONE},
     "backoff": {S.SUBMITTING: S.CAPTURED, S.SUBMITTED: S.SUBMITTED, S.DOWNLOADING: S.DOWNLOADING},
     "requeue_lost_submit": {S.SUBMITTING: S.CAPTURED},
+    "resubmit": {S.SUBMITTED: S.CAPTURED},  # the platform dropped the task (rejected): it will never run
     "fail": {s: S.FAILED for s in WORK_STATES},
     "expire": {S.CAPTURED: S.EXPIRED, S.SUBMITTED: S.EXPIRED, S.DOWNLOADING: S.EXPIRED},  # captured: remote_ttl_s
     "cancel": {s: S.CANCELLED for s in WORK_STATES},
@@ -62,7 +63,7 @@ TRANSITIONS: dict[str, dict[JobState, JobState]] = {
 # the task id that must never be submitted again, every ending, a retry). The steps in between (start_submit,
 # task_done, backoff) write job.json atomically but unsynced: losing one costs at most a repeated poll or download,
 # or the resubmit the at-least-once window already allows, and saves two fsyncs each on a Pi's SD card.
-LIGHT_MOVES = frozenset({"start_submit", "task_done", "backoff"})
+LIGHT_MOVES = frozenset({"start_submit", "task_done", "backoff"})  # (resubmit is synced: it forgets a task id)
 # `captured` and `adopt` create a job (no state before); every other move is one of these edges
 ALLOWED_EDGES: frozenset[tuple[JobState, JobState]] = frozenset(
     (frm, to) for edges in TRANSITIONS.values() for frm, to in edges.items()
@@ -181,15 +182,18 @@ class Lifecycle:
     def start_submit(self, job_id: str, *, platform: str, endpoint: str, attempts: int) -> Job | None:
         return self._move("start_submit", job_id, platform=platform, endpoint=endpoint, attempts=attempts)
 
-    def submitted(self, job_id: str, task_id: str | None, *, next_poll_at: float) -> Job | None:
-        """The platform holds a task (`task_id`) - or, for a sync endpoint (None), answered with the result."""
+    def submitted(
+        self, job_id: str, task_id: str | None, *, next_poll_at: float, since: float | None = None
+    ) -> Job | None:
+        """The platform holds a task (`task_id`) - or, for a sync endpoint (None), answered with the result.
+        `since`: when the job's first task was submitted (a task rejected before): the deadline counts from it."""
         now = clock.now()
         return self._move(
             "submitted",
             job_id,
             note=f"task {task_id}" if task_id else None,
             remote_task_id=task_id,
-            submitted_at=now,
+            submitted_at=since or now,
             next_attempt_at=next_poll_at,
             failures=0,
             wait_kind=WAIT_POLL if task_id else None,
@@ -257,6 +261,23 @@ class Lifecycle:
             wait_kind=wait_kind,
             error=reason,
             priority=PRIORITY_BACKLOG if back_to_capture else job.priority,
+        )
+
+    def resubmit(self, job: Job, reason: str, *, delay: float, wait_kind: str | None) -> Job | None:
+        """The platform rejected a task it had queued (it will never run): forget its id and submit the photo
+        again after ``delay``. ``submitted_at`` stays, so the job's deadline still counts from the first task."""
+        return self._move(
+            "resubmit",
+            job.id,
+            only_from=(S.SUBMITTED,),
+            note=f"task {job.remote_task_id} rejected by the platform; submitting again in {delay:.1f}s: {reason}",
+            failures=job.failures + 1,
+            next_attempt_at=clock.now() + delay,
+            wait_kind=wait_kind,
+            error=reason,
+            remote_task_id=None,
+            progress=None,
+            queue_position=None,
         )
 
     def requeue_lost_submit(self, job_id: str, *, resubmits: int, note: str) -> Job | None:

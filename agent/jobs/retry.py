@@ -13,6 +13,11 @@ transient, kind ``network``                back off; the platform is marked unre
                                            while fetching: the result host is often not the platform
 transient, kind ``rejected`` / Retry-After back off at least as long as the server asked ("rate_limit" waits are
                                            honoured, never cut short by a probe)
+transient, kind ``task_rejected`` (poll)   the platform dropped a task it had queued (EasyAI ``rejected``): it
+                                           will never run, so the photo is submitted again (a new task) after
+                                           the backoff, instead of polling a dead task until the deadline
+``rejected`` / ``task_rejected`` with      fail with the platform's reason: the job's ``task_deadline_s``
+less time left than the backoff            (counted from the first task) would pass before the next try
 transient, kind ``timeout`` on submit, or back off, but after ``MAX_SUBMIT_TIMEOUTS`` such answers fail: each
 a 2xx submit reply that is not JSON        try may have started a (paid) task on the platform
 transient, kind ``busy`` (our own bound:   wait its retry_after (a couple of seconds), never a growing backoff
@@ -42,6 +47,7 @@ WAIT_POLL = "poll"
 Phase = Literal["submit", "poll", "fetch"]
 MAX_SUBMIT_TIMEOUTS = 3  # a submit answered too slowly may each time have started a (paid) task
 NETWORK_KINDS = frozenset({"network"})  # no answer at all: the platform is unreachable
+REJECTED_KINDS = frozenset({"rejected", "task_rejected"})  # the platform would not take (or keep) the task now
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,7 @@ class Decision:
     wait_kind: str | None = None  # retry: network | rate_limit
     platform_down: bool = False  # mark the platform unreachable and probe it
     alarm: str | None = None  # "auth": raise the platform's key alarm
+    resubmit: bool = False  # retry: the task is gone on the platform; submit the photo again (a new task)
 
 
 def _maybe_accepted(error: PlatformError) -> bool:
@@ -76,9 +83,11 @@ class RetryPolicy:
         failures: int = 1,
         platform: str | None = None,
         read_timeout_s: float | None = None,
+        time_left_s: float | None = None,
     ) -> Decision:
         """`attempt`: submit attempts so far (this one included); `failures`: transient failures in a row,
-        this one included (the backoff exponent)."""
+        this one included (the backoff exponent); `time_left_s`: until the job's task deadline, once a task was
+        ever submitted (None: no deadline runs yet)."""
         reason = str(error)
         if phase == "fetch" and not error.transient:
             reason = f"could not fetch the result: {reason}"
@@ -100,6 +109,12 @@ class RetryPolicy:
         if error.kind == "busy":  # our own bound (downloads per host): try again soon, never a growing backoff
             return Decision(True, reason, delay=error.retry_after or 1.0, wait_kind=WAIT_RATE_LIMIT)
         delay = self.delay(failures, error.retry_after)
+        if error.kind in REJECTED_KINDS and time_left_s is not None and time_left_s < delay:
+            return Decision(
+                False, f"the platform would not take the task before the job's deadline (task_deadline_s): {reason}"
+            )
+        if error.kind == "task_rejected":
+            return Decision(True, reason, delay=delay, wait_kind=WAIT_RATE_LIMIT, resubmit=True)
         return Decision(
             True,
             reason,
@@ -120,6 +135,6 @@ class RetryPolicy:
 
     @staticmethod
     def wait_kind(kind: str, retry_after: float | None) -> str:
-        if kind == "rejected" or retry_after is not None:
+        if kind in REJECTED_KINDS or retry_after is not None:
             return WAIT_RATE_LIMIT
         return WAIT_NETWORK

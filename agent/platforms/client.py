@@ -23,6 +23,7 @@ from pydantic import SecretStr
 from agent.platforms import download as _download
 from agent.platforms.base import Download, PlatformSettings, RemoteOutput, SubmitRequest, SubmitResult, TaskStatus
 from agent.platforms.errors import MESSAGE_CHARS, PermanentError, PlatformError
+from agent.platforms.hosting import ImageHost
 from agent.platforms.session import PlatformHTTP
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ class HttpClientBase:
     ) -> None:
         self.name = name
         self.http = PlatformHTTP(cfg, api_key, user_agent=user_agent)
+        self.host = ImageHost(name, cfg)  # where a picture goes when the platform needs it as a URL
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, {self.http.base_url!r})"
@@ -151,4 +153,5 @@ def clean_status(http: PlatformHTTP, st: TaskStatus) -> TaskStatus:
         )
         outputs = outputs[: http.max_outputs]
     message = None if st.message is None else http.text(st.message, MESSAGE_CHARS)
-    return TaskStatus(st.state, st.progress, outputs, message, warnings, st.queue_position)
+    step = None if st.step is None else http.text(st.step, TITLE_CHARS)
+    return TaskStatus(st.state, st.progress, outputs, message, warnings, st.queue_position, step, st.eta_s)

@@ -4,9 +4,11 @@ This module holds what every EasyAI endpoint shares: reply unwrapping, status wo
 (``GET /v1/ai/result/<id>``) and cancel (``GET /v1/ai/cancel/<id>``). Each endpoint's request is a mode:
 ``modes/images_edits.py`` (sync, multipart) and ``modes/ai_generations.py`` (async).
 
-``rejected`` means "queue over limit, retry later" in the docs. It is never a failed job: on submit and on poll it
-raises ``TransientError(kind="rejected")``. A rejected *poll* means the platform dropped the task from its queue,
-so the scheduler's ordinary transient handling (back off, try again) applies.
+``rejected`` means "queue over limit, retry later" in the docs. It is never a failed job. On submit it raises
+``TransientError(kind="rejected")``: back off, submit again. On a *poll* it means the platform dropped a task it
+had accepted: that task will never run, so polling it again is pointless; it raises
+``TransientError(kind="task_rejected")`` and the retry policy sends the photo again (a new task) after a backoff,
+for as long as the job's ``task_deadline_s`` allows (agent/jobs/retry.py).
 """
 
 from __future__ import annotations
@@ -117,7 +119,8 @@ def task_status(reply: dict[str, Any], http: PlatformHTTP) -> TaskStatus:
     """A ``/v1/ai/result`` reply (already unwrapped) as a TaskStatus; ``rejected`` raises TransientError."""
     word = status_word(reply)
     if word == "rejected":
-        raise failure(reply, word)
+        why = error_message_from(reply) or REJECTED_MESSAGE
+        raise TransientError(f"EasyAI rejected the queued task (it will not run): {why}", kind="task_rejected")
     state = STATES.get(word, "running")  # an unknown word: keep polling until the task deadline
     if word and word not in STATES:
         log.warning("EasyAI answered an unknown task status %r; treated as running", word)
@@ -131,7 +134,45 @@ def task_status(reply: dict[str, Any], http: PlatformHTTP) -> TaskStatus:
             return TaskStatus("failed", progress, [], "EasyAI reported success but returned no outputs")
     if state == "failed":
         message = message or "EasyAI reported the task as failed"
-    return TaskStatus(state, progress, outputs, message, queue_position=queue_position)
+    eta = reply.get("time_remained")
+    eta_s = float(eta) if isinstance(eta, (int, float)) and not isinstance(eta, bool) and 0 <= eta < 1e7 else None
+    if state == "success":
+        eta_s = 0.0
+    return TaskStatus(state, progress, outputs, message, queue_position=queue_position, eta_s=eta_s)
+
+
+_STILL_RUNNING = ("submitted", "started", "process", "progressing", "queued", "pending", "running")
+
+
+def accepted(body: Any) -> str:
+    """The task id of an async submit reply (``{task_id, status: submitted, data: {queue, taskId}}``); a refusal
+    inside the HTTP 200 raises (``rejected`` as TransientError)."""
+    reply = unwrap(body)
+    word = status_word(reply)
+    if word and word not in _STILL_RUNNING and word != "success":
+        raise failure(reply, word)
+    task_id = task_id_of(reply)
+    if task_id is None:
+        raise PermanentError(
+            f"EasyAI accepted the task but sent no task id (status {word or 'missing'})", kind="protocol"
+        )
+    return task_id
+
+
+def sync_result(body: Any, http: PlatformHTTP) -> tuple[str | None, TaskStatus | None]:
+    """A sync endpoint's answer (images.edits, images.generations): ``(None, finished status)``, or
+    ``(task_id, None)`` from a server that answers asynchronously instead."""
+    reply = unwrap(body)
+    word = status_word(reply)
+    task_id = task_id_of(reply)
+    if word in _STILL_RUNNING and task_id:
+        return task_id, None
+    if word and word != "success":
+        raise failure(reply, word)
+    outputs = parse_outputs(reply.get("data"), "image", http)
+    if not outputs:
+        raise PermanentError("EasyAI answered without any output", kind="protocol")
+    return None, TaskStatus("success", 100, outputs, eta_s=0.0)
 
 
 class EasyAIClient(HttpClientBase):

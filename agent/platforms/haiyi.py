@@ -8,6 +8,7 @@ with its own submit and poll route. There is no cancel endpoint.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import threading
@@ -150,7 +151,9 @@ def task_status(data: Any, http: PlatformHTTP) -> TaskStatus:
     if word and word not in STATES:
         log.warning("Haiyi answered an unknown task status %r; treated as running", word)
     progress_field = data.get("progress")  # {"total_progress": N, ...} (workflows) or a bare N (generate)
+    step = None
     if isinstance(progress_field, dict):
+        step = as_str(as_dict(progress_field.get("curr_node")).get("title"))
         progress_field = progress_field.get("total_progress")
     progress = as_percent(progress_field)
 
@@ -169,9 +172,11 @@ def task_status(data: Any, http: PlatformHTTP) -> TaskStatus:
             continue
         kind = str(item.get("error_type") or "info").lower()
         label = as_str(item.get("title")) or as_str(item.get("id")) or "node"
-        if kind == "info":
+        declared = str(item.get("type") or "").lower()
+        if kind == "info" and declared == "text":  # a caption node: the string is the output
+            media.append(RemoteOutput(type="text", text=value, title=as_str(item.get("title"))))
+        elif kind == "info":
             url = http.resolve(value)
-            declared = str(item.get("type") or "").lower()
             typ: OutputType = declared if declared in _MEDIA_TYPES else type_from_name(url)  # type: ignore[assignment]
             media.append(RemoteOutput(type=typ, url=url, title=as_str(item.get("title"))))
         elif kind == "warning":
@@ -189,7 +194,9 @@ def task_status(data: Any, http: PlatformHTTP) -> TaskStatus:
             )
     if state == "failed":
         message = "; ".join(errors) or message or "; ".join(warnings) or "Haiyi reported the task as failed"
-    return TaskStatus(state, progress, media, message if state == "failed" else None, warnings + errors)
+    if state == "pending":
+        step = None  # "Unknown Node" while queued says nothing
+    return TaskStatus(state, progress, media, message if state == "failed" else None, warnings + errors, step=step)
 
 
 def task_id_of(reply: Any) -> str:
@@ -220,6 +227,7 @@ class HaiyiClient(HttpClientBase):
         self._lock = threading.Lock()
         self._cluster: tuple[str, float] | None = None  # (name, monotonic time chosen)
         self.workflows = WorkflowCache()  # workflow.submit profiles' workflow files
+        self._uploaded: dict[str, str] = {}  # sha256 of a static file -> its server-side name (uploaded once)
 
     # ---------------------------------------------------------------- clusters
 
@@ -262,6 +270,20 @@ class HaiyiClient(HttpClientBase):
         filename = as_str(as_dict(reply).get("filename"))
         if filename is None:
             raise PermanentError("Haiyi upload answered without a filename", kind="protocol")
+        return filename
+
+    def upload_static(self, name: str, data: bytes, content_type: str) -> str:
+        """A static file (garment, mask, a workflow's reference picture) uploaded once per content: the server-side
+        name is kept by SHA-256 for the client's life, so a job re-sends only its photo. A file edited on disk has
+        new content and is uploaded again."""
+        digest = hashlib.sha256(data).hexdigest()
+        with self._lock:
+            known = self._uploaded.get(digest)
+        if known is not None:
+            return known
+        filename = self.upload_workflow_file(name, data, content_type)
+        with self._lock:
+            self._uploaded[digest] = filename
         return filename
 
     def task(self, route: str, task_id: str) -> TaskStatus:

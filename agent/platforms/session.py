@@ -10,6 +10,7 @@ they stream (bodies.py). Every platform text a message quotes is masked of the k
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
@@ -119,7 +120,10 @@ class PlatformHTTP:
     # ---------------------------------------------------------------- URLs
 
     def url(self, path: str) -> str:
-        """``base_url`` joined with an API path, whatever slashes either side has."""
+        """``base_url`` joined with an API path, whatever slashes either side has; an absolute URL (an upload target
+        of the owner's) as it is (the key goes only to the platform's own origin, see ``BearerForOrigin``)."""
+        if re.match(r"^https?://", path, re.IGNORECASE):
+            return path
         return f"{self.base_url}/{path.lstrip('/')}"
 
     def resolve(self, ref: str) -> str:

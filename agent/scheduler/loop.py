@@ -323,7 +323,9 @@ class Scheduler:
         assert isinstance(outcome, Advance)
         v = outcome.values
         if outcome.move == "submitted":
-            moved = lc.submitted(job.id, v["task_id"], next_poll_at=clock.now() + self._poll_interval(platform))
+            moved = lc.submitted(
+                job.id, v["task_id"], next_poll_at=clock.now() + self._poll_interval(platform), since=job.submitted_at
+            )
             if moved is None:  # cancelled while the request was on the wire: do not leave the task running
                 cancel_remote(client, replace(job, remote_task_id=v["task_id"]))
         elif outcome.move == "task_done":
@@ -347,11 +349,14 @@ class Scheduler:
             failures=job.failures + 1,
             platform=platform,
             read_timeout_s=plat_cfg.read_timeout_s if plat_cfg else None,
+            time_left_s=None if job.submitted_at is None else self._deadline_of(job) - time.monotonic(),
         )
         # the answer belongs to the step that ran in `job.state`: a job cancelled or retried meanwhile is not moved
         # (the CAS loses), but what the answer says about the platform still counts
         if not decision.retry:
             self.lifecycle.fail(job.id, decision.reason, only_from=(job.state,))
+        elif decision.resubmit and job.state == S.SUBMITTED:
+            self.lifecycle.resubmit(job, decision.reason, delay=decision.delay, wait_kind=decision.wait_kind)
         else:
             self.lifecycle.backoff(job, decision.reason, delay=decision.delay, wait_kind=decision.wait_kind)
         if decision.alarm:

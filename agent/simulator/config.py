@@ -29,6 +29,7 @@ QUIRKS: frozenset[str] = frozenset(
         "html_download",  # downloads answer HTTP 200 text/html "link expired"
         "huge_output",  # output files padded to more than 3 MB
         "expire_fast",  # signed output URLs expire `expire_fast_s` after the task finishes
+        "no_file_upload",  # Haiyi: POST /openapi/v1/file/upload does not exist (HTTP 404), as on some servers
     }
 )
 
@@ -49,6 +50,7 @@ class SimConfig:
     url_ttl_s: float = 300.0  # lifetime of signed /files/ URLs (under 1 s: honoured to the millisecond)
     expire_fast_s: float = 1.0  # lifetime of signed output URLs under the `expire_fast` quirk
     max_upload_bytes: int = 20_000_000  # larger request bodies get an HTML 413
+    reject_polls: int = 0  # EasyAI: this many queued/running tasks are dropped with "rejected" at a poll
     quirks: frozenset[str] = field(default_factory=frozenset)
 
     def __post_init__(self) -> None:
@@ -74,6 +76,7 @@ class SimConfig:
         put("url_ttl_s", float(self.url_ttl_s))
         put("expire_fast_s", float(self.expire_fast_s))
         put("max_upload_bytes", int(self.max_upload_bytes))
+        put("reject_polls", int(self.reject_polls))
         if self.queue_limit is not None:
             put("queue_limit", int(self.queue_limit))
         if self.seed is not None:

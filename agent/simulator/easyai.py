@@ -9,7 +9,7 @@ Shapes (HTTP 200 unless noted; `wrap_data` wraps every 200 JSON reply once more 
       {"task_id": T, "status": "submitted", "message": M, "data": {"queue": Q, "taskId": T}}   Q = 0: runs now
       {"status": "rejected", "message": M, "data": {"queue": waiting}}                        no task_id
   GET /v1/ai/result/:taskId
-      {"task_id", "status": submitted|started|process|progressing|success|failed|cancelled,
+      {"task_id", "status": submitted|started|process|progressing|success|failed|cancelled|rejected,
        "output": [U...] (or strings under `text_output`), "type": image|video|text,
        "progress": 0-100, "queue": Q, "time_remained": seconds, "message"?: on failed/cancelled}
   GET /v1/ai/cancel/:taskId
@@ -23,7 +23,9 @@ Inputs: edits take the first of `image` / `image[]` (up to 16) and keep its aspe
 accepted and ignored; `resolution` 1K/2K/4K sets the long edge, capped at 2048; `mask` limits the edit to its
 transparent pixels). ai.generations reads the photo from `params.image` (a data: URL or one of the simulator's
 own file URLs); without one it draws a picture from `params.positive`. A workflow_name containing "video"
-renders a video; the model / workflow name picks the effect ("cartoon", "sketch", "sepia", ...).
+renders a video ("audio": a WAV); the model / workflow name picks the effect ("cartoon", "sketch", "sepia", ...).
+`reject_polls` = N: the next N tasks polled while waiting or running are dropped and answer "rejected".
+Every request's inputs are recorded (inbox.py): fields, parts with picture sizes, JSON with data: URLs described.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import time
 import urllib.parse
 from typing import TYPE_CHECKING, Any
 
-from agent.simulator import imaging
+from agent.simulator import imaging, inbox
 from agent.simulator.files import StoredFile, read_image_ref
 from agent.simulator.state import Task
 from agent.simulator.wire import BadRequest, Reply, Request, json_reply
@@ -96,6 +98,7 @@ def _photo(data: bytes, what: str = "image") -> bytes:
 
 def images_generations(sim: Simulator, req: Request) -> Reply:
     body = req.json_object()
+    sim.board.receive("images.generations", json=inbox.describe_json(body))
     prompt = body.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         raise BadRequest("prompt should not be empty")
@@ -125,8 +128,9 @@ def images_generations(sim: Simulator, req: Request) -> Reply:
 
 def images_edits(sim: Simulator, req: Request) -> Reply:
     parts = req.form()
+    fields, described = inbox.describe_parts(parts)
+    sim.board.receive("images.edits", fields=fields, parts=described)
     images = [p for p in parts if _IMAGE_FIELD.match(p.name) and p.is_file]
-    fields = {p.name: p.text for p in parts if not p.is_file}
     if not images:
         raise BadRequest("image is required (multipart field 'image' or 'image[]')")
     if len(images) > 16:
@@ -172,6 +176,7 @@ def _run_sync(sim: Simulator, req: Request, task: Task) -> Reply:
 
 def ai_generations(sim: Simulator, req: Request) -> Reply:
     body = req.json_object()
+    sim.board.receive("ai.generations", json=inbox.describe_json(body))
     params, options = body.get("params"), body.get("options")
     if not isinstance(params, dict):
         raise BadRequest("params must be an object")
@@ -206,7 +211,7 @@ def ai_generations(sim: Simulator, req: Request) -> Reply:
         family="easyai",
         prompt=prompt,
         effect=imaging.pick_effect(workflow),
-        render="video" if "video" in workflow.lower() else ("edit" if photo else "t2i"),
+        render=_render_of(workflow, photo),
         photo=photo,
         n=_int(params.get("batchSize", params.get("batch_size")), 1, 1, 4, "batchSize"),
         long_edge=imaging.parse_resolution(params.get("resolution")),
@@ -216,8 +221,14 @@ def ai_generations(sim: Simulator, req: Request) -> Reply:
     return _submit(sim, req, task)
 
 
+def _render_of(workflow: str, photo: bytes | None) -> str:
+    low = workflow.lower()
+    return "video" if "video" in low else "audio" if "audio" in low else ("edit" if photo else "t2i")
+
+
 def videos_generations(sim: Simulator, req: Request) -> Reply:
     body = req.json_object()
+    sim.board.receive("videos.generations", json=inbox.describe_json(body))
     content = body.get("content")
     model = body.get("model")
     if not isinstance(model, str) or not model.strip():
@@ -286,6 +297,8 @@ def result(sim: Simulator, req: Request) -> Reply:
     task = sim.board.get("easyai", req.params["id"])
     if task is None:
         return error(404, f"task {req.params['id']} not found")
+    if req.cfg.reject_polls and sim.board.reject_at_poll(task, req.cfg.reject_polls):
+        return _ok(req, {"task_id": task.task_id, "status": "rejected", "message": REJECTED_MSG, "output": []})
     now = time.time()
     state, frac = task.phase(now)
     if state == "success":
@@ -297,7 +310,7 @@ def result(sim: Simulator, req: Request) -> Reply:
         "task_id": task.task_id,
         "status": _status_word(state, frac),
         "output": [],
-        "type": "video" if task.render == "video" else "image",
+        "type": task.render if task.render in ("video", "audio") else "image",
         "progress": progress,
         "queue": sim.board.position(task, now),
         "time_remained": math.ceil(task.remaining(now)),

@@ -20,7 +20,9 @@ Third-party generation (no envelope; ids are integers from 24317, "t-24317" unde
 
 apps/run uses the first uploaded file that is an image as the photo (no image: a drawn picture); its other
 string fields form the prompt (FAIL / SLOW apply) and, with workflow_id, pick the effect; a workflow_id
-containing "video" renders a video. workflow/task/submit finds node inputs equal to an uploaded file name;
+containing "video" renders a video, one containing "caption" adds a text output
+({"title": "Caption", "output": <text>, "error_type": "info", "type": "text"}).
+`no_file_upload`: POST /openapi/v1/file/upload answers HTTP 404 (a server without that route). workflow/task/submit finds node inputs equal to an uploaded file name;
 a node class_type containing "video" renders a video.
 
 Uploads: POST /openapi/v1/workflow/upload/file -> {"code": 0, "msg": "success", "data": {"filename": F}};
@@ -35,7 +37,7 @@ import time
 import urllib.parse
 from typing import TYPE_CHECKING, Any
 
-from agent.simulator import imaging
+from agent.simulator import imaging, inbox
 from agent.simulator.files import StoredFile, read_image_ref
 from agent.simulator.state import Task
 from agent.simulator.wire import BadRequest, Part, Reply, Request, json_reply
@@ -114,6 +116,8 @@ def _accept(sim: Simulator, req: Request, task: Task, reply: dict[str, Any], env
 
 def apps_run(sim: Simulator, req: Request) -> Reply:
     parts = req.form()
+    received, described = inbox.describe_parts(parts)
+    sim.board.receive("apps.run", fields=received, parts=described)
     fields = {p.name: p.text.strip() for p in parts if not p.is_file}
     workflow_id, cluster = fields.get("workflow_id", ""), fields.get("cluster_name", "")
     if not workflow_id:
@@ -135,6 +139,7 @@ def apps_run(sim: Simulator, req: Request) -> Reply:
         photo=photo,
         n=_n(fields.get("batch_size", fields.get("n"))),
         long_edge=imaging.parse_resolution(fields.get("resolution")),
+        caption="caption" in workflow_id.lower(),
     )
     return _accept(sim, req, task, {"task_id": task.wire_id})
 
@@ -153,6 +158,7 @@ def workflow_submit(sim: Simulator, req: Request) -> Reply:
         raise BadRequest("cluster_name is required")
     if not isinstance(graph, dict) or not graph:
         raise BadRequest("parameters.prompt must be a ComfyUI API JSON object")
+    sim.board.receive("workflow.submit", cluster=cluster, workflow=graph)
     _check_cluster(cluster.strip())
     photo: bytes | None = None
     texts: list[str] = []
@@ -226,6 +232,9 @@ def task_status(sim: Simulator, req: Request) -> Reply:
             {"id": node[0], "title": node[1], "output": _view_url(req, f), "error_type": "info"}
             for f in task.outputs or []
         ]
+        if task.caption:
+            text = f"A {task.effect} portrait: {task.prompt or 'no prompt'}"
+            outputs.append({"id": "30", "title": "Caption", "output": text, "error_type": "info", "type": "text"})
         if "node_warnings" in req.cfg.quirks:
             outputs = [dict(_WARNINGS[0]), *outputs, dict(_WARNINGS[1])]
     elif state in ("failed", "cancelled"):
@@ -282,12 +291,18 @@ def _store_upload(sim: Simulator, part: Part) -> StoredFile:
 
 
 def upload_file(sim: Simulator, req: Request) -> Reply:
-    f = _store_upload(sim, _upload_part(req))
+    part = _upload_part(req)
+    sim.board.receive("workflow.upload", parts=inbox.describe_parts([part])[1])
+    f = _store_upload(sim, part)
     return ok({"filename": f.name})
 
 
 def file_upload(sim: Simulator, req: Request) -> Reply:
-    f = _store_upload(sim, _upload_part(req))
+    if "no_file_upload" in req.cfg.quirks:
+        return error(404, f"POST {req.path} not found", 404)
+    part = _upload_part(req)
+    sim.board.receive("file.upload", parts=inbox.describe_parts([part])[1])
+    f = _store_upload(sim, part)
     url = req.base_url + sim.board.files.signed_path(f, req.cfg)
     return json_reply({"success": True, "url": url, "filename": f.name, "file_size": f.size})
 
@@ -297,6 +312,7 @@ def file_upload(sim: Simulator, req: Request) -> Reply:
 
 def generate_image(sim: Simulator, req: Request) -> Reply:
     body = req.json_object()
+    sim.board.receive("generate.image", json=inbox.describe_json(body))
     model, params = body.get("model"), body.get("parameters")
     if not isinstance(model, dict) or not all(
         isinstance(model.get(k), str) and model[k] for k in ("provider", "model")

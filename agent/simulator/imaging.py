@@ -347,3 +347,21 @@ def write_video(path: Path, first: Image.Image, last: Image.Image | None, frames
     out = path.with_suffix(".gif")
     pics[0].save(out, "GIF", save_all=True, append_images=pics[1:], duration=math.ceil(1000 / fps), loop=0)
     return "image/gif", ".gif"
+
+
+def tone_wav(prompt: str, seconds: float = 0.5, rate: int = 8000) -> bytes:
+    """A short real WAV (a tone whose pitch follows the prompt): the "audio" render."""
+    import struct
+    import wave
+
+    freq = 220 + (sum(prompt.encode()) % 440)
+    frames = b"".join(
+        struct.pack("<h", int(8000 * math.sin(2 * math.pi * freq * i / rate))) for i in range(int(seconds * rate))
+    )
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(frames)
+    return buf.getvalue()

@@ -225,6 +225,11 @@ class Simulator:
     def tasks(self) -> list[dict[str, Any]]:
         return self.board.tasks()
 
+    def received(self) -> list[dict[str, Any]]:
+        """What each platform request brought, oldest first (fields, parts with picture sizes, JSON with data:
+        URLs described, patched workflows; see inbox.py)."""
+        return self.board.received()
+
     def requests(self) -> list[dict[str, Any]]:
         """Every platform API request served (method, path without query, ts), oldest first; downloads and
         /_sim/ routes are not included."""
@@ -322,6 +327,8 @@ class Simulator:
             return json_reply(self.tasks())
         if req.path == "/_sim/requests" and req.method == "GET":
             return json_reply(self.requests())
+        if req.path == "/_sim/received" and req.method == "GET":
+            return json_reply(self.received())
         if req.path == "/_sim/config" and req.method == "GET":
             return json_reply(self._cfg.as_dict())
         if req.path == "/_sim/config" and req.method == "POST":

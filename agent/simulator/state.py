@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.simulator import imaging
+from agent.simulator import imaging, inbox
 from agent.simulator.config import SimConfig
 from agent.simulator.files import FileStore, StoredFile
 
@@ -51,6 +51,7 @@ class Task:
     long_edge: int | None = None  # edits: target long edge; None = keep the upload's size
     size: tuple[int, int] = (1024, 1024)  # text-to-image size
     frames: int = 12
+    caption: bool = False  # Haiyi apps.run "caption" apps: a text output next to the picture
     start: float = 0.0
     end: float = 0.0
     cancelled_at: float | None = None
@@ -91,6 +92,8 @@ class Board:
         self.files = FileStore(workdir)
         self._record: list[dict[str, Any]] = []
         self._requests: collections.deque[dict[str, Any]] = collections.deque(maxlen=MAX_REQUESTS)
+        self._received: collections.deque[dict[str, Any]] = collections.deque(maxlen=inbox.MAX_ENTRIES)
+        self.rejected: set[str] = set()  # EasyAI task ids dropped at a poll (`reject_polls`)
 
     # ------------------------------------------------------------------------------------------- random
 
@@ -303,6 +306,28 @@ class Board:
         with self._lock:
             self._requests.append({"method": method, "path": path, "ts": time.time()})
 
+    def receive(self, endpoint: str, **info: Any) -> None:
+        """Remember what one request brought (see inbox.py)."""
+        with self._lock:
+            self._received.append(inbox.entry(endpoint, **info))
+
+    def received(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(r) for r in self._received]
+
+    def reject_at_poll(self, task: Task, limit: int) -> bool:
+        """`reject_polls`: drop this waiting or running task ("rejected") while fewer than `limit` were dropped."""
+        with self._lock:
+            if task.task_id in self.rejected:
+                return True
+            if len(self.rejected) >= limit or task.phase(time.time())[0] not in ("queued", "running"):
+                return False
+            self.rejected.add(task.task_id)
+            task.cancelled_at = time.time()
+            task.photo = task.last_frame = task.mask = None
+            self.changed.notify_all()
+            return True
+
     def requests(self) -> list[dict[str, Any]]:
         with self._lock:
             return [dict(r) for r in self._requests]
@@ -331,6 +356,12 @@ class Board:
     def _render(self, task: Task, cfg: SimConfig) -> list[StoredFile]:
         prefix = time.strftime("HAIYI_%Y%m%d%H%M%S", time.gmtime(task.end)) if task.platform == "haiyi" else "ComfyUI"
         pad = HUGE_BYTES if "huge_output" in cfg.quirks else 0
+        if task.render == "audio":
+            data = imaging.tone_wav(task.prompt)
+            wav = self.files.store(
+                data, ext=".wav", content_type="audio/wav", kind="output", prefix=prefix, born=task.end
+            )
+            return [wav]
         if task.render == "video":
             first = (
                 imaging.open_photo(task.photo, imaging.VIDEO_EDGE)

@@ -28,6 +28,7 @@ from PIL import Image, UnidentifiedImageError
 
 from agent.platforms.base import SubmitRequest
 from agent.platforms.errors import PermanentError
+from agent.platforms.modes.common import with_choice
 from hardware.camera.base import fit_within, to_rgb
 
 if TYPE_CHECKING:
@@ -228,16 +229,23 @@ def estimate_jpeg_quality(im: Image.Image) -> int | None:
 
 
 def build_request(job: Job, profile: Any, max_edge: int, jpeg_quality: int) -> SubmitRequest:
-    """What the platform is sent for this job: the prepared photo, the profile, and the prompt and params with
-    the job's allowed remote overrides. Raises PermanentError when the photo is gone or unreadable."""
+    """What the platform is sent for this job: the prepared photo (none for a text-only endpoint), the effective
+    profile (the job's choice applied: ``with_choice``), and the prompt and params with the job's allowed remote
+    overrides. Raises PermanentError when the photo is gone or unreadable, or the choice no longer exists."""
     try:
-        photo = Path(job.capture_path).read_bytes()
-    except FileNotFoundError:
-        raise PermanentError(f"the captured photo is missing: {job.capture_path}", kind="storage") from None
-    try:
-        upload = prepare_upload(photo, max_edge, jpeg_quality)
-    except (PrepareError, OSError, ValueError) as e:
-        raise PermanentError(f"could not prepare the photo: {e}", kind="storage") from None
+        profile = with_choice(profile, job.choice)
+    except KeyError as e:
+        raise PermanentError(str(e.args[0]), kind="error") from None
+    upload = b""
+    if profile.sends_photo():
+        try:
+            photo = Path(job.capture_path).read_bytes()
+        except FileNotFoundError:
+            raise PermanentError(f"the captured photo is missing: {job.capture_path}", kind="storage") from None
+        try:
+            upload = prepare_upload(photo, max_edge, jpeg_quality)
+        except (PrepareError, OSError, ValueError) as e:
+            raise PermanentError(f"could not prepare the photo: {e}", kind="storage") from None
     params = {**profile.params, **{k: v for k, v in job.params.items() if k != "prompt"}}
     prompt = job.params.get("prompt", profile.prompt)
     return SubmitRequest(image=upload, image_name=f"{job.id}.jpg", profile=profile, prompt=prompt, params=params)

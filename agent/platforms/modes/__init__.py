@@ -7,11 +7,28 @@ line below, and its simulator route.
 
 from __future__ import annotations
 
-from agent.platforms.modes import ai_generations, apps_run, generate_image, images_edits, workflow_submit
-from agent.platforms.modes.common import Mode, ProfileBase
+from agent.platforms.modes import (
+    ai_generations,
+    apps_run,
+    generate_image,
+    images_edits,
+    images_generations,
+    videos_generations,
+    workflow_submit,
+)
+from agent.platforms.modes.common import Choice, Mode, ProfileBase, with_choice
 
 MODES: dict[str, Mode] = {
-    m.MODE.endpoint: m.MODE for m in (images_edits, ai_generations, apps_run, workflow_submit, generate_image)
+    m.MODE.endpoint: m.MODE
+    for m in (
+        images_edits,
+        images_generations,
+        videos_generations,
+        ai_generations,
+        apps_run,
+        workflow_submit,
+        generate_image,
+    )
 }
 
 
@@ -20,4 +37,4 @@ def endpoints_of(kind: str) -> tuple[str, ...]:
     return tuple(e for e, m in MODES.items() if m.kind == kind)
 
 
-__all__ = ["MODES", "Mode", "ProfileBase", "endpoints_of"]
+__all__ = ["MODES", "Choice", "Mode", "ProfileBase", "endpoints_of", "with_choice"]

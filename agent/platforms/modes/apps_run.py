@@ -1,15 +1,16 @@
 """Haiyi ``apps.run``: a ComfyUI workflow published as an AI app (the recommended way).
 
 Submit: multipart ``POST /openapi/v1/workflow/apps/run`` with ``workflow_id``, ``cluster_name``, optional
-``version_id``, the photo as the app's ``image_field``, any ``files`` and the params as the app's own fields.
+``version_id``, the photo as the app's ``image_field``, any ``files`` and the params as the app's own fields, the
+prompt as ``prompt_field`` (apps name their text parameter freely; default ``prompt``).
 Poll: ``GET /openapi/v1/workflow/apps/task/<id>``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from agent.platforms import haiyi
 from agent.platforms.base import SubmitRequest, SubmitResult, TaskStatus
@@ -31,9 +32,28 @@ class AppsRunProfile(ProfileBase):
     version_id: IdText | None = Field(None, description="a version of the app; default: the current one")
     cluster: str | None = Field(None, description='GPU cluster (GPU-4090, GPU-A800, ...) or "auto" (the default)')
     image_field: str = Field("input_image", min_length=1, description="the app's parameter that receives the photo")
+    prompt_field: str = Field("prompt", min_length=1, description="the app's parameter that receives the prompt")
     files: dict[str, ExistingFile] = Field(
         default_factory=dict, description="extra files the app takes, as { app_field = path }"
     )
+
+    choice_keys: ClassVar[frozenset[str]] = frozenset({"prompt", "params", "files"})
+
+    @model_validator(mode="after")
+    def _fields_differ(self) -> AppsRunProfile:
+        taken = {
+            "workflow_id": "the app id",
+            "cluster_name": "the cluster",
+            "version_id": "the app version",
+            self.image_field: "the photo (image_field)",
+        }
+        if self.prompt_field in taken:
+            raise ValueError(f"prompt_field {self.prompt_field!r} already carries {taken[self.prompt_field]}")
+        for name in self.files:
+            if name in taken or name == self.prompt_field:
+                what = taken.get(name, "the prompt (prompt_field)")
+                raise ValueError(f"files.{name}: that field already carries {what}")
+        return self
 
 
 def submit(client: HaiyiClient, req: SubmitRequest) -> SubmitResult:
@@ -47,7 +67,7 @@ def submit(client: HaiyiClient, req: SubmitRequest) -> SubmitResult:
         if profile.version_id:
             fields["version_id"] = profile.version_id
         if req.prompt is not None:
-            fields["prompt"] = req.prompt
+            fields[profile.prompt_field] = req.prompt
         for key, value in req.params.items():
             text = stringify(value)
             if text is not None and key not in fields:
