@@ -104,7 +104,7 @@ CASES = [
         MINIMAL.replace("images.edits", "apps.run"),
         [
             "PATH: profiles[0].endpoint: 'apps.run' is not an endpoint of an 'easyai' platform; "
-            "expected one of images.edits, ai.generations"
+            "expected one of images.edits, images.generations, videos.generations, ai.generations"
         ],
     ),
     (
@@ -223,7 +223,9 @@ OTHER_ENDPOINTS_KEYS = [
     (
         "files on images.edits",
         MINIMAL + 'files = { garment = "g.png" }\n',
-        ["PATH: profiles[0].files: unknown key for endpoint images.edits (only apps.run, workflow.submit take it)"],
+        [
+            "PATH: profiles[0].files: unknown key for endpoint images.edits (only ai.generations, apps.run, workflow.submit take it)"
+        ],
     ),
     (
         "workflow_file on ai.generations",
@@ -234,7 +236,8 @@ OTHER_ENDPOINTS_KEYS = [
         "model table on apps.run",
         haiyi_profile("apps.run", 'workflow_id = "1"\nmodel = { provider = "g", model = "m" }\n'),
         [
-            "PATH: profiles[1].model: unknown key for endpoint apps.run (only images.edits, ai.generations, generate.image "
+            "PATH: profiles[1].model: unknown key for endpoint apps.run (only images.edits, images.generations, "
+            "videos.generations, ai.generations, generate.image "
             "take it)"
         ],
     ),
@@ -248,7 +251,9 @@ OTHER_ENDPOINTS_KEYS = [
     (
         "image_field on generate.image",
         haiyi_profile("generate.image", 'model = { provider = "g", model = "m" }\nimage_field = "x"\n'),
-        ["PATH: profiles[1].image_field: unknown key for endpoint generate.image (only apps.run takes it)"],
+        [
+            "PATH: profiles[1].image_field: unknown key for endpoint generate.image (only images.edits, apps.run take it)"
+        ],
     ),
 ]
 
@@ -329,14 +334,15 @@ PROFILE_CASES = [
         MINIMAL.replace("images.edits", "images.edit"),
         [
             "PATH: profiles[0].endpoint: 'images.edit' is not an endpoint of an 'easyai' platform; "
-            "expected one of images.edits, ai.generations"
+            "expected one of images.edits, images.generations, videos.generations, ai.generations"
         ],
     ),
     (
         "unknown endpoint on an unknown platform",
         MINIMAL.replace("images.edits", "x.y").replace('"easy"\nendpoint', '"nope"\nendpoint'),
         [
-            "PATH: profiles[0].endpoint: unknown value 'x.y'; expected one of 'images.edits', 'ai.generations', "
+            "PATH: profiles[0].endpoint: unknown value 'x.y'; expected one of 'images.edits', 'images.generations', "
+            "'videos.generations', 'ai.generations', "
             "'apps.run', 'workflow.submit', 'generate.image'"
         ],
     ),
@@ -345,7 +351,7 @@ PROFILE_CASES = [
         MINIMAL.replace('endpoint = "images.edits"\nmodel = "cartoon_v2"', 'endpoint = "apps.run"\nworkflow_id = "1"'),
         [
             "PATH: profiles[0].endpoint: 'apps.run' is not an endpoint of an 'easyai' platform; "
-            "expected one of images.edits, ai.generations"
+            "expected one of images.edits, images.generations, videos.generations, ai.generations"
         ],
     ),
 ]
@@ -398,11 +404,19 @@ def test_profile_models_come_from_the_mode_registry() -> None:
 
     from agent.platforms.modes import MODES
 
-    assert list(MODES) == ["images.edits", "ai.generations", "apps.run", "workflow.submit", "generate.image"]
+    assert list(MODES) == [
+        "images.edits",
+        "images.generations",
+        "videos.generations",
+        "ai.generations",
+        "apps.run",
+        "workflow.submit",
+        "generate.image",
+    ]
     for endpoint, mode in MODES.items():
         assert mode.endpoint == endpoint and mode.kind in ("easyai", "haiyi")
         assert get_args(mode.profile_model.model_fields["endpoint"].annotation) == (endpoint,)
-        assert mode.is_async == (endpoint != "images.edits")
+        assert mode.is_async == (endpoint not in ("images.edits", "images.generations"))
 
 
 def _models_of(tp, seen: set) -> None:

@@ -381,7 +381,10 @@ def test_polls_follow_the_recorded_endpoint_and_refuse_another_platforms(sim, cl
     ):
         with pytest.raises(PermanentError) as e:
             call()
-        assert str(e.value) == "EasyAI has no endpoint 'apps.run' (images.edits, ai.generations)"
+        assert (
+            str(e.value)
+            == "EasyAI has no endpoint 'apps.run' (images.edits, images.generations, videos.generations, ai.generations)"
+        )
     assert len(sim.requests()) == before  # refused before anything was sent
 
 
@@ -480,7 +483,7 @@ def test_reply_shapes_from_the_docs():
     try:
         with pytest.raises(TransientError) as e:  # `rejected` on a poll: the queue is over its limit
             _task_status(_unwrap({"data": {"task_id": "t", "status": "rejected"}}), http)
-        assert e.value.kind == "rejected"
+        assert e.value.kind == "task_rejected"  # a queued task dropped: submitted again, never polled again
         st = _task_status({"task_id": "t", "status": "progressing", "progress": 0.42, "queue": 3}, http)
         assert (st.state, st.progress, st.queue_position) == ("running", 42, 3)
         st = _task_status({"status": "success", "output": ["/view?filename=a.wav&type=output"], "type": "audio"}, http)

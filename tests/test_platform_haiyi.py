@@ -319,6 +319,7 @@ def test_workflow_submit_uploads_and_patches_the_comfyui_json(sim, client_for, t
         workflow_file=wf_file,
         cluster="GPU-A800",
         inputs={"image": "73.inputs.image", "prompt": "6.inputs.text", "seed": "3.inputs.seed"},
+        remote_params=["seed"],
     )
     client = client_for()
     photo = jpeg()

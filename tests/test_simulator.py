@@ -1006,3 +1006,41 @@ def _close_fuzz_sim():
     if "sim" in _fuzz:
         _fuzz.pop("client").close()
         _fuzz.pop("sim").close()
+
+
+def test_quirk_no_file_upload(make_sim, client):
+    sim = make_sim(quirks={"no_file_upload"})
+    img = _tiny_jpeg()
+    r = client.post(f"{sim.url}/openapi/v1/file/upload", files={"file": ("a.jpg", img, "image/jpeg")})
+    assert r.status_code == 404 and r.json()["code"] == 404
+    assert upload(client, sim, img)["data"]["filename"]  # the workflow upload route stays
+
+
+def test_reject_polls_drops_queued_tasks_with_rejected(make_sim, client):
+    sim = make_sim(reject_polls=1, latency=5)
+    first = easyai_submit(client, sim)["task_id"]
+    second = easyai_submit(client, sim)["task_id"]
+    for _ in range(2):  # a dropped task stays rejected
+        assert client.get(f"{sim.url}/v1/ai/result/{first}").json()["status"] == "rejected"
+    assert client.get(f"{sim.url}/v1/ai/result/{second}").json()["status"] in ("submitted", "started")
+
+
+def test_received_describes_parts_json_and_pictures(sim, client):
+    img = _tiny_jpeg()
+    client.post(
+        f"{sim.url}/v1/images/edits",
+        data={"model": "cartoon", "prompt": "p"},
+        files=[("image[]", ("a.jpg", img, "image/jpeg")), ("image[]", ("b.jpg", img, "image/jpeg"))],
+    )
+    easyai_submit(client, sim, image="data:image/jpeg;base64," + base64.b64encode(img).decode())
+    edits_in, ai_in = sim.received()[-2:]
+    assert edits_in["endpoint"] == "images.edits" and edits_in["fields"] == {"model": "cartoon", "prompt": "p"}
+    assert [(p["name"], p["image"], p["format"]) for p in edits_in["parts"]] == [("image[]", [40, 30], "JPEG")] * 2
+    assert ai_in["json"]["params"]["image"]["image"] == [40, 30]
+    assert httpx.get(f"{sim.url}/_sim/received").json()[-1]["endpoint"] == "ai.generations"
+
+
+def _tiny_jpeg() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 30), (10, 200, 30)).save(buf, "JPEG")
+    return buf.getvalue()

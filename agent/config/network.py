@@ -45,11 +45,10 @@ class _PlatformBase(_Model):
     )
     upload_url: str | None = Field(
         None,
-        description="where a picture is uploaded when the platform needs a public URL and has no upload route "
-        "(POST multipart `file`, answer JSON with `url`)",
+        description="upload target for pictures the platform needs as public URLs (POST `file`, JSON `url` back)",
     )
     public_dir: Path | None = Field(
-        None, description="or: a folder a web server publishes; pictures are written here, named by content hash"
+        None, description="or: a folder a web server publishes (pictures written here, named by content hash)"
     )
     public_base_url: str | None = Field(None, description="the public URL of public_dir")
 
