@@ -20,6 +20,8 @@ Layout:
   wire.py     request/reply types, multipart parsing, error pages
 
 Control routes (no auth): GET /_sim/health, GET /_sim/record, GET /_sim/tasks, GET /_sim/requests,
+GET /_sim/received (what each request brought, see inbox.py), POST /_sim/upload (an owner's upload target:
+multipart `file` -> {"success", "url", "filename", "file_size"}),
 GET|POST /_sim/config (POST a JSON object of SimConfig fields; lists for quirks/failure_kinds/api_keys;
 host/port refused).
 

@@ -297,11 +297,12 @@ def upload_file(sim: Simulator, req: Request) -> Reply:
     return ok({"filename": f.name})
 
 
-def file_upload(sim: Simulator, req: Request) -> Reply:
-    if "no_file_upload" in req.cfg.quirks:
+def file_upload(sim: Simulator, req: Request, target: bool = False) -> Reply:
+    """Haiyi's upload route; with ``target`` the simulator's stand-in for an owner's upload target."""
+    if "no_file_upload" in req.cfg.quirks and not target:
         return error(404, f"POST {req.path} not found", 404)
     part = _upload_part(req)
-    sim.board.receive("file.upload", parts=inbox.describe_parts([part])[1])
+    sim.board.receive("upload.target" if target else "file.upload", parts=inbox.describe_parts([part])[1])
     f = _store_upload(sim, part)
     url = req.base_url + sim.board.files.signed_path(f, req.cfg)
     return json_reply({"success": True, "url": url, "filename": f.name, "file_size": f.size})

@@ -329,6 +329,11 @@ class Simulator:
             return json_reply(self.requests())
         if req.path == "/_sim/received" and req.method == "GET":
             return json_reply(self.received())
+        if req.path == "/_sim/upload" and req.method == "POST":  # an owner's upload target (upload_url)
+            try:
+                return haiyi.file_upload(self, req, target=True)
+            except BadRequest as e:
+                return json_reply({"error": e.message}, 400)
         if req.path == "/_sim/config" and req.method == "GET":
             return json_reply(self._cfg.as_dict())
         if req.path == "/_sim/config" and req.method == "POST":
