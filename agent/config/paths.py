@@ -8,6 +8,7 @@ path only when it is not an index, a ``/dev`` node or a URL.
 
 from __future__ import annotations
 
+import collections.abc
 import os
 import re
 import types
@@ -49,6 +50,12 @@ def _pick(models: list[type[BaseModel]], value: Any) -> type[BaseModel] | None:
         return models[0]
     if not isinstance(value, dict):
         return None
+    for tag in ("driver", "kind", "endpoint"):  # the discriminator first: other Literal fields may share values
+        for m in models:
+            f = m.model_fields.get(tag)
+            ann = unwrap_annotated(f.annotation) if f is not None else None
+            if tag in value and get_origin(ann) is Literal and value[tag] in get_args(ann):
+                return m
     for m in models:
         for name, f in m.model_fields.items():
             ann = unwrap_annotated(f.annotation)
@@ -68,7 +75,7 @@ def _walk(tp: Any, value: Any, base: Path) -> Any:
             return _fix(value, base)
         chosen = _pick([m for m in members if is_model(m)], value)
         return _walk(chosen, value, base) if chosen is not None else value
-    if origin is list and isinstance(value, list):
+    if origin in (list, collections.abc.Sequence) and isinstance(value, list):
         (item,) = get_args(tp)
         return [_walk(item, v, base) for v in value]
     if origin is dict and isinstance(value, dict):
