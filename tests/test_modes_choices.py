@@ -123,3 +123,31 @@ def test_the_rejected_rule_in_the_retry_policy() -> None:
     refused = TransientError("queue over limit", kind="rejected")
     assert policy.decide(refused, 1, "submit").retry  # no task ever existed: waits like an offline platform
     assert not policy.decide(refused, 2, "submit", time_left_s=0.0).retry
+
+
+def test_polls_carry_step_eta_and_queue_position(sim: Simulator, tmp_path: Path) -> None:
+    """What a guest's progress line reads: Haiyi's current node title, EasyAI's time_remained and queue."""
+    sim.configure(latency=1.5, workers=1)
+    seen: dict[str, set[Any]] = {"step": set(), "eta": set(), "queue": set()}
+    for name, prof_name in (("haiyi-app.toml", "tryon-app"), ("easyai-workflow.toml", "beach")):
+        loaded = load_config(example(name, sim, tmp_path))
+        prof = loaded.config.profile(prof_name)
+        plat = loaded.config.platforms[prof.platform]
+        client = make_client(prof.platform, plat, loaded.secrets.platform_keys.get(prof.platform))
+        try:
+            ids = [
+                client.submit(build_request(job_for(tmp_path, prof_name, None), prof, 1024, 90)).task_id for _ in "ab"
+            ]
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                st = [client.poll(str(i), prof.endpoint) for i in ids]
+                seen["step"] |= {s.step for s in st}
+                seen["eta"] |= {s.eta_s is not None for s in st if prof.platform == "easy"}
+                seen["queue"] |= {s.queue_position for s in st if prof.platform == "easy"}
+                if all(s.finished for s in st):
+                    break
+                time.sleep(0.1)
+        finally:
+            client.close()
+    assert {"KSampler", "VAE Decode"} <= seen["step"]  # Haiyi curr_node.title while running
+    assert seen["eta"] == {True} and 1 in seen["queue"]  # EasyAI time_remained, and the second task waits
