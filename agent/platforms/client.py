@@ -151,4 +151,5 @@ def clean_status(http: PlatformHTTP, st: TaskStatus) -> TaskStatus:
         )
         outputs = outputs[: http.max_outputs]
     message = None if st.message is None else http.text(st.message, MESSAGE_CHARS)
-    return TaskStatus(st.state, st.progress, outputs, message, warnings, st.queue_position)
+    step = None if st.step is None else http.text(st.step, TITLE_CHARS)  # a platform text a guest may read
+    return TaskStatus(st.state, st.progress, outputs, message, warnings, st.queue_position, step, st.eta_s)

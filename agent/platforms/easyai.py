@@ -131,7 +131,9 @@ def task_status(reply: dict[str, Any], http: PlatformHTTP) -> TaskStatus:
             return TaskStatus("failed", progress, [], "EasyAI reported success but returned no outputs")
     if state == "failed":
         message = message or "EasyAI reported the task as failed"
-    return TaskStatus(state, progress, outputs, message, queue_position=queue_position)
+    eta = reply.get("time_remained")  # seconds, when the platform estimates them
+    eta_s = float(eta) if isinstance(eta, (int, float)) and not isinstance(eta, bool) and 0 <= eta < 86400 else None
+    return TaskStatus(state, progress, outputs, message, queue_position=queue_position, eta_s=eta_s)
 
 
 class EasyAIClient(HttpClientBase):

@@ -150,7 +150,9 @@ def task_status(data: Any, http: PlatformHTTP) -> TaskStatus:
     if word and word not in STATES:
         log.warning("Haiyi answered an unknown task status %r; treated as running", word)
     progress_field = data.get("progress")  # {"total_progress": N, ...} (workflows) or a bare N (generate)
+    step = None
     if isinstance(progress_field, dict):
+        step = as_str(as_dict(progress_field.get("curr_node")).get("title"))  # the node running now
         progress_field = progress_field.get("total_progress")
     progress = as_percent(progress_field)
 
@@ -189,7 +191,14 @@ def task_status(data: Any, http: PlatformHTTP) -> TaskStatus:
             )
     if state == "failed":
         message = "; ".join(errors) or message or "; ".join(warnings) or "Haiyi reported the task as failed"
-    return TaskStatus(state, progress, media, message if state == "failed" else None, warnings + errors)
+    return TaskStatus(
+        state,
+        progress,
+        media,
+        message if state == "failed" else None,
+        warnings + errors,
+        step=step if state in ("pending", "running") else None,
+    )
 
 
 def task_id_of(reply: Any) -> str:

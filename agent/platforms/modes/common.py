@@ -10,10 +10,27 @@ from pydantic import Field, field_validator
 
 from agent.platforms.base import SubmitRequest, SubmitResult, TaskStatus
 from agent.platforms.errors import PermanentError
-from agent.schema import _Model
+from agent.schema import ExistingFile, _Model
 
 # Keys a remote trigger may never override: they name local files or make the platform fetch a URL.
 NEVER_REMOTE = ("image", "images", "mask", "files", "workflow_file", "url", "image_url")
+
+
+# --- MINIMAL STAND-IN (helper B, branch `progress`) -----------------------------------------------------------
+# The choice model is helper A's (branch `modes`); this is only the interface from design-s3.md so B's triggers can
+# be tested. At merge the lead keeps A's `Choice`, `ProfileBase.choices`, `ProfileBase.choice` and `with_choice`.
+class Choice(_Model):
+    """One entry of a profile's catalogue (a garment, a style): what a trigger names by `id`."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="what a trigger names; letters, digits, _ . -")
+    label: str = Field("", description="what the kiosk shows")
+    thumbnail: ExistingFile | None = Field(None, description="picture the kiosk shows for it")
+    images: list[ExistingFile] = Field(default_factory=list, description="static images this choice sends")
+    files: dict[str, ExistingFile] = Field(default_factory=dict, description="static files this choice sends")
+    params: dict[str, Any] = Field(default_factory=dict, description="params this choice sets")
+
+
+# --- end of the stand-in ----------------------------------------------------------------------------------------
 
 
 class ProfileBase(_Model):
@@ -31,6 +48,15 @@ class ProfileBase(_Model):
     remote_params: list[str] = Field(
         default_factory=list, description="params (and prompt) an MQTT/HTTP trigger may override"
     )
+
+    choices: list[Choice] = Field(default_factory=list, description="a catalogue a trigger picks from by id")
+
+    def choice(self, choice_id: str) -> Choice:
+        """The choice with this id (KeyError when there is none)."""
+        for c in self.choices:
+            if c.id == choice_id:
+                return c
+        raise KeyError(choice_id)
 
     @field_validator("remote_params")
     @classmethod
