@@ -2,7 +2,8 @@
 
 A payload is a JSON object; unknown keys are refused so a typo never silently means "the default"::
 
-    capture: {"request_id", "profile"?, "choice"?, "params"?, "ttl_s"?, "ts"?}
+    capture: {"request_id", "profile"?, "choice"?, "selected"?, "params"?, "ttl_s"?, "ts"?}
+             ("selected": true takes the profile and choice Home Assistant selected, see selection.py)
     cancel | retry | print: {"request_id", "job_id"?, "ttl_s"?, "ts"?}   (no job_id: the latest job, like a button)
 """
 
@@ -20,7 +21,7 @@ from agent.logs import has_control_chars
 MAX_PAYLOAD = 64 * 1024
 REQUEST_ID_MAX = 128
 
-_CAPTURE_KEYS = frozenset({"request_id", "profile", "choice", "params", "ttl_s", "ts"})
+_CAPTURE_KEYS = frozenset({"request_id", "profile", "choice", "selected", "params", "ttl_s", "ts"})
 _JOB_KEYS = frozenset({"request_id", "job_id", "ttl_s", "ts"})
 
 
@@ -43,6 +44,7 @@ class ParsedCommand:
     command: Command
     ttl_s: float | None = None
     ts: float | None = None
+    selected: bool = False  # capture: use the booth's current selection (profile and choice)
 
 
 def _is_number(v: Any) -> bool:
@@ -121,6 +123,11 @@ def parse_command(action: str, payload: bytes) -> ParsedCommand:
             raise Rejected(
                 "bad_request", "choice must be a choice id (letters, digits, _ . -), never a path or URL", rid
             )
+        selected = obj.get("selected", False)
+        if not isinstance(selected, bool):
+            raise Rejected("bad_request", "selected must be true or false", rid)
+        if selected and (profile is not None or choice is not None):
+            raise Rejected("bad_request", "selected: true takes the selection; do not name a profile or choice", rid)
         params = obj.get("params")
         if params is not None and not isinstance(params, dict):
             raise Rejected("bad_request", "params must be a JSON object", rid)
@@ -132,7 +139,13 @@ def parse_command(action: str, payload: bytes) -> ParsedCommand:
         if job_id is not None and not (isinstance(job_id, str) and 1 <= len(job_id) <= 128):
             raise Rejected("bad_request", "job_id must be a job id (string)", rid)
         cmd = Command(action=action, source="mqtt", job_id=job_id, request_id=rid)  # type: ignore[arg-type]
-    return ParsedCommand(rid, cmd, float(ttl_s) if ttl_s is not None else None, float(ts) if ts is not None else None)
+    return ParsedCommand(
+        rid,
+        cmd,
+        float(ttl_s) if ttl_s is not None else None,
+        float(ts) if ts is not None else None,
+        selected=action == "capture" and obj.get("selected") is True,
+    )
 
 
 def check_age(parsed: ParsedCommand, now: float) -> None:

@@ -197,7 +197,7 @@ def task_status(data: Any, http: PlatformHTTP) -> TaskStatus:
         media,
         message if state == "failed" else None,
         warnings + errors,
-        step=step if state in ("pending", "running") else None,
+        step=step if state == "running" else None,
     )
 
 
