@@ -20,12 +20,14 @@ from typing import Any
 
 from agent import __version__, clock
 from agent.admission import Admission
+from agent.choices import find_choice
 from agent.commands import Command, CommandError, is_remote
 from agent.config import Config, LoadedConfig, Secrets
 from agent.events import EventBus
 from agent.jobs.actions import cancel_job
 from agent.jobs.lifecycle import RETRYABLE, Lifecycle
 from agent.jobs.model import WORK_STATES, Job, JobState
+from agent.jobs.progress import progress_of
 from agent.lanes import PriorityWorker
 from agent.live import LiveConfig
 from agent.mode import ModeTracker
@@ -235,6 +237,7 @@ class Agent:
             names = ", ".join(p.name for p in cfg.profiles)
             raise CommandError("not_found", f"unknown profile {cmd.profile!r} (profiles: {names})") from None
         params = check_remote_params(profile, cmd.params)  # whatever the source says it is
+        choice = find_choice(profile, cmd.choice)  # an id of the profile's catalogue, never a path or URL
         if cmd.request_id:
             # a command redelivered (MQTT QoS 1 after a restart, a kiosk or HTTP client retrying) is answered with
             # the job it made, not run again - whatever source label it carries
@@ -265,6 +268,8 @@ class Agent:
                     params=params,
                     request_id=cmd.request_id,
                     backlog=profile.platform in offline,
+                    choice=choice.id if choice is not None else None,
+                    eta_s=self.scheduler.eta.typical(profile.name),
                 )
                 self.lifecycle.captured(job)  # committed: the photo is now in the durable queue
                 if job.priority and profile.platform in offline:
@@ -282,11 +287,14 @@ class Agent:
         finally:
             self.events.publish("capture.ended", ok=ok, source=cmd.source)
         self.scheduler.wake()
-        return {"job_id": job.id, "state": job.state.value, "profile": job.profile}
+        return {"job_id": job.id, "state": job.state.value, "profile": job.profile, "choice": job.choice}
 
-    def capture_file(self, image: bytes, *, profile: str | None = None, source: str = "cli") -> dict[str, Any]:
+    def capture_file(
+        self, image: bytes, *, profile: str | None = None, source: str = "cli", choice: str | None = None
+    ) -> dict[str, Any]:
         """Queue a given photo (``edge-agent once --image FILE``) instead of taking one."""
-        return self._captures.submit(0, self._capture, Command("capture", source, profile=profile), image).result()
+        cmd = Command("capture", source, profile=profile, choice=choice)
+        return self._captures.submit(0, self._capture, cmd, image).result()
 
     def _find_job(self, job_id: str | None, states: tuple[JobState, ...], what: str) -> Job:
         if job_id is None:
@@ -332,11 +340,11 @@ class Agent:
             "profile": job.profile,
             "source": job.source,
             "state": job.state.value,
-            "progress": job.progress,
             "request_id": job.request_id,
             "platform": job.platform,
             "created_at": job.created_at,
-            "queue_position": job.queue_position,
+            "choice": job.choice,
+            **progress_of(job),  # progress, stage, step, queue_position, eta_s: what a guest reads
         }
         if job.state in (S.FAILED, S.EXPIRED, S.CANCELLED) or (job.error and not job.state.final):
             data["error"] = job.error

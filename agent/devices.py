@@ -4,7 +4,7 @@
 is told), so the wiring lives here:
 
 * ``ButtonService`` builds ``ButtonSpec`` values from ``[[buttons]]``, hands each press to
-  ``agent.request(Command(action, "button", profile=...))`` and locks capture buttons out while the agent is
+  ``agent.request(Command(action, "button", profile=..., choice=...))`` and locks capture buttons out while the agent is
   ``capturing``.
 * ``LedService`` builds ``LedPins`` from ``[indicators]``, shows the agent's current mode and then follows the
   ``agent.mode`` events on ``agent.events``.
@@ -47,14 +47,28 @@ class DeviceHost(Protocol):
     def request(self, cmd: Command) -> Future[dict[str, Any]]: ...
 
 
+def button_target(profile: str | None, choice: str | None) -> str | None:
+    """What a capture button asks for, as the one opaque label ``hardware.gpio`` hands back on a press:
+    ``profile`` or ``profile/choice`` (profile names and choice ids never contain a slash)."""
+    return profile if choice is None else f"{profile or ''}/{choice}"
+
+
+def split_target(target: str | None) -> tuple[str | None, str | None]:
+    """(profile, choice) of a label made by ``button_target``."""
+    if target is None or "/" not in target:
+        return target, None
+    profile, choice = target.split("/", 1)
+    return profile or None, choice
+
+
 def button_spec(cfg: ButtonConfig) -> ButtonSpec:
     """One ``[[buttons]]`` entry as the plain values ``hardware.gpio`` takes."""
     return ButtonSpec(
         pin=cfg.pin,
         action=cfg.action,
-        profile=cfg.profile,
+        profile=button_target(cfg.profile, cfg.choice),
         hold_action=cfg.hold_action,
-        hold_profile=cfg.hold_profile,
+        hold_profile=button_target(cfg.hold_profile, cfg.hold_choice),
         hold_time_s=cfg.hold_time_s,
         bounce_time_s=cfg.bounce_time_s,
         pull_up=cfg.pull_up,
@@ -109,7 +123,9 @@ class ButtonService:
         # runs on gpiozero's thread: agent.request only queues the command and returns a future
         if action not in ACTIONS:
             raise CommandError("bad_request", f"unknown button action {action!r}")
-        return self._agent.request(Command(action=cast(Action, action), source="button", profile=profile))
+        profile, choice = split_target(profile)
+        cmd = Command(action=cast(Action, action), source="button", profile=profile, choice=choice)
+        return self._agent.request(cmd)
 
     def _is_busy(self) -> bool:
         return self._agent.mode == "capturing"

@@ -84,7 +84,7 @@ def test_once_live_progress_on_a_terminal(config_file, sim) -> None:
     finally:
         sim.configure(latency=0.2)
     screen = b"".join(chunks).decode(errors="replace")
-    assert "submitted" in screen and "%" in screen and "\r" in screen
+    assert "running" in screen and "%" in screen and "\r" in screen  # the stage a guest reads (tests/test_progress.py)
 
 
 def test_once_bad_config_exits_2(tmp_path: Path) -> None:

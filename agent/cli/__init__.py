@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = add("once", "one job in the foreground, with live progress; prints the output paths", cmd_once)
     s.add_argument("--profile", help="the profile to use (default: the first in the config)")
+    s.add_argument("--choice", help="one of the profile's choices, by id (a garment, a style)")
     s.add_argument("--image", help="use this photo instead of the camera")
     s.add_argument("--json", action="store_true", help="print one JSON object instead of paths")
     s.add_argument(
@@ -76,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = add("trigger", "ask the running daemon to start a job; prints its id", cmd_trigger)
     s.add_argument("--profile", help="the profile to use (default: the first in the config)")
+    s.add_argument("--choice", help="one of the profile's choices, by id (a garment, a style)")
     s.add_argument("--wait", action="store_true", help="wait for the end; exit 0 when done, 1 otherwise")
     s.add_argument("--timeout", type=_positive, default=600.0, help="with --wait: give up after this many seconds")
 

@@ -24,6 +24,7 @@ from agent.cli.common import (
     setup_logging,
 )
 from agent.jobs.model import FINAL_STATES, Job, JobState
+from agent.jobs.progress import progress_of
 
 if TYPE_CHECKING:
     from agent.core import Agent
@@ -32,13 +33,15 @@ if TYPE_CHECKING:
 def cmd_once(args: argparse.Namespace) -> int:
     loaded = load(args)
     setup_logging(args, loaded, default="ERROR")  # the outcome line says what happened
+    from agent.choices import find_choice
     from agent.commands import Command, CommandError
 
-    if args.profile is not None:
-        try:
-            loaded.config.profile(args.profile)
-        except KeyError:
-            raise CliError(f"unknown profile {args.profile!r}", EXIT_USAGE) from None
+    try:
+        find_choice(loaded.config.profile(args.profile), args.choice)  # usage errors before anything is queued
+    except KeyError:
+        raise CliError(f"unknown profile {args.profile!r}", EXIT_USAGE) from None
+    except CommandError as e:
+        raise CliError(e.message, EXIT_USAGE) from None
     if not args.image and loaded.config.camera.driver in ("picamera2", "opencv") and daemon_url(loaded):
         raise CliError("the running daemon holds the camera: use `edge-agent trigger --wait` (or `once --image FILE`)")
     image = None
@@ -64,9 +67,9 @@ def cmd_once(args: argparse.Namespace) -> int:
     try:
         try:
             if image is not None:
-                res = agent.capture_file(image, profile=args.profile)
+                res = agent.capture_file(image, profile=args.profile, choice=args.choice)
             else:
-                res = agent.request(Command("capture", "cli", profile=args.profile)).result()
+                res = agent.request(Command("capture", "cli", profile=args.profile, choice=args.choice)).result()
         except CommandError as e:
             raise CliError(e.message) from None
         job_id = res["job_id"]
@@ -112,13 +115,7 @@ def _follow(agent: Agent, job_id: str, live: bool, timeout: float) -> Job:
     while True:
         job = _job(agent, job_id)
         if live:
-            bar_n = int((job.progress or 0) / 5)
-            line = (
-                f"\r{job.state.value:<11} [{'#' * bar_n}{'.' * (20 - bar_n)}] "
-                f"{job.progress if job.progress is not None else '--':>3}% {time.monotonic() - start:5.1f}s"
-            )
-            if job.error and not job.state.final:
-                line += f"  waiting: {job.error[:60]}"
+            line = "\r" + progress_line(job, time.monotonic() - start)
             if line != last:
                 sys.stderr.write(line.ljust(100)[:100])
                 sys.stderr.flush()
@@ -128,6 +125,23 @@ def _follow(agent: Agent, job_id: str, live: bool, timeout: float) -> Job:
                 sys.stderr.write("\n")
             return job
         agent.wait_for(job_id, timeout=0.2)
+
+
+def progress_line(job: Job, elapsed: float) -> str:
+    """One terminal line: stage, bar, percent, the platform's current step or queue, the ETA, time so far."""
+    bar_n = int((job.progress or 0) / 5)
+    pct = f"{job.progress:>3}%" if job.progress is not None else " --%"
+    line = f"{job.stage or job.state.value:<11} [{'#' * bar_n}{'.' * (20 - bar_n)}] {pct}"
+    if job.queue_position:
+        line += f"  {job.queue_position} ahead"
+    if job.step:
+        line += f"  {job.step[:30]}"
+    if job.eta_s is not None:
+        line += f"  ~{job.eta_s:.0f}s left"
+    line += f"  {elapsed:5.1f}s"
+    if job.error and not job.state.final:
+        line += f"  waiting: {job.error[:40]}"
+    return line
 
 
 def _job(agent: Agent, job_id: str) -> Job:
@@ -146,6 +160,8 @@ def cmd_trigger(args: argparse.Namespace) -> int:
         body: dict[str, Any] = {"source": "cli"}
         if args.profile:
             body["profile"] = args.profile
+        if args.choice:
+            body["choice"] = args.choice
         try:
             r = client.post("/api/capture", json=body, headers=SAME_ORIGIN_PROOF)  # the API's same-origin proof
         except httpx.HTTPError as e:
@@ -186,6 +202,8 @@ def _summary(job: Job, *, finished: bool) -> dict[str, Any]:
         "job_id": job.id,
         "state": job.state.value,
         "profile": job.profile,
+        "choice": job.choice,
+        **progress_of(job),
         "error": job.error,
         "result_dir": job.result_dir,
         "outputs": [{"type": o.type, "path": o.path} for o in job.outputs] if finished else [],

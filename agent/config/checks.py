@@ -101,6 +101,31 @@ def _pin_issues(cfg: Config, profile_names: list[str]) -> list[ConfigIssue]:
             prof_name = getattr(b, prof_key)
             if prof_name is not None and prof_name not in profile_names:
                 issues.append(ConfigIssue(f"buttons[{i}].{prof_key}", f"unknown profile {prof_name!r}"))
+        issues += _button_choice_issues(cfg, i)
     for led in ("ready_led", "busy_led", "error_led"):
         claim(getattr(cfg.indicators, led), f"indicators.{led}")
+    return issues
+
+
+def _button_choice_issues(cfg: Config, i: int) -> list[ConfigIssue]:
+    """A button's `choice` / `hold_choice` is one of its profile's choices, on a capture."""
+    from agent.choices import find_choice
+    from agent.commands import CommandError
+
+    b = cfg.buttons[i]
+    issues: list[ConfigIssue] = []
+    for key, action, prof_name in (("choice", b.action, b.profile), ("hold_choice", b.hold_action, b.hold_profile)):
+        choice = getattr(b, key)
+        if choice is None:
+            continue
+        if action != "capture":
+            which = key.replace("choice", "action")
+            issues.append(ConfigIssue(f"buttons[{i}].{key}", f'a choice needs {which} = "capture" (it is {action!r})'))
+            continue
+        try:
+            find_choice(cfg.profile(prof_name), choice)
+        except (KeyError, IndexError):
+            continue  # the unknown profile (or none at all) is reported on its own
+        except CommandError as e:
+            issues.append(ConfigIssue(f"buttons[{i}].{key}", e.message))
     return issues

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from agent.commands import ACTIONS, Command, CommandError
-from agent.httpapi import guard
+from agent.httpapi import guard, profiles
 from agent.httpapi.files import open_result
 from agent.httpapi.limits import SEND_TIMEOUT_S, client_key, is_own_client
+from agent.httpapi.profiles import profiles_view
 from agent.httpapi.server import DeadlineReader
 from agent.httpapi.sse import serve_events
 from agent.jobs.model import Job, JobState
@@ -203,6 +204,10 @@ class Handler(BaseHTTPRequestHandler):
             self._send_json(200, agent.state())
         elif path == "/api/events":
             serve_events(self)
+        elif path == "/api/profiles":
+            self._send_json(200, profiles_view(agent.config))
+        elif m := profiles.ROUTE.match(path):
+            profiles.serve_thumbnail(self, m.group(1), m.group(2))
         elif path == "/api/jobs":
             self._list_jobs(parse_qs(url.query))
         elif m := _JOB_ROUTE.match(path):
@@ -247,11 +252,16 @@ class Handler(BaseHTTPRequestHandler):
             return
         if not self.own_client:
             source = "http"  # only the booth itself (its kiosk, its CLI) is a guest: others are rate-limited
+        choice = body.get("choice")
+        if choice is not None and not isinstance(choice, str):
+            self.send_error_json(400, "bad_request", "choice must be a choice id (string)")
+            return
         request_id = body.get("request_id")
         cmd = Command(
             "capture",
             source,
             profile=profile,
+            choice=choice,
             params=body.get("params") or {},
             request_id=request_id if isinstance(request_id, str) else None,
         )

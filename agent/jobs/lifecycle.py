@@ -36,6 +36,7 @@ from agent.jobs.model import (
     JobState,
     Output,
 )
+from agent.jobs.progress import PROGRESS_KEYS
 from agent.jobs.retry import WAIT_POLL
 
 if TYPE_CHECKING:
@@ -179,8 +180,12 @@ class Lifecycle:
 
     # ------------------------------------------------------------------------------------------ the pipeline
 
-    def start_submit(self, job_id: str, *, platform: str, endpoint: str, attempts: int) -> Job | None:
-        return self._move("start_submit", job_id, platform=platform, endpoint=endpoint, attempts=attempts)
+    def start_submit(
+        self, job_id: str, *, platform: str, endpoint: str, attempts: int, eta_s: float | None = None
+    ) -> Job | None:
+        return self._move(
+            "start_submit", job_id, platform=platform, endpoint=endpoint, attempts=attempts, eta_s=eta_s, progress=None
+        )
 
     def submitted(
         self, job_id: str, task_id: str | None, *, next_poll_at: float, since: float | None = None
@@ -214,10 +219,17 @@ class Lifecycle:
         )
 
     def progress(
-        self, before: Job, *, progress: int | None, queue_position: int | None, next_poll_at: float
+        self,
+        before: Job,
+        *,
+        progress: int | None,
+        queue_position: int | None,
+        next_poll_at: float,
+        step: str | None = None,
+        eta_s: float | None = None,
     ) -> Job | None:
-        """The task is still running: no state change, no job.json; announced when the progress moved. `before`
-        is the job as the poll saw it (no second read on the hot path)."""
+        """The task is still running: no state change, no job.json; announced (`job.progress`) when anything a
+        guest reads moved. `before` is the job as the poll saw it (no second read on the hot path)."""
         job = self.store.update(
             before.id,
             (S.SUBMITTED,),
@@ -227,8 +239,10 @@ class Lifecycle:
             error=None,
             queue_position=queue_position,
             progress=progress if progress is not None else before.progress,
+            step=step,
+            eta_s=eta_s,
         )
-        moved = job is not None and (job.progress != before.progress or job.queue_position != before.queue_position)
+        moved = job is not None and any(getattr(job, k) != getattr(before, k) for k in PROGRESS_KEYS)
         if moved and job is not None and self.on_change is not None:
             self.on_change(job, True)
         return job

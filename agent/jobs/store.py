@@ -17,6 +17,7 @@ from typing import Any
 from agent import clock
 from agent.jobs.lifecycle import InvalidTransition, check_edges
 from agent.jobs.model import ACTIVE_STATES, FINAL_STATES, WORK_STATES, Job, JobState
+from agent.jobs.progress import settle
 from agent.jobs.rows import ADDED_COLUMNS, ADDED_INDEXES, HISTORY_MAX, SCHEMA, SCHEMA_VERSION, from_row, to_row
 
 _STATE_FIELDS = frozenset({"state", "history", "finished_at", "id"})  # written by moves only
@@ -92,6 +93,7 @@ class JobStore:
     # ------------------------------------------------------------------------------------------ writes
 
     def insert(self, job: Job) -> None:
+        settle(job)
         row = to_row(job)
         cols = ", ".join(row)
         marks = ", ".join("?" for _ in row)
@@ -164,6 +166,7 @@ class JobStore:
             return job
 
     def _write(self, job: Job) -> None:
+        settle(job)  # the stage a guest reads follows the state, on every write
         row = to_row(job)
         sets = ", ".join(f"{k} = ?" for k in row if k != "id")
         self._db.execute(f"UPDATE jobs SET {sets} WHERE id = ?", [v for k, v in row.items() if k != "id"] + [job.id])
@@ -358,6 +361,16 @@ class JobStore:
                 "SELECT error, id, updated_at, state FROM jobs WHERE error IS NOT NULL ORDER BY updated_at DESC LIMIT 1"
             ).fetchone()
         return {"error": row[0], "job_id": row[1], "at": row[2], "state": row[3]} if row else None
+
+    def meta_get(self, key: str) -> str | None:
+        """A small value kept beside the jobs (e.g. the ETA history of a profile, agent/jobs/eta.py)."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def meta_set(self, key: str, value: str) -> None:
+        with self._tx():
+            self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
     def data_version(self) -> int:
         """Changes whenever another connection (e.g. `edge-agent queue ...`) commits; not for our own writes."""

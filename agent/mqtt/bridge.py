@@ -40,7 +40,7 @@ from agent.mqtt.dedupe import Reply, RequestCache
 from agent.mqtt.guard import ClientIdGuard
 from agent.mqtt.intake import CommandIntake
 from agent.mqtt.payloads import dumps, event_payload, first_image_url, result_payload
-from agent.mqtt.retained import final_state, stored_result, sync_discovery
+from agent.mqtt.retained import final_state, publish_catalogue, stored_result, sync_discovery
 from agent.mqtt.topics import Topics
 from agent.redact import Redactor
 
@@ -258,7 +258,7 @@ class MqttBridge:
 
     def _subscriptions(self, topics: Topics) -> list[tuple[str, SubscribeOptions]] | list[tuple[str, int]]:
         wanted = [topics.commands, topics.fleet_commands]
-        ha = [topics.ha_status] if self.cfg.homeassistant_discovery else []
+        ha = [topics.ha_status, topics.selection_set] if self.cfg.homeassistant_discovery else []
         if self._protocol != paho.MQTTv5:
             return [(t, 1) for t in wanted + ha]
         # see a retained command as retained (to refuse it), and only when the subscription is new
@@ -302,6 +302,11 @@ class MqttBridge:
                     with self._lock:
                         self._announce_pending = True
                     self._wake.set()
+                return
+            if self.cfg.homeassistant_discovery and msg.topic == topics.selection_set:
+                option = self.intake.selection.set(self.agent.config, bytes(msg.payload))
+                if option is not None and not msg.retain:  # non-blocking: queued for paho's thread
+                    self._publish(topics.selection, option, qos=1, retain=True)
                 return
             action = topics.command_action(msg.topic)
             if action is not None:
@@ -358,6 +363,7 @@ class MqttBridge:
                     with self._lock:
                         self._announce_pending = False
                     sync_discovery(self.agent, self.topics, self._publish_acked)
+                    publish_catalogue(self.agent, self.topics, self.intake.selection, self._publish_acked)
                 self._publish_state(poll=not woke)
             except Exception:
                 log.exception("MQTT: publishing state failed")

@@ -2,7 +2,8 @@
 
 A payload is a JSON object; unknown keys are refused so a typo never silently means "the default"::
 
-    capture: {"request_id", "profile"?, "params"?, "ttl_s"?, "ts"?}
+    capture: {"request_id", "profile"?, "choice"?, "selected"?, "params"?, "ttl_s"?, "ts"?}
+             ("selected": true takes the profile and choice Home Assistant selected, see selection.py)
     cancel | retry | print: {"request_id", "job_id"?, "ttl_s"?, "ts"?}   (no job_id: the latest job, like a button)
 """
 
@@ -12,6 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from agent.choices import CHOICE_ID
 from agent.commands import ACTIONS, Command
 from agent.jsonutil import JSONError, loads_strict
 from agent.logs import has_control_chars
@@ -19,7 +21,7 @@ from agent.logs import has_control_chars
 MAX_PAYLOAD = 64 * 1024
 REQUEST_ID_MAX = 128
 
-_CAPTURE_KEYS = frozenset({"request_id", "profile", "params", "ttl_s", "ts"})
+_CAPTURE_KEYS = frozenset({"request_id", "profile", "choice", "selected", "params", "ttl_s", "ts"})
 _JOB_KEYS = frozenset({"request_id", "job_id", "ttl_s", "ts"})
 
 
@@ -42,6 +44,7 @@ class ParsedCommand:
     command: Command
     ttl_s: float | None = None
     ts: float | None = None
+    selected: bool = False  # capture: use the booth's current selection (profile and choice)
 
 
 def _is_number(v: Any) -> bool:
@@ -115,16 +118,34 @@ def parse_command(action: str, payload: bytes) -> ParsedCommand:
         profile = obj.get("profile")
         if profile is not None and not (isinstance(profile, str) and 1 <= len(profile) <= 128):
             raise Rejected("bad_request", "profile must be a profile name (string)", rid)
+        choice = obj.get("choice")
+        if choice is not None and not (isinstance(choice, str) and CHOICE_ID.match(choice)):
+            raise Rejected(
+                "bad_request", "choice must be a choice id (letters, digits, _ . -), never a path or URL", rid
+            )
+        selected = obj.get("selected", False)
+        if not isinstance(selected, bool):
+            raise Rejected("bad_request", "selected must be true or false", rid)
+        if selected and (profile is not None or choice is not None):
+            raise Rejected("bad_request", "selected: true takes the selection; do not name a profile or choice", rid)
         params = obj.get("params")
         if params is not None and not isinstance(params, dict):
             raise Rejected("bad_request", "params must be a JSON object", rid)
-        cmd = Command(action="capture", source="mqtt", profile=profile, params=dict(params or {}), request_id=rid)
+        cmd = Command(
+            action="capture", source="mqtt", profile=profile, choice=choice, params=dict(params or {}), request_id=rid
+        )
     else:
         job_id = obj.get("job_id")
         if job_id is not None and not (isinstance(job_id, str) and 1 <= len(job_id) <= 128):
             raise Rejected("bad_request", "job_id must be a job id (string)", rid)
         cmd = Command(action=action, source="mqtt", job_id=job_id, request_id=rid)  # type: ignore[arg-type]
-    return ParsedCommand(rid, cmd, float(ttl_s) if ttl_s is not None else None, float(ts) if ts is not None else None)
+    return ParsedCommand(
+        rid,
+        cmd,
+        float(ttl_s) if ttl_s is not None else None,
+        float(ts) if ts is not None else None,
+        selected=action == "capture" and obj.get("selected") is True,
+    )
 
 
 def check_age(parsed: ParsedCommand, now: float) -> None:

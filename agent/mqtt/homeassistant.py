@@ -1,6 +1,7 @@
 """Home Assistant MQTT discovery: one retained device document for the whole booth.
 
-On ``<discovery_prefix>/device/<device_id>/config``: a button per profile, Mode / Queue depth / Last error sensors
+On ``<discovery_prefix>/device/<device_id>/config``: a button per profile, a select of the profiles and their
+choices with a "Capture selected" button (selection.py), Mode / Queue depth / Last error sensors
 over B/state, an image entity on B/result/url, availability on B/status. The buttons publish to the ordinary
 B/cmd/capture through a ``command_template`` that HA renders on each press into
 ``{"request_id":"ha-<now>","profile":...,"ts":<now>,"ttl_s":60}``: no special topic, and dedupe and expiry apply
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent import __version__
 from agent.durable import write_durable
+from agent.mqtt.selection import options
 from agent.mqtt.topics import Topics
 
 if TYPE_CHECKING:
@@ -32,11 +34,13 @@ if TYPE_CHECKING:
 HA_COMMAND_TTL_S = 60  # a Home Assistant press older than this (booth offline) is not a photo anyone wants
 
 
-def ha_button_template(profile: str) -> str:
-    """HA renders this on every press: a fresh request_id and ts, so dedupe and ttl work as for any sender."""
+def ha_button_template(profile: str | None) -> str:
+    """HA renders this on every press: a fresh request_id and ts, so dedupe and ttl work as for any sender.
+    `profile` None: the booth's current selection (``"selected": true``)."""
+    target = '"selected":true' if profile is None else '"profile":"' + profile + '"'
     return (
         "{% set t = now().timestamp() %}"
-        '{"request_id":"ha-{{ t }}","profile":"' + profile + '","ts":{{ t }},"ttl_s":' + str(HA_COMMAND_TTL_S) + "}"
+        '{"request_id":"ha-{{ t }}",' + target + ',"ts":{{ t }},"ttl_s":' + str(HA_COMMAND_TTL_S) + "}"
     )
 
 
@@ -56,6 +60,7 @@ def ha_discovery(config: Config, topics: Topics) -> dict[str, Any]:
             "qos": 1,
             "retain": False,
         }
+    cmps.update(_catalogue_components(config, topics, uid))
     cmps["mode"] = {
         "p": "sensor",
         "name": "Mode",
@@ -104,6 +109,34 @@ def ha_discovery(config: Config, topics: Topics) -> dict[str, Any]:
         "payload_available": "online",
         "payload_not_available": "offline",
         "qos": 1,
+    }
+
+
+def _catalogue_components(config: Config, topics: Topics, uid: str) -> dict[str, dict[str, Any]]:
+    """A select of the profiles and their choices (kept on the booth: selection.py) and a button that captures
+    with the selection."""
+    return {
+        "selection": {
+            "p": "select",
+            "name": "Effect",
+            "unique_id": f"{uid}_selection",
+            "icon": "mdi:hanger",
+            "command_topic": topics.selection_set,
+            "state_topic": topics.selection,
+            "options": options(config),
+            "qos": 1,
+            "retain": False,
+        },
+        "capture_selected": {
+            "p": "button",
+            "name": "Capture selected",
+            "unique_id": f"{uid}_capture_selected",
+            "icon": "mdi:camera-iris",
+            "command_topic": topics.command("capture"),
+            "command_template": ha_button_template(None),
+            "qos": 1,
+            "retain": False,
+        },
     }
 
 

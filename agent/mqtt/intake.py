@@ -16,6 +16,7 @@ from agent.commands import CommandError
 from agent.mqtt.commands import Rejected, check_age, parse_command, peek_request_id
 from agent.mqtt.dedupe import Entry, Reply, RequestCache
 from agent.mqtt.payloads import response_body
+from agent.mqtt.selection import Selection
 from agent.mqtt.topics import Topics
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ class CommandIntake:
         self.send = send
         self.clock = clock
         self.requests = RequestCache()
+        self.selection = Selection()  # what Home Assistant's select chose (selection.py)
 
     def handle(self, msg: paho.MQTTMessage, action: str, topics: Topics) -> None:
         reply = Reply.to(action, getattr(msg, "properties", None), topics)
@@ -74,6 +76,8 @@ class CommandIntake:
         except Rejected as r:  # not remembered: nothing ran
             self.send(reply, response_body(r.request_id, error=r.as_dict()))
             return
+        if parsed.selected:
+            parsed.command.profile, parsed.command.choice = self.selection.target(self.agent.config)
         entry = self.requests.add(key, reply)
         log.info("MQTT: %s request %s", action, parsed.request_id)
         try:

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from agent.events import Event
+from agent.jobs.progress import PROGRESS_KEYS
 from agent.redact import Redactor
 
 
@@ -24,9 +25,11 @@ def event_payload(ev: Event) -> dict[str, Any] | None:
     d = ev.data
     if ev.type.startswith("job."):
         out: dict[str, Any] = {"type": ev.type, "job_id": d.get("job_id"), "profile": d.get("profile")}
-        for k in ("state", "progress", "outputs", "error", "request_id", "source"):
+        for k in ("state", "choice", "outputs", "error", "request_id", "source"):
             if d.get(k) is not None:
                 out[k] = d[k]
+        if "stage" in d:  # a job's event: the progress object, every key present (null: not known)
+            out.update({k: d.get(k) for k in PROGRESS_KEYS})
         return out
     if ev.type in ("capture.refused", "alarm"):
         out = {"type": ev.type, "code": d.get("code"), "message": d.get("message")}

@@ -4,7 +4,8 @@
 - B/result after a restart: the job that finished last, from the job store (the bridge publishes it on every
   connect, so a broker that lost its retained messages gets it back);
 - Home Assistant discovery: announced, with what is gone removed; or, with discovery off, the device removed if
-  this booth announced it (homeassistant.py says what Home Assistant needs for each).
+  this booth announced it (homeassistant.py says what Home Assistant needs for each);
+- B/profiles and B/selection: the catalogue and the current selection (selection.py), on every connect.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from agent import __version__
 from agent.events import Event
 from agent.mqtt.homeassistant import Announced, ha_discovery, with_removals
 from agent.mqtt.payloads import result_payload
+from agent.mqtt.selection import Selection, catalogue
 from agent.mqtt.topics import Topics
 
 if TYPE_CHECKING:
@@ -76,3 +78,9 @@ def sync_discovery(agent: Agent, topics: Topics, publish: PublishAcked) -> None:
     now = Announced.of(topic, doc)
     if publish(topic, doc) and now != before:
         now.save(state_dir)
+
+
+def publish_catalogue(agent: Agent, topics: Topics, selection: Selection, publish: PublishAcked) -> None:
+    """B/profiles (the profiles and choices) and B/selection (what Home Assistant's select shows), retained."""
+    if publish(topics.profiles, catalogue(agent.config, agent.public_base)):
+        publish(topics.selection, selection.current(agent.config))

@@ -47,6 +47,18 @@ class Topics:
         return f"{self.base}/result/url"
 
     @property
+    def profiles(self) -> str:
+        return f"{self.base}/profiles"
+
+    @property
+    def selection(self) -> str:
+        return f"{self.base}/selection"
+
+    @property
+    def selection_set(self) -> str:
+        return f"{self.base}/selection/set"
+
+    @property
     def commands(self) -> str:
         return f"{self.base}/cmd/+"
 

@@ -153,7 +153,7 @@ def task_status(data: Any, http: PlatformHTTP) -> TaskStatus:
     progress_field = data.get("progress")  # {"total_progress": N, ...} (workflows) or a bare N (generate)
     step = None
     if isinstance(progress_field, dict):
-        step = as_str(as_dict(progress_field.get("curr_node")).get("title"))
+        step = as_str(as_dict(progress_field.get("curr_node")).get("title"))  # the node running now
         progress_field = progress_field.get("total_progress")
     progress = as_percent(progress_field)
 
@@ -194,9 +194,14 @@ def task_status(data: Any, http: PlatformHTTP) -> TaskStatus:
             )
     if state == "failed":
         message = "; ".join(errors) or message or "; ".join(warnings) or "Haiyi reported the task as failed"
-    if state == "pending":
-        step = None  # "Unknown Node" while queued says nothing
-    return TaskStatus(state, progress, media, message if state == "failed" else None, warnings + errors, step=step)
+    return TaskStatus(
+        state,
+        progress,
+        media,
+        message if state == "failed" else None,
+        warnings + errors,
+        step=step if state == "running" else None,
+    )
 
 
 def task_id_of(reply: Any) -> str:

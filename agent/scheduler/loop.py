@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent import clock
 from agent.jobs.actions import cancel_remote
+from agent.jobs.eta import EtaModel
 from agent.jobs.lifecycle import Lifecycle
 from agent.jobs.model import PRIORITY_BACKLOG, PRIORITY_GUEST, PRIORITY_REMOTE, Job, JobState
 from agent.jobs.retry import WAIT_NETWORK, Phase, RetryPolicy
@@ -89,6 +90,7 @@ class Scheduler:
             lambda: (self.config.device.state_dir, self.config.device.results_dir),
             lambda code, message: self.on_alarm(code, "", message),
         )
+        self.eta = EtaModel(store)  # this device's run times per profile: the ETA when the platform gives none
         self.sweeper = Sweeper(store, lifecycle, config, self._cancel_later)
         self.reach = Reachability(self._probe_platform, self._platform_back, lambda: self.config.queue.probe_interval_s)
 
@@ -273,7 +275,11 @@ class Scheduler:
                 self.lifecycle.fail(job.id, str(e), only_from=(S.CAPTURED,))
                 return
             started = self.lifecycle.start_submit(
-                job.id, platform=profile.platform, endpoint=profile.endpoint, attempts=job.attempts + 1
+                job.id,
+                platform=profile.platform,
+                endpoint=profile.endpoint,
+                attempts=job.attempts + 1,
+                eta_s=self.eta.typical(job.profile),
             )
             if started is None:
                 return  # cancelled meanwhile
@@ -313,11 +319,14 @@ class Scheduler:
             return
         self.reach.answered(platform)
         if isinstance(outcome, Running):
+            now = clock.now()
             lc.progress(
                 job,
                 progress=outcome.progress,
                 queue_position=outcome.queue_position,
-                next_poll_at=clock.now() + self._poll_interval(platform),
+                next_poll_at=now + self._poll_interval(platform),
+                step=outcome.step,
+                eta_s=round(outcome.eta_s) if outcome.eta_s is not None else self.eta.estimate(job, now),
             )
             return
         assert isinstance(outcome, Advance)
@@ -333,7 +342,9 @@ class Scheduler:
                 return  # a sync endpoint answered, but the job was cancelled while the request was on the wire
             lc.task_done(job.id, v["remote_outputs"], note=v.get("note"))
         elif outcome.move == "finished":
-            lc.finished(job.id, v["outputs"], present=self.present)
+            done = lc.finished(job.id, v["outputs"], present=self.present)
+            if done is not None:
+                self.eta.record(done)
         elif outcome.move == "cancel":
             lc.cancel(job.id, v["note"], only_from=(S.SUBMITTED,))
         else:  # pragma: no cover - a step returned a move the scheduler does not know

@@ -38,6 +38,8 @@ class Running:
 
     progress: int | None = None
     queue_position: int | None = None
+    step: str | None = None  # the current node's title, when the platform says
+    eta_s: float | None = None  # the platform's own estimate of the time left, when it gives one
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 import shutil
 import uuid
 from pathlib import Path
@@ -81,6 +82,8 @@ def store_capture(
     params: dict[str, Any],
     request_id: str | None,
     backlog: bool = False,
+    choice: str | None = None,
+    eta_s: float | None = None,
 ) -> Job:
     """Write capture.jpg durably and describe the new job; `Lifecycle.captured` then writes its first job.json and
     commits the row (Agent._capture). Nothing half-written stays behind on failure."""
@@ -104,6 +107,9 @@ def store_capture(
         capture_path=str(capture),
         platform=profile.platform,
         params=params,
+        choice=choice,  # an id checked against the profile's choices (agent/choices.py), never a path
+        share_token=secrets.token_urlsafe(16),  # the job's share page (/share/<token>): unguessable, not the job id
+        eta_s=eta_s,
         request_id=request_id,
         result_dir=str(job_dir),
         history=[{"ts": round(now, 3), "state": "captured"}],

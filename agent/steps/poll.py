@@ -13,7 +13,8 @@ def poll(client: PlatformClient, task_id: str, endpoint: str) -> Outcome:
         st = client.poll(task_id, endpoint)
     except PlatformError as e:
         return Error(e)
-    note = "; ".join(st.warnings)[:500] or None
+    # node warnings of a task that still succeeded are for the technician (job history), never the guest's view
+    note = ("node warnings: " + "; ".join(st.warnings))[:500] if st.warnings else None
     if st.state == "success":
         return Advance("task_done", {"remote_outputs": [o.as_dict() for o in st.outputs], "note": note})
     if st.state == "failed":
@@ -22,4 +23,5 @@ def poll(client: PlatformClient, task_id: str, endpoint: str) -> Outcome:
         )
     if st.state == "cancelled":
         return Advance("cancel", {"note": "cancelled on the platform"})
-    return Running(progress=st.progress, queue_position=st.queue_position)
+    step = "".join(ch for ch in st.step if ch.isprintable()).strip()[:120] or None if st.step else None
+    return Running(progress=st.progress, queue_position=st.queue_position, step=step, eta_s=st.eta_s)

@@ -1,0 +1,45 @@
+"""What a guest reads about a job: its stage, derived from the state (and the platform's queue), never stored apart
+from it. The store applies it on every write, so the job row, job.json, the API, the events and MQTT agree.
+
+    captured → queued · submitting → uploading · submitted → running (queued while the platform says tasks are
+    ahead) · downloading → downloading · done → done · failed, expired, cancelled → failed
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent.jobs.model import Job, JobState
+
+S = JobState
+STAGES = ("queued", "uploading", "running", "downloading", "done", "failed")
+PROGRESS_KEYS = ("progress", "stage", "step", "queue_position", "eta_s")  # the progress object, in every job view
+
+_BY_STATE = {
+    S.CAPTURED: "queued",
+    S.SUBMITTING: "uploading",
+    S.SUBMITTED: "running",
+    S.DOWNLOADING: "downloading",
+    S.DONE: "done",
+}
+
+
+def stage_of(state: JobState, queue_position: int | None) -> str:
+    if state == S.SUBMITTED and queue_position:
+        return "queued"  # on the platform but behind other tasks
+    return _BY_STATE.get(state, "failed")
+
+
+def settle(job: Job) -> None:
+    """Make the guest-facing fields true to the job's state (called by the store before each write)."""
+    job.stage = stage_of(job.state, job.queue_position)
+    if job.state != S.SUBMITTED:
+        job.step = None  # a node title and the platform's queue mean something only while the task is there
+        job.queue_position = None
+    if job.state.final:
+        job.eta_s = None
+
+
+def progress_of(job: Job) -> dict[str, Any]:
+    """The progress object: {progress, stage, step, queue_position, eta_s}."""
+    return {k: getattr(job, k) for k in PROGRESS_KEYS}
