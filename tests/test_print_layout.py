@@ -100,12 +100,11 @@ def test_the_overlay_frame_logo_and_event_text_are_on_the_page(config_file, queu
     }
     pdf, _ = _print(config_file, queue, two_tone((600, 800)), media="4x6in", overlay=overlay)
     png = Image.open(page_png(pdf, tmp_path / "page", dpi=50)).convert("RGB")
-    png.save(Path("/tmp/print-overlay.png"))  # a look by eye while developing
     r, g, b = png.getpixel((3, 150))
     assert g > 120 and r < 80 and b < 80  # the frame's edge covers the photo
     r, g, b = png.getpixel((200 - 10 - 12, 10 + 12))  # the logo's yellow in the top right corner
     assert r > 200 and g > 150 and b < 80
-    # the text band near the bottom: dark text pixels on a light band inside the blue half
-    band = png.crop((40, 300 - 40, 160, 300 - 12))
-    colours = {_colour(p) for p in band.getdata()}
-    assert any(c.startswith("other") or c == "white" for c in colours)
+    # the event text near the bottom: dark letters on a light band, where the frame alone would be green
+    band = png.crop((40, 300 - 30, 160, 300 - 4))
+    dark = sum(1 for x in range(band.width) for y in range(band.height) if max(band.getpixel((x, y))[:3]) < 90)
+    assert dark > 20

@@ -41,15 +41,6 @@ EDGES: dict[PrintState, frozenset[PrintState]] = {
 }
 
 
-class BadPrintMove(Exception):
-    pass
-
-
-def check_edge(frm: PrintState, to: PrintState) -> None:
-    if to not in EDGES[frm]:
-        raise BadPrintMove(f"a print cannot go from {frm.value} to {to.value}")
-
-
 @dataclass
 class PrintRecord:
     id: str

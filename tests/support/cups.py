@@ -67,7 +67,10 @@ class PdfQueue:
     def __enter__(self) -> PdfQueue:
         ensure_cupsd()
         r = subprocess.run(
-            ["lpadmin", "-p", self.name, "-E", "-v", "cups-pdf:/", "-m", PPD], capture_output=True, text=True, timeout=30
+            ["lpadmin", "-p", self.name, "-E", "-v", "cups-pdf:/", "-m", PPD],
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
         if r.returncode != 0:
             pytest.fail(f"lpadmin could not make the test queue: {r.stderr.strip()}")
@@ -108,7 +111,5 @@ def page_size_pt(pdf: Path) -> tuple[float, float]:
 
 def page_png(pdf: Path, out_base: Path, dpi: int = 50) -> Path:
     """The first page as a PNG (pdftoppm), to look at the placement."""
-    subprocess.run(
-        ["pdftoppm", "-png", "-r", str(dpi), "-singlefile", str(pdf), str(out_base)], check=True, timeout=60
-    )
+    subprocess.run(["pdftoppm", "-png", "-r", str(dpi), "-singlefile", str(pdf), str(out_base)], check=True, timeout=60)
     return out_base.with_suffix(".png")
