@@ -63,6 +63,7 @@ class PdfQueue:
 
     def __init__(self, prefix: str = "ea") -> None:
         self.name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        self.outputs: list[Path] = []  # the PDFs it wrote, removed with the queue
 
     def __enter__(self) -> PdfQueue:
         ensure_cupsd()
@@ -79,6 +80,8 @@ class PdfQueue:
     def __exit__(self, *exc: object) -> None:
         subprocess.run(["cancel", "-a", self.name], capture_output=True, timeout=30)
         subprocess.run(["lpadmin", "-x", self.name], capture_output=True, timeout=30)
+        for pdf in self.outputs:
+            pdf.unlink(missing_ok=True)
 
     def disable(self, reason: str) -> None:
         subprocess.run(["cupsdisable", "-r", reason, self.name], check=True, timeout=30)
@@ -96,6 +99,7 @@ class PdfQueue:
             if found:
                 size = found[0].stat().st_size
                 if size > 0 and size == last:
+                    self.outputs.append(found[0])
                     return found[0]
                 last = size
             time.sleep(0.3)
