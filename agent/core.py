@@ -32,7 +32,6 @@ from agent.lanes import PriorityWorker
 from agent.live import LiveConfig
 from agent.mode import ModeTracker
 from agent.platforms import make_client
-from agent.printing import print_result
 from agent.results import ResultLayout
 from agent.scheduler import Scheduler
 from agent.status import booth_state
@@ -68,7 +67,7 @@ class Agent:
             self.clients,
             lambda: self.live.config,
             url_for=self.result_url,
-            present=lambda job: present(job, self.events),
+            present=lambda job: present(job, self.events, self.printer),
             on_alarm=self._alarm,
         )
         self.modes = ModeTracker(
@@ -83,6 +82,7 @@ class Agent:
         self._stopped = False
         self.started = False
         self.mqtt: Any = None  # the MqttBridge, when the daemon runs one (for `status`)
+        self.printer: Any = None  # the PrintService, when the daemon runs one ([printer] enabled)
 
     # ------------------------------------------------------------------------------------------ config
 
@@ -327,10 +327,13 @@ class Agent:
         return {"job_id": j.id, "state": j.state.value}
 
     def _print(self, cmd: Command) -> dict[str, Any]:
+        """Checks and records the print (milliseconds); rendering and `lp` run on the printer thread."""
+        if not self.config.printer.enabled:
+            raise CommandError("unavailable", "printing is off ([printer] enabled = false)")
+        if self.printer is None:
+            raise CommandError("unavailable", "the print service is not running (it runs with `edge-agent run`)")
         job = self._find_job(cmd.job_id, (S.DONE,), "print")
-        cups_job = print_result(self.config, job)
-        self.events.publish("job.printed", job_id=job.id, profile=job.profile, cups_job=cups_job)
-        return {"job_id": job.id, "state": job.state.value, "cups_job": cups_job}
+        return dict(self.printer.request(job, cmd.params.get("copies"), cmd.source, cmd.request_id))
 
     # ------------------------------------------------------------------------------------------ state & events
 

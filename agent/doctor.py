@@ -186,21 +186,15 @@ def check_mqtt(loaded: LoadedConfig, timeout: float = 5.0, daemon: dict | None =
 
 
 def check_printer(loaded: LoadedConfig) -> Check:
+    """PASS when a print can go out now; the detail is the printer's {state}: {detail} (agent/printing)."""
+    from agent.printing.printer_state import look
+
     p = loaded.config.printer
     if not p.enabled:
         return Check("printer", SKIP, "not enabled")
-    lpstat = shutil.which("lpstat")
-    if lpstat is None:
-        return Check("printer", FAIL, "CUPS is not installed (no lpstat): apt install cups")
-    r = _run([lpstat, "-p", p.queue])
-    if r is None:
-        return Check("printer", FAIL, "CUPS did not answer within 10 s (is cupsd running?)")
-    text = (r.stdout + r.stderr).strip()
-    if r.returncode != 0:
-        return Check("printer", FAIL, f"queue {p.queue!r}: {text[:200] or 'not found'}")
-    if "disabled" in text:
-        return Check("printer", FAIL, f"queue {p.queue!r} is disabled: {text[:200]}")
-    return Check("printer", PASS, text.splitlines()[0][:200])
+    view = look(p.queue)
+    paper = f"; paper {p.media or 'the queue default'}"
+    return Check("printer", PASS if view.usable else FAIL, f"{view.state}: {view.detail} (queue {p.queue!r}{paper})")
 
 
 def check_disk(loaded: LoadedConfig) -> Check:

@@ -8,6 +8,7 @@ service    what                                        started when
 core       Agent: store, lifecycle, scheduler, mode    always
 http       HttpApi: local API, SSE (later the kiosk)   always (``edge-agent run``, ``demo``)
 mqtt       MqttBridge                                  ``[mqtt] enabled = true``
+printer    PrintService (CUPS; its own thread)         ``[printer] enabled = true``
 buttons    ButtonService (gpiozero)                    ``[[buttons]]`` configured
 leds       LedService (gpiozero)                       any ``[indicators]`` pin configured
 =========  ==========================================  ==================================================
@@ -78,6 +79,11 @@ class Runtime:
             bridge = MqttBridge(self.agent)
             self.agent.mqtt = bridge
             self._start("mqtt", bridge)
+        if cfg.printer.enabled:
+            from agent.printing.service import PrintService
+
+            self.agent.printer = PrintService(self.agent)
+            self._start("printer", self.agent.printer)
         if self.gpio:
             self._start_devices()
 

@@ -29,8 +29,20 @@ def booth_state(agent: Agent) -> dict[str, Any]:
         "device": cfg.device.id,
         "profiles": [p.name for p in cfg.profiles],
         "platforms": {n: ("offline" if n in offline else "online") for n in agent.clients},
+        "printer": printer_state(agent),
         **_mqtt_state(agent.mqtt),
     }
+
+
+def printer_state(agent: Agent) -> dict[str, Any]:
+    from agent.printing.printer_state import OFF
+
+    if not agent.config.printer.enabled:
+        return OFF.as_dict()
+    service = agent.printer
+    if service is None:
+        return {"state": "unavailable", "detail": "the print service is not running"}
+    return dict(service.state())
 
 
 def _mqtt_state(bridge: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ need=()
 [ -x /usr/sbin/cupsd ] || need+=(cups cups-client cups-bsd)
 [ -e /usr/lib/cups/backend/cups-pdf ] || need+=(printer-driver-cups-pdf)
 command -v chromium >/dev/null || need+=(chromium)
+[ -x /usr/bin/pdfinfo ] || need+=(poppler-utils)
 if ((${#need[@]})); then
   echo "installing system packages: ${need[*]}" >&2
   $SUDO apt-get update -qq

@@ -16,6 +16,7 @@ from agent import __version__
 from agent.cli.admin import cmd_check_config, cmd_doctor, cmd_run
 from agent.cli.common import EXIT_OK, CliError
 from agent.cli.jobs import cmd_once, cmd_trigger
+from agent.cli.printing import add_print_commands
 from agent.cli.queue import cmd_queue
 from agent.cli.status import cmd_status
 from agent.cli.tools import cmd_demo, cmd_simulate
@@ -117,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
         "doctor", "check config, camera, GPIO, platforms, MQTT, printer, disk, clock; exit 1 on any FAIL", cmd_doctor
     )
     s.add_argument("--json", action="store_true", help="print JSON")
+
+    add_print_commands(add, common, fmt)
 
     s = add("simulate", "the built-in EasyAI + Haiyi platform simulator", cmd_simulate, parents=())
     s.add_argument("--host", default="127.0.0.1", help="address to listen on")

@@ -103,10 +103,56 @@ class DisplayConfig(_Model):
     )
 
 
+Media = Literal["4x6in", "10x15cm", "2x6in", "A6"]
+
+
+class PrintOverlayConfig(_Model):
+    frame: Path | None = Field(
+        None, description="a PNG laid over the whole page (its transparent parts show the photo)"
+    )
+    logo: Path | None = Field(None, description="a PNG placed in the top right corner, a fifth of the page wide")
+    text: str = Field("", max_length=120, description='event text printed along the bottom, e.g. "Anna & Ben 2026"')
+    date_format: str = Field("", max_length=40, description="strftime format of the date after the text; empty: none")
+    font: Path | None = Field(None, description="a TrueType font for the text (needed for Chinese); default: built in")
+
+    @field_validator("frame", "logo", "font")
+    @classmethod
+    def _exists(cls, v: Path | None) -> Path | None:
+        if v is not None and not v.is_file():
+            raise ValueError(f"no such file: {v}")
+        return v
+
+
 class PrinterConfig(_Model):
     enabled: bool = Field(False, description="allow printing results")
-    queue: str = Field("booth", description="CUPS queue name (lpstat -p)")
-    auto_print: bool = Field(False, description="print every finished photo (accepted, not acted on yet)")
+    queue: str = Field("booth", pattern=r"^[^\s/#]{1,127}$", description="CUPS queue name (lpstat -p)")
+    auto_print: bool = Field(False, description="print every finished photo once, as soon as it is done")
+    media: Media | None = Field(
+        None, description="paper: 4x6in | 10x15cm | 2x6in | A6; default: the queue's own default"
+    )
+    dpi: int | None = Field(None, ge=72, le=2400, description="render resolution; default: the queue's (else 300)")
+    margin_mm: float = Field(0.0, ge=0, le=30, description="white border around the photo; 0 = borderless")
+    fit: Literal["fill", "fit"] = Field(
+        "fill", description="fill: cover the page, cropping the edges | fit: whole photo, blank bands where it differs"
+    )
+    copies: int = Field(1, ge=1, le=10, description="copies of a print when the request does not say")
+    max_copies: int = Field(2, ge=1, le=50, description="most copies one print may ask for")
+    max_prints_per_job: int = Field(2, ge=0, le=1000, description="sheets one job may print in all; 0 = no limit")
+    max_prints_per_event: int = Field(
+        0, ge=0, description="sheets until an operator resets the count (edge-agent printer reset-count); 0 = no limit"
+    )
+    cooldown_s: float = Field(
+        3.0, ge=0, le=3600, description="a print asked for sooner than this after the last one is refused"
+    )
+    auto_resume: bool = Field(False, description="re-enable the queue when CUPS stops it (e.g. a lost USB link)")
+    auto_resume_delay_s: float = Field(
+        30.0, ge=1, le=3600, description="how long a stopped queue waits before auto_resume"
+    )
+    auto_resume_max: int = Field(3, ge=1, le=100, description="auto_resume tries in a row without a print finishing")
+    poll_interval_s: float = Field(2.0, gt=0, le=60, description="how often the printer and open prints are looked at")
+    overlay: PrintOverlayConfig = Field(
+        default_factory=PrintOverlayConfig, description="frame, logo and text on the print"
+    )
 
 
 class QueueConfig(_Model):

@@ -24,6 +24,7 @@ from agent.httpapi.profiles import profiles_view
 from agent.httpapi.server import DeadlineReader
 from agent.httpapi.sse import serve_events
 from agent.jobs.model import Job, JobState
+from agent.printing.requests import print_command
 
 if TYPE_CHECKING:
     from agent.httpapi.api import HttpApi
@@ -233,6 +234,8 @@ class Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         if path == "/api/capture":
             self._capture(body)
+        elif (m := _JOB_ROUTE.match(path)) and m.group(3) == "print" and m.group(1):
+            self._run(print_command(body, m.group(1).lower(), own_client=self.own_client), ok_status=202)
         elif (m := _JOB_ROUTE.match(path)) and m.group(3) in ACTIONS:
             if m.group(1) is None:
                 self.send_error_json(404, "not_found", "no such job (give the full job id)")
