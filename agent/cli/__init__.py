@@ -49,6 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
             help="config file (default: $EDGE_AGENT_CONFIG, else /etc/edge-agent/config.toml)",
         )
         parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug logging")
+        parser.add_argument(
+            "--log-level",
+            type=str.upper,
+            choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+            default=argparse.SUPPRESS,
+            help="how much to log (default: INFO for run, less for one-shot commands)",
+        )
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     def add(
