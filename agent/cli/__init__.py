@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from agent import __version__
-from agent.cli.admin import cmd_check_config, cmd_doctor, cmd_run
+from agent.cli.admin import cmd_check_config, cmd_config, cmd_doctor, cmd_run
 from agent.cli.common import EXIT_OK, CliError
 from agent.cli.jobs import cmd_once, cmd_trigger
 from agent.cli.queue import cmd_queue
@@ -122,6 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
         "doctor", "check config, camera, GPIO, platforms, MQTT, printer, disk, clock; exit 1 on any FAIL", cmd_doctor
     )
     s.add_argument("--json", action="store_true", help="print JSON")
+
+    s = add("config", "the config's documentation, from the config models themselves", cmd_config, parents=())
+    cs = s.add_subparsers(dest="config_cmd", required=True, metavar="ACTION")
+    c = cs.add_parser("reference", help="every key with its type, default and description (Markdown)")
+    c.add_argument("-o", "--output", help="write it to this file instead of printing it")
 
     s = add("simulate", "the built-in EasyAI + Haiyi platform simulator", cmd_simulate, parents=())
     s.add_argument("--host", default="127.0.0.1", help="address to listen on")
