@@ -107,8 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--failed", action="store_true", help="every failed and expired job (e.g. after fixing a key)")
     q = qadd("cancel", "cancel a job (and its remote task where the platform can)")
     q.add_argument("id", help="a job id, or its first 4+ characters")
-    q = qadd("purge", "delete given-up jobs and their files (photos included)")
+    q = qadd("purge", "delete finished jobs and their files (photos included); unfinished jobs are never touched")
     q.add_argument("--failed", action="store_true", help="failed, expired and cancelled jobs")
+    q.add_argument("--done", action="store_true", help="done jobs (delivered results)")
+    q.add_argument("--older-than", type=_positive, metavar="DAYS", help="only jobs finished more than DAYS ago")
     q.add_argument("--yes", action="store_true", help="really delete (without it: list what would go)")
 
     s = add(

@@ -319,10 +319,11 @@ class Lifecycle:
             outputs=[],
         )
 
-    def purge(self, jobs: Iterable[Job]) -> list[str]:
-        """Delete given-up jobs and their folders; a job retried meanwhile (no longer final) stays."""
+    def purge(self, jobs: Iterable[Job], states: Iterable[JobState] = FINAL_STATES - {S.DONE}) -> list[str]:
+        """Delete given-up jobs (or, for retention, any finished ones) and their folders; a job retried meanwhile
+        (no longer final) stays."""
         jobs = list(jobs)
-        gone = set(self.store.delete((j.id for j in jobs), only_states=FINAL_STATES - {S.DONE}))
+        gone = set(self.store.delete((j.id for j in jobs), only_states=states))
         for j in jobs:
             if j.id in gone and j.result_dir and Path(j.result_dir).is_dir():
                 shutil.rmtree(j.result_dir, ignore_errors=True)
