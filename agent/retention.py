@@ -45,7 +45,11 @@ def select(jobs: Iterable[Job], *, now: float, keep_days: float | None, keep_byt
 
 
 def purge(lifecycle: Lifecycle, jobs: list[Job], results_root: Path) -> list[str]:
-    """Delete them (a job retried meanwhile stays) and the day folders left empty."""
+    """Delete them (a job retried meanwhile stays) and the day folders left empty; their numbers stay in the
+    statistics."""
+    from agent import stats
+
+    stats.archive(lifecycle.store.path, jobs)
     gone = lifecycle.purge(jobs, states=FINAL_STATES)
     days = {Path(j.result_dir).parent for j in jobs if j.id in set(gone) and j.result_dir}
     for d in days:

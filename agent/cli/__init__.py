@@ -17,6 +17,7 @@ from agent.cli.admin import cmd_check_config, cmd_config, cmd_doctor, cmd_run
 from agent.cli.common import EXIT_OK, CliError
 from agent.cli.jobs import cmd_once, cmd_trigger
 from agent.cli.queue import cmd_queue
+from agent.cli.stats import cmd_stats
 from agent.cli.status import cmd_status
 from agent.cli.tools import cmd_demo, cmd_simulate
 
@@ -124,6 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
         "doctor", "check config, camera, GPIO, platforms, MQTT, printer, disk, clock; exit 1 on any FAIL", cmd_doctor
     )
     s.add_argument("--json", action="store_true", help="print JSON")
+
+    s = add("stats", "per day and per event: captures, jobs done/failed by cause, prints, time to result", cmd_stats)
+    s.add_argument("--days", type=_count, default=7, help="how many days back (today included)")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.add_argument("--start-event", metavar="NAME", help="begin a named event (a wedding, a weekend) from now on")
 
     s = add("config", "the config's documentation, from the config models themselves", cmd_config, parents=())
     cs = s.add_subparsers(dest="config_cmd", required=True, metavar="ACTION")

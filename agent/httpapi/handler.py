@@ -205,6 +205,14 @@ class Handler(BaseHTTPRequestHandler):
             serve_events(self)
         elif path == "/api/jobs":
             self._list_jobs(parse_qs(url.query))
+        elif path == "/api/stats":
+            from agent.stats import report
+
+            days = parse_qs(url.query).get("days", ["7"])[0]
+            if not days.isdigit() or not 1 <= int(days) <= 366:
+                self.send_error_json(400, "bad_request", "days must be a whole number from 1 to 366")
+            else:
+                self._send_json(200, report(agent.store.path, int(days)))
         elif m := _JOB_ROUTE.match(path):
             if m.group(3):
                 self.send_error_json(405, "bad_request", "use POST")
