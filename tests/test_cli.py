@@ -178,7 +178,7 @@ def test_queue_tools_with_the_daemon_stopped(config_file) -> None:
     assert "purged 1" in r.stdout
     assert json.loads(run_cli("queue", "list", "-c", str(cfg), "--json").stdout) == []
     r = run_cli("queue", "show", "-c", str(cfg), "deadbeef")
-    assert r.returncode == 1 and "no job 'deadbeef'" in r.stderr
+    assert r.returncode == 2 and "no job 'deadbeef'" in r.stderr
     r = run_cli("queue", "show", "-c", str(cfg), "f1e")
     assert r.returncode == 2 and "give at least 4 characters of the job id" in r.stderr
 

@@ -103,7 +103,7 @@ def resolve_job(store: JobStore, ref: str) -> Job:
     except PrefixTooShort as e:
         raise CliError(str(e), EXIT_USAGE) from None
     except LookupError as e:
-        raise CliError(str(e)) from None
+        raise CliError(str(e), EXIT_USAGE) from None  # one rule: a name that matches nothing is bad usage (2)
 
 
 def age(ts: float) -> str:

@@ -273,10 +273,11 @@ class Handler(BaseHTTPRequestHandler):
             except ValueError:
                 self.send_error_json(400, "bad_request", "unknown state")
                 return
-        try:
-            limit = max(1, min(500, int(q.get("limit", ["50"])[0])))
-        except ValueError:
-            limit = 50
+        raw = q.get("limit", ["50"])[0]
+        if not raw.isdigit() or not 1 <= int(raw) <= 500:
+            self.send_error_json(400, "bad_request", f"limit must be a whole number from 1 to 500, got {raw[:20]!r}")
+            return
+        limit = int(raw)
         jobs = self.api.agent.store.list(states, limit=limit)
         self._send_json(200, {"jobs": [job_view(j) for j in jobs]})
 
