@@ -20,7 +20,7 @@ CHOICE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # what a trigger may send; an
 
 def list_choices(profile: ProfileConfig) -> list[Any]:
     """The profile's choices, in the order the config lists them."""
-    return list(getattr(profile, "choices", None) or [])
+    return list(profile.choices)
 
 
 def choice_ids(profile: ProfileConfig) -> list[str]:

@@ -69,15 +69,36 @@ class SafeLogRecords(logging.Filter):
 RedactSecrets = SafeLogRecords  # its name before it escaped control characters too
 
 
+# syslog priorities journald reads from a "<N>" line prefix (sd-daemon(3)): journalctl -p warning shows only those
+_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
+
+
+class JournalFormatter(logging.Formatter):
+    """Every line of a record (a traceback's too) carries the record's priority prefix, so journald files the whole
+    record under one priority and adds its own timestamp."""
+
+    def __init__(self) -> None:
+        super().__init__("%(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        prio = _PRIORITY.get(record.levelno, 7 if record.levelno < logging.INFO else 4)
+        return "\n".join(f"<{prio}>{line}" for line in super().format(record).split("\n"))
+
+
 def setup_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
     root = logging.getLogger()
     for h in list(root.handlers):
         root.removeHandler(h)
     handler = logging.StreamHandler(sys.stderr)
-    fmt = (
-        "%(levelname)s %(name)s: %(message)s" if _under_systemd() else "%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    handler.setFormatter(logging.Formatter(fmt))
+    if to_journal():
+        handler.setFormatter(JournalFormatter())
+    else:
+        fmt = (
+            "%(levelname)s %(name)s: %(message)s"
+            if _under_systemd()
+            else "%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+        handler.setFormatter(logging.Formatter(fmt))
     handler.addFilter(SafeLogRecords(secrets))
     root.addHandler(handler)
     root.setLevel(level)
@@ -85,7 +106,19 @@ def setup_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def to_journal() -> bool:
+    """stderr is journald's stream (JOURNAL_STREAM names its device and inode; a redirected stderr is not)."""
+    import os
+
+    want = os.environ.get("JOURNAL_STREAM", "")
+    try:
+        st = os.fstat(sys.stderr.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+    return bool(want) and want == f"{st.st_dev}:{st.st_ino}"
+
+
 def _under_systemd() -> bool:
     import os
 
-    return "JOURNAL_STREAM" in os.environ or "INVOCATION_ID" in os.environ
+    return to_journal() or "INVOCATION_ID" in os.environ

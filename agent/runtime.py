@@ -7,6 +7,7 @@ service    what                                        started when
 =========  ==========================================  ==================================================
 core       Agent: store, lifecycle, scheduler, mode    always
 http       HttpApi: local API, SSE (later the kiosk)   always (``edge-agent run``, ``demo``)
+retention  RetentionService: old finished jobs deleted  always (``[queue] keep_days``, ``keep_results_gb``)
 mqtt       MqttBridge                                  ``[mqtt] enabled = true``
 printer    PrintService (CUPS; its own thread)         ``[printer] enabled = true``
 buttons    ButtonService (gpiozero)                    ``[[buttons]]`` configured
@@ -73,6 +74,13 @@ class Runtime:
             raise CannotStart(f"cannot listen on {cfg.http.listen} ([http] listen): {e.strerror}") from None
         self._start("core", self.agent)
         self._start("http", self.api)
+        from agent.retention import RetentionService
+
+        def keep() -> tuple[float, float, Any]:
+            c = self.live.config
+            return c.queue.keep_days, c.queue.keep_results_gb, c.device.results_dir
+
+        self._start("retention", RetentionService(self.agent.lifecycle, keep))
         if cfg.mqtt.enabled:
             from agent.mqtt import MqttBridge
 

@@ -172,13 +172,13 @@ def test_queue_tools_with_the_daemon_stopped(config_file) -> None:
     r = run_cli("queue", "cancel", "-c", str(cfg), jid)
     assert r.returncode == 1 and "already cancelled" in r.stderr
     r = run_cli("queue", "purge", "-c", str(cfg), "--failed")
-    assert "1 job(s) and their photos would be deleted; add --yes" in r.stdout
+    assert "1 job(s) and their photos and results would be deleted; add --yes" in r.stdout
     assert len(json.loads(run_cli("queue", "list", "-c", str(cfg), "--json").stdout)) == 1
     r = run_cli("queue", "-c", str(cfg), "purge", "--failed", "--yes")  # -c before the action works too
     assert "purged 1" in r.stdout
     assert json.loads(run_cli("queue", "list", "-c", str(cfg), "--json").stdout) == []
     r = run_cli("queue", "show", "-c", str(cfg), "deadbeef")
-    assert r.returncode == 1 and "no job 'deadbeef'" in r.stderr
+    assert r.returncode == 2 and "no job 'deadbeef'" in r.stderr
     r = run_cli("queue", "show", "-c", str(cfg), "f1e")
     assert r.returncode == 2 and "give at least 4 characters of the job id" in r.stderr
 

@@ -17,7 +17,7 @@ def test_services_start_in_order_and_a_dead_one_is_named(config_file) -> None:
     rt = Runtime(load_config(config_file()), gpio=False)
     rt.start()
     try:
-        assert [e.name for e in rt.entries] == ["core", "http"]
+        assert [e.name for e in rt.entries] == ["core", "http", "retention"]
         assert rt.dead() == []
         with httpx.Client(base_url=rt.api.url, timeout=5) as http:
             assert http.get("/api/state").json()["mode"] in ("starting", "ready")
@@ -35,7 +35,7 @@ def test_missing_gpio_is_left_out_with_the_reason(config_file, monkeypatch, capl
     with caplog.at_level(logging.ERROR):
         rt.start()
     try:
-        assert [e.name for e in rt.entries] == ["core", "http"]  # the booth runs without buttons and LEDs
+        assert [e.name for e in rt.entries] == ["core", "http", "retention"]  # the booth runs without buttons and LEDs
         assert rt.dead() == []
         text = "\n".join(r.getMessage() for r in caplog.records)
         assert "buttons are disabled" in text

@@ -8,36 +8,76 @@ lives in its own module: `jobs` (once, trigger), `status`, `queue`, `admin` (run
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
 
 from agent import __version__
-from agent.cli.admin import cmd_check_config, cmd_doctor, cmd_run
+from agent.cli.admin import cmd_check_config, cmd_config, cmd_doctor, cmd_run
 from agent.cli.common import EXIT_OK, CliError
 from agent.cli.jobs import cmd_once, cmd_trigger
 from agent.cli.printing import add_print_commands
 from agent.cli.queue import cmd_queue
+from agent.cli.stats import cmd_stats
 from agent.cli.status import cmd_status
 from agent.cli.tools import cmd_demo, cmd_simulate
 
 
+def _number(v: str) -> float:
+    try:
+        x = float(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {v!r}") from None
+    if not math.isfinite(x):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {v!r}")
+    return x
+
+
 def _positive(v: str) -> float:
-    x = float(v)
+    x = _number(v)
     if not x > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {v}")
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {v}")
+    return x
+
+
+def _seconds(v: str) -> float:
+    x = _number(v)
+    if x < 0 or x > 86400:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 86400 seconds, got {v}")
+    return x
+
+
+def _fraction(v: str) -> float:
+    x = _number(v)
+    if not 0 <= x <= 1:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 1, got {v}")
     return x
 
 
 def _count(v: str) -> int:
-    n = int(v)
+    try:
+        n = int(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {v!r}") from None
     if n < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
     return n
 
 
+class _Help(argparse.HelpFormatter):
+    """Shows a default only where it says something: not None/False, and not when the help text names it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        d = action.default
+        if d in (None, False, argparse.SUPPRESS) or "default" in text or action.option_strings == []:
+            return text
+        return f"{text} (default: {d})"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    fmt = _Help
     p = argparse.ArgumentParser(prog="edge-agent", description="AI photo booth / AI camera / try-on kiosk agent")
     p.add_argument("--version", action="version", version=f"edge-agent {__version__}")
     common = argparse.ArgumentParser(add_help=False)
@@ -50,6 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
             help="config file (default: $EDGE_AGENT_CONFIG, else /etc/edge-agent/config.toml)",
         )
         parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug logging")
+        parser.add_argument(
+            "--log-level",
+            type=str.upper,
+            choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+            default=argparse.SUPPRESS,
+            help="how much to log (default: INFO for run, less for one-shot commands)",
+        )
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     def add(
@@ -103,8 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--failed", action="store_true", help="every failed and expired job (e.g. after fixing a key)")
     q = qadd("cancel", "cancel a job (and its remote task where the platform can)")
     q.add_argument("id", help="a job id, or its first 4+ characters")
-    q = qadd("purge", "delete given-up jobs and their files (photos included)")
+    q = qadd("purge", "delete finished jobs and their files (photos included); unfinished jobs are never touched")
     q.add_argument("--failed", action="store_true", help="failed, expired and cancelled jobs")
+    q.add_argument("--done", action="store_true", help="done jobs (delivered results)")
+    q.add_argument("--older-than", type=_positive, metavar="DAYS", help="only jobs finished more than DAYS ago")
     q.add_argument("--yes", action="store_true", help="really delete (without it: list what would go)")
 
     s = add(
@@ -121,11 +170,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_print_commands(add, common, fmt)
 
+    s = add("stats", "per day and per event: captures, jobs done/failed by cause, prints, time to result", cmd_stats)
+    s.add_argument("--days", type=_count, default=7, help="how many days back (today included)")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.add_argument("--start-event", metavar="NAME", help="begin a named event (a wedding, a weekend) from now on")
+
+    s = add("config", "the config's documentation, from the config models themselves", cmd_config, parents=())
+    cs = s.add_subparsers(dest="config_cmd", required=True, metavar="ACTION")
+    c = cs.add_parser("reference", help="every key with its type, default and description (Markdown)")
+    c.add_argument("-o", "--output", help="write it to this file instead of printing it")
+
     s = add("simulate", "the built-in EasyAI + Haiyi platform simulator", cmd_simulate, parents=())
     s.add_argument("--host", default="127.0.0.1", help="address to listen on")
     s.add_argument("--port", type=int, default=3001, help="port to listen on")
-    s.add_argument("--latency", type=float, default=2.0, help="seconds a task takes on a GPU")
-    s.add_argument("--fail-rate", type=float, default=0.0, help="fraction of API calls that fail (0-1)")
+    s.add_argument("--latency", type=_seconds, default=2.0, help="seconds a task takes on a GPU")
+    s.add_argument("--fail-rate", type=_fraction, default=0.0, help="fraction of API calls that fail (0-1)")
     s.add_argument("--seed", type=int, help="random seed, for repeatable failures")
     s.add_argument("--workers", type=_count, default=4, help="tasks that run at once (GPUs)")
     s.add_argument("--key", action="append", help="an accepted API key (repeatable; none: any key)")
@@ -135,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = add("demo", "simulator + synthetic camera + the agent + N jobs", cmd_demo, parents=())
     s.add_argument("--count", type=_count, default=3, help="how many jobs")
     s.add_argument("--dir", default="demo-output", help="where the demo keeps its queue and results")
-    s.add_argument("--latency", type=float, default=1.5, help="seconds a simulated task takes")
+    s.add_argument("--latency", type=_seconds, default=1.5, help="seconds a simulated task takes")
     s.add_argument("--serve", action="store_true", help="keep the agent and its API running after the jobs")
     s.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p

@@ -61,3 +61,17 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     else:
         render(checks)
     return EXIT_FAILED if any(c.status == FAIL for c in checks) else EXIT_OK
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from agent.config.reference import reference
+
+    text = reference()
+    if args.output:
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as e:
+            raise CliError(f"cannot write {args.output}: {e.strerror}", EXIT_USAGE) from None
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK

@@ -41,7 +41,7 @@ def load(args: argparse.Namespace) -> LoadedConfig:
 def setup_logging(args: argparse.Namespace, loaded: LoadedConfig | None = None, default: str = "INFO") -> None:
     from agent.logs import setup_logging as setup
 
-    level = "DEBUG" if getattr(args, "verbose", False) else default
+    level = getattr(args, "log_level", None) or ("DEBUG" if getattr(args, "verbose", False) else default)
     setup(level, loaded.secrets.all_values() if loaded else ())
 
 
@@ -103,7 +103,7 @@ def resolve_job(store: JobStore, ref: str) -> Job:
     except PrefixTooShort as e:
         raise CliError(str(e), EXIT_USAGE) from None
     except LookupError as e:
-        raise CliError(str(e)) from None
+        raise CliError(str(e), EXIT_USAGE) from None  # one rule: a name that matches nothing is bad usage (2)
 
 
 def age(ts: float) -> str:

@@ -152,21 +152,25 @@ def _cancel(args: argparse.Namespace, loaded: LoadedConfig, store: JobStore) -> 
 
 
 def _purge(args: argparse.Namespace, loaded: LoadedConfig, store: JobStore) -> int:
-    if not args.failed:
-        raise CliError("say what to purge: --failed", EXIT_USAGE)
-    jobs = store.list((JobState.FAILED, JobState.EXPIRED, JobState.CANCELLED), limit=1_000_000)
+    from agent import retention
+
+    if not args.failed and not args.done:
+        raise CliError("say what to purge: --failed and/or --done (with --older-than DAYS)", EXIT_USAGE)
+    states = [JobState.FAILED, JobState.EXPIRED, JobState.CANCELLED] if args.failed else []
+    states += [JobState.DONE] if args.done else []
+    jobs = store.list(states, limit=10_000_000)
+    if args.older_than is not None:
+        jobs = retention.select(jobs, now=time.time(), keep_days=args.older_than)
     if not args.yes:
         for j in jobs[:50]:
             print(f"{j.id}  {j.state.value:<9}  {age(j.created_at):>5}  {(j.error or '')[:70]}")
         if len(jobs) > 50:
             print(f"... and {len(jobs) - 50} more")
-        print(
-            f"{len(jobs)} job(s) and their photos would be deleted; add --yes to delete them "
-            "(`queue retry --failed` sends them again instead)"
-        )
+        hint = " (`queue retry --failed` sends them again instead)" if args.failed else ""
+        print(f"{len(jobs)} job(s) and their photos and results would be deleted; add --yes to delete them{hint}")
         return EXIT_OK
-    gone = _lifecycle(loaded, store).purge(jobs)  # a job retried meanwhile stays
-    print(f"purged {len(gone)} failed/expired/cancelled job(s) and their files")
+    gone = retention.purge(_lifecycle(loaded, store), jobs, loaded.config.device.results_dir)  # retried ones stay
+    print(f"purged {len(gone)} job(s) and their photos and results")
     return EXIT_OK
 
 

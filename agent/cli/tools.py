@@ -37,4 +37,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from agent.demo import run_demo
 
     setup_logging(args, None, default="WARNING")
-    return run_demo(count=args.count, out_dir=Path(args.dir), latency=args.latency, keep_serving=args.serve)
+    out = Path(args.dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".edge-agent-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise CliError(f"cannot use {out} for the demo (--dir): {e.strerror}", EXIT_USAGE) from None
+    return run_demo(count=args.count, out_dir=out, latency=args.latency, keep_serving=args.serve)

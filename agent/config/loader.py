@@ -67,8 +67,10 @@ def load_config(path: str | os.PathLike[str]) -> LoadedConfig:
         raise ConfigError(path, [ConfigIssue("", "config file not found")]) from None
     except OSError as e:
         raise ConfigError(path, [ConfigIssue("", f"cannot read config file: {e.strerror}")]) from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ConfigError(path, [ConfigIssue("", "saved as UTF-16 (Windows 'Unicode'); save it as UTF-8")]) from None
     try:
-        raw = tomllib.loads(data.decode("utf-8"))
+        raw = tomllib.loads(data.decode("utf-8-sig"))  # the byte-order mark Windows Notepad writes is fine
     except UnicodeDecodeError:
         raise ConfigError(path, [ConfigIssue("", "not UTF-8 text")]) from None
     except tomllib.TOMLDecodeError as e:

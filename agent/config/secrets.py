@@ -56,7 +56,12 @@ def read_secret(
         return inline
     if file is not None:
         try:
-            value = file.read_text(encoding="utf-8").strip()
+            value = file.read_bytes().decode("utf-8-sig").strip()  # a BOM (Windows Notepad) is not part of a key
+        except UnicodeDecodeError:
+            issues.append(
+                ConfigIssue(f"{where}.{name}_file", f"{file} is not UTF-8 text (saved as UTF-16?); save it as UTF-8")
+            )
+            return None
         except OSError as e:
             if _looks_like_a_key(file.name):  # the key itself pasted where its file's path goes: never echo it
                 issues.append(

@@ -175,3 +175,9 @@ class QueueConfig(_Model):
     remote_ttl_s: float | None = Field(
         None, gt=0, description="a remote capture not yet sent after this long is expired (none: kept)"
     )
+    keep_days: float = Field(
+        30, ge=0, description="finished jobs (photo and results) are deleted after this many days (0: kept for ever)"
+    )
+    keep_results_gb: float = Field(
+        0, ge=0, description="finished jobs beyond this much disk, oldest first, are deleted (0: no limit)"
+    )

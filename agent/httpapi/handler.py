@@ -211,6 +211,14 @@ class Handler(BaseHTTPRequestHandler):
             profiles.serve_thumbnail(self, m.group(1), m.group(2))
         elif path == "/api/jobs":
             self._list_jobs(parse_qs(url.query))
+        elif path == "/api/stats":
+            from agent.stats import report
+
+            days = parse_qs(url.query).get("days", ["7"])[0]
+            if not days.isdigit() or not 1 <= int(days) <= 366:
+                self.send_error_json(400, "bad_request", "days must be a whole number from 1 to 366")
+            else:
+                self._send_json(200, report(agent.store.path, int(days)))
         elif m := _JOB_ROUTE.match(path):
             if m.group(3):
                 self.send_error_json(405, "bad_request", "use POST")
@@ -278,10 +286,11 @@ class Handler(BaseHTTPRequestHandler):
             except ValueError:
                 self.send_error_json(400, "bad_request", "unknown state")
                 return
-        try:
-            limit = max(1, min(500, int(q.get("limit", ["50"])[0])))
-        except ValueError:
-            limit = 50
+        raw = q.get("limit", ["50"])[0]
+        if not raw.isdigit() or not 1 <= int(raw) <= 500:
+            self.send_error_json(400, "bad_request", f"limit must be a whole number from 1 to 500, got {raw[:20]!r}")
+            return
+        limit = int(raw)
         jobs = self.api.agent.store.list(states, limit=limit)
         self._send_json(200, {"jobs": [job_view(j) for j in jobs]})
 

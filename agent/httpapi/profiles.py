@@ -31,13 +31,13 @@ def profiles_view(config: Config) -> dict[str, Any]:
     out = []
     for i, p in enumerate(config.profiles):
         entry: dict[str, Any] = {"name": p.name, "endpoint": p.endpoint, "default": i == 0}
-        label = getattr(p, "label", None)
+        label = p.label
         if label:
             entry["label"] = label
         entry["choices"] = [
             {
                 "id": c.id,
-                "label": getattr(c, "label", None) or c.id,
+                "label": c.title,
                 "thumbnail_url": thumbnail_url(p.name, c.id) if getattr(c, "thumbnail", None) else None,
             }
             for c in list_choices(p)

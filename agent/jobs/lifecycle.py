@@ -76,6 +76,20 @@ class InvalidTransition(ValueError):
     """A state change that is not in TRANSITIONS: a bug, never a race (races return None)."""
 
 
+def log_transition(job: Job, move: str, note: str | None = None) -> None:
+    """One INFO line per transition with the job id, so `journalctl -u edge-agent` shows the booth's throughput;
+    a finished job says how long it took from the press."""
+    extra = ""
+    if job.state == S.DONE:
+        extra = f" in {max(0.0, (job.finished_at or clock.now()) - job.created_at):.1f} s, {len(job.outputs)} output(s)"
+    elif job.error and job.state in (S.FAILED, S.EXPIRED, S.CAPTURED):
+        extra = f": {job.error}"
+    elif note:
+        extra = f": {note}"
+    level = logging.WARNING if job.state in (S.FAILED, S.EXPIRED) else logging.INFO
+    log.log(level, "job %s %s%s (profile %s, %s)", job.id, job.state.value, extra, job.profile, move)
+
+
 def check_edges(frm: Iterable[JobState], to: JobState) -> None:
     bad = [f.value for f in frm if (f, to) not in ALLOWED_EDGES]
     if bad:
@@ -121,6 +135,7 @@ class Lifecycle:
             changes["error"] = self.redact(changes["error"])
         job = self.store.move(job_id, edges, note=note, **changes)
         if job is not None:
+            log_transition(job, move, note)
             # `submitted` without a task id (a sync endpoint's answer) holds nothing a rebuild must not lose
             light = move in LIGHT_MOVES or (move == "submitted" and not job.remote_task_id)
             self._after(job, durable=not light)
@@ -162,6 +177,7 @@ class Lifecycle:
             if job.result_dir:
                 shutil.rmtree(job.result_dir, ignore_errors=True)
             raise
+        log_transition(job, "captured", f"from {job.source}")
         if self.on_change is not None:
             self.on_change(job, False)
         return job
@@ -258,6 +274,7 @@ class Lifecycle:
             job_id, TRANSITIONS["finished"], outputs=outputs, progress=100, error=None, wait_kind=None
         )
         if job is not None:
+            log_transition(job, "finished")
             self._after(job, present=present)
         return job
 
@@ -302,10 +319,7 @@ class Lifecycle:
 
     def fail(self, job_id: str, reason: str, *, only_from: Iterable[JobState] | None = None) -> Job | None:
         reason = self.redact(reason)
-        job = self._move("fail", job_id, only_from=only_from, note=reason, error=reason, wait_kind=None)
-        if job is not None:
-            log.warning("job %s failed: %s", job_id, reason)
-        return job
+        return self._move("fail", job_id, only_from=only_from, note=reason, error=reason, wait_kind=None)
 
     def expire(self, job_id: str, reason: str, *, only_from: Iterable[JobState] | None = None) -> Job | None:
         return self._move("expire", job_id, only_from=only_from, note=reason, error=reason, wait_kind=None)
@@ -340,10 +354,11 @@ class Lifecycle:
             outputs=[],
         )
 
-    def purge(self, jobs: Iterable[Job]) -> list[str]:
-        """Delete given-up jobs and their folders; a job retried meanwhile (no longer final) stays."""
+    def purge(self, jobs: Iterable[Job], states: Iterable[JobState] = FINAL_STATES - {S.DONE}) -> list[str]:
+        """Delete given-up jobs (or, for retention, any finished ones) and their folders; a job retried meanwhile
+        (no longer final) stays."""
         jobs = list(jobs)
-        gone = set(self.store.delete((j.id for j in jobs), only_states=FINAL_STATES - {S.DONE}))
+        gone = set(self.store.delete((j.id for j in jobs), only_states=states))
         for j in jobs:
             if j.id in gone and j.result_dir and Path(j.result_dir).is_dir():
                 shutil.rmtree(j.result_dir, ignore_errors=True)
