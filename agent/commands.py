@@ -49,6 +49,7 @@ class CommandError(Exception):
         "storage": 500,
         "queue_full": 503,
         "rate_limited": 429,
+        "limit": 429,
     }
 
     def __init__(self, code: str, message: str) -> None:

@@ -49,6 +49,8 @@ def purge(lifecycle: Lifecycle, jobs: list[Job], results_root: Path) -> list[str
     statistics."""
     from agent import stats
 
+    printing = _printing(lifecycle.store.path)
+    jobs = [j for j in jobs if j.id not in printing]  # its print still needs the picture
     stats.archive(lifecycle.store.path, jobs)
     gone = lifecycle.purge(jobs, states=FINAL_STATES)
     days = {Path(j.result_dir).parent for j in jobs if j.id in set(gone) and j.result_dir}
@@ -59,6 +61,20 @@ def purge(lifecycle: Lifecycle, jobs: list[Job], results_root: Path) -> list[str
         except OSError:
             pass
     return gone
+
+
+def _printing(db: Path) -> set[str]:
+    """Jobs with a print not yet out (queued, sent, printing, held): kept until it is."""
+    import sqlite3
+
+    try:
+        with sqlite3.connect(db, timeout=10) as c:
+            rows = c.execute(
+                "SELECT DISTINCT job_id FROM prints WHERE state IN ('queued', 'sent', 'printing', 'held')"
+            ).fetchall()
+    except sqlite3.OperationalError:  # no print has ever been made here (no table)
+        return set()
+    return {r[0] for r in rows}
 
 
 class RetentionService:

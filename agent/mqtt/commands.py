@@ -23,6 +23,7 @@ REQUEST_ID_MAX = 128
 
 _CAPTURE_KEYS = frozenset({"request_id", "profile", "choice", "selected", "params", "ttl_s", "ts"})
 _JOB_KEYS = frozenset({"request_id", "job_id", "ttl_s", "ts"})
+_PRINT_KEYS = _JOB_KEYS | {"copies"}
 
 
 class Rejected(Exception):
@@ -96,7 +97,7 @@ def parse_command(action: str, payload: bytes) -> ParsedCommand:
             "bad_request", f"request_id must be a string of 1-{REQUEST_ID_MAX} characters, without control characters"
         )
 
-    allowed = _CAPTURE_KEYS if action == "capture" else _JOB_KEYS
+    allowed = _CAPTURE_KEYS if action == "capture" else _PRINT_KEYS if action == "print" else _JOB_KEYS
     unknown = sorted(str(k) for k in obj if k not in allowed)
     if unknown:
         raise Rejected(
@@ -138,7 +139,13 @@ def parse_command(action: str, payload: bytes) -> ParsedCommand:
         job_id = obj.get("job_id")
         if job_id is not None and not (isinstance(job_id, str) and 1 <= len(job_id) <= 128):
             raise Rejected("bad_request", "job_id must be a job id (string)", rid)
-        cmd = Command(action=action, source="mqtt", job_id=job_id, request_id=rid)  # type: ignore[arg-type]
+        job_params: dict[str, Any] = {}
+        if action == "print" and "copies" in obj:
+            copies = obj["copies"]
+            if not (isinstance(copies, int) and not isinstance(copies, bool) and 1 <= copies <= 99):
+                raise Rejected("bad_request", "copies must be a whole number from 1 to 99", rid)
+            job_params["copies"] = copies  # the print service checks it against [printer] max_copies
+        cmd = Command(action=action, source="mqtt", job_id=job_id, params=job_params, request_id=rid)  # type: ignore[arg-type]
     return ParsedCommand(
         rid,
         cmd,

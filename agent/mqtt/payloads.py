@@ -31,6 +31,12 @@ def event_payload(ev: Event) -> dict[str, Any] | None:
         if "stage" in d:  # a job's event: the progress object, every key present (null: not known)
             out.update({k: d.get(k) for k in PROGRESS_KEYS})
         return out
+    if ev.type.startswith("print.") or ev.type in ("printer.state", "printer.resumed"):
+        out = {"type": ev.type}
+        for k in ("print_id", "job_id", "copies", "source", "cups_job_id", "detail", "state", "code", "message"):
+            if d.get(k) is not None:
+                out[k] = d[k]
+        return out
     if ev.type in ("capture.refused", "alarm"):
         out = {"type": ev.type, "code": d.get("code"), "message": d.get("message")}
         if d.get("platform"):
@@ -43,7 +49,12 @@ def result_payload(ev: Event) -> dict[str, Any]:
     """B/result (retained) for a `result` event (steps/present.py):
     {"job_id","profile","outputs":[{"type","url","path"}]}."""
     outputs = [
-        {"type": o.get("type"), "url": o.get("url"), "path": o.get("path")}
+        {
+            "type": o.get("type"),
+            "url": o.get("url"),
+            "path": o.get("path"),
+            **({"text": o["text"]} if o.get("text") else {}),
+        }
         for o in (ev.data.get("outputs") or [])
         if isinstance(o, dict)
     ]

@@ -14,10 +14,6 @@ class PrintLimit(CommandError):
     def __init__(self, message: str) -> None:
         super().__init__("limit", message)
 
-    @property
-    def http_status(self) -> int:
-        return 429
-
 
 def check_copies(cfg: PrinterConfig, copies: object) -> int:
     if copies is None:
