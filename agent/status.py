@@ -29,6 +29,7 @@ def booth_state(agent: Agent) -> dict[str, Any]:
         "device": cfg.device.id,
         "profiles": [p.name for p in cfg.profiles],
         "platforms": {n: ("offline" if n in offline else "online") for n in agent.clients},
+        "camera": agent.camera_state(),
         **_mqtt_state(agent.mqtt),
     }
 

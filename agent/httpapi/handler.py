@@ -20,6 +20,7 @@ from agent.commands import ACTIONS, Command, CommandError
 from agent.httpapi import guard
 from agent.httpapi.files import open_result
 from agent.httpapi.limits import SEND_TIMEOUT_S, client_key, is_own_client
+from agent.httpapi.preview import serve_preview
 from agent.httpapi.server import DeadlineReader
 from agent.httpapi.sse import serve_events
 from agent.jobs.model import Job, JobState
@@ -203,6 +204,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send_json(200, agent.state())
         elif path == "/api/events":
             serve_events(self)
+        elif path in ("/api/preview.mjpg", "/api/preview.jpg"):
+            serve_preview(self, path)
         elif path == "/api/jobs":
             self._list_jobs(parse_qs(url.query))
         elif m := _JOB_ROUTE.match(path):
