@@ -332,6 +332,7 @@ def small_jpeg(
             src.draft("RGB", (max_edge, max_edge))
             im = to_rgb(src)
             im.thumbnail((max_edge, max_edge), Image.Resampling.BILINEAR)
+            im.load()  # decoded before the source closes
     else:
         im = to_rgb(frame)
         if max(im.size) > max_edge:

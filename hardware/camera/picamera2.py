@@ -165,19 +165,21 @@ class Picamera2Camera(Camera):
         s.mode = "stopped"  # the preview is stopped for the still, whatever happens next
         request = cam.switch_mode_capture_request_and_stop(s.still_cfg, wait=self._wait_s)
         try:
-            for attempt in range(_STALE_RETRIES + 1):
-                if request.get_metadata().get("SensorTimestamp", trigger_ns) >= trigger_ns:
-                    break
-                if attempt == _STALE_RETRIES:
-                    raise CameraError("the Pi camera kept delivering frames exposed before the trigger")
-                self.stale_dropped += 1  # exposed before the button: not the guest's photo
-                request.release()
+            if not self._fresh(request, trigger_ns):
+                request.release()  # exposed before the button: not the guest's photo; the next frames are newer
                 request = None
                 cam.start()
                 try:
-                    request = cam.capture_request(wait=self._wait_s)
+                    for _ in range(_STALE_RETRIES):
+                        request = cam.capture_request(wait=self._wait_s)
+                        if self._fresh(request, trigger_ns):
+                            break
+                        request.release()
+                        request = None
                 finally:
                     cam.stop()
+                if request is None:
+                    raise CameraError("the Pi camera kept delivering frames exposed before the trigger")
             buf = io.BytesIO()
             request.save("main", buf, format="jpeg")
         finally:
@@ -188,6 +190,12 @@ class Picamera2Camera(Camera):
         except Exception as e:  # the still is safe; the next preview frame tries again
             log.warning("camera %d: preview did not resume after the still: %s", self.cfg.camera_num, e)
         return buf.getvalue()
+
+    def _fresh(self, request: Any, trigger_ns: int) -> bool:
+        if request.get_metadata().get("SensorTimestamp", trigger_ns) >= trigger_ns:
+            return True
+        self.stale_dropped += 1
+        return False
 
     def _focus(self, s: _Session) -> None:
         if s.mode != "preview":
