@@ -70,7 +70,9 @@ def test_daemon_starts_without_its_camera_reports_it_everywhere_and_heals(config
         assert up["mode"] == "ready" and up["camera"]["detail"] is None
         assert "camera    ok" in run_cli("status", "-c", str(cfg)).stdout
         doctor = run_cli("doctor", "-c", str(cfg))
-        assert any("camera" in ln and "PASS" in ln and "ok in the running daemon" in ln for ln in doctor.stdout.splitlines())
+        assert any(
+            "camera" in ln and "PASS" in ln and "ok in the running daemon" in ln for ln in doctor.stdout.splitlines()
+        )
         job = run_cli("trigger", "-c", str(cfg))
         assert job.returncode == 0, job.stderr
         wait_until(lambda: httpx.get(f"{url}/api/state", timeout=5).json()["queue"], what="a job")
