@@ -55,7 +55,12 @@ class Agent:
         self.store, self._store_check = open_store(cfg.device.state_dir / "jobs.db")
         self.layout = ResultLayout(cfg.device.results_dir)
         self.lifecycle = Lifecycle(self.store, self.layout, redact=self.scrub, on_change=self._job_changed)
-        self._camera = camera
+        from agent.camera import camera_service
+
+        # the camera is a supervised service: opened in the background at start, its state published as events
+        self.camera_service = camera_service(
+            cfg, camera, on_change=lambda st: self.events.publish("camera.state", **st)
+        )
         self.clients = {
             name: make_client(name, p, self.secrets.platform_keys.get(name), user_agent=f"edge-agent/{__version__}")
             for name, p in cfg.platforms.items()
@@ -106,12 +111,12 @@ class Agent:
 
     @property
     def camera(self) -> Any:
-        if self._camera is None:
-            from agent.camera import camera_spec
-            from hardware.camera import make_camera
+        """What captures go through: the camera service (it refuses with the reason while the camera is down)."""
+        return self.camera_service
 
-            self._camera = make_camera(camera_spec(self.config.camera))
-        return self._camera
+    def camera_state(self) -> dict[str, Any]:
+        """`{"state": "ok"|"opening"|"failed"|"retrying", "detail": str|None}`."""
+        return self.camera_service.camera_state()
 
     def start(self, *, recover: bool = True, only_own_jobs: bool = False) -> None:
         """`recover=False, only_own_jobs=True` is `edge-agent once`: it may share the store with a running
@@ -124,6 +129,8 @@ class Agent:
             log.info("recovery: %s", line)
         if only_own_jobs:
             self.scheduler.own_jobs = set()
+        else:  # `once` opens the camera when it captures (a running daemon may hold it)
+            self.camera_service.start()
         self.scheduler.start()
         self.started = True
         self.events.publish("agent.started")
@@ -169,11 +176,7 @@ class Agent:
         self._captures.shutdown()
         self._control_pool.shutdown(wait=True, cancel_futures=True)
         self.scheduler.stop()
-        if self._camera is not None:
-            try:
-                self._camera.close()
-            except Exception:
-                log.exception("camera close failed")
+        self.camera_service.stop()
         for c in self.clients.values():
             c.close()
         self.events.close()

@@ -72,7 +72,7 @@ def check_daemon(info: dict | None, config: Path | None = None) -> Check:
 def check_camera(loaded: LoadedConfig, daemon: dict | None) -> Check:
     cam_cfg = loaded.config.camera
     if daemon is not None and cam_cfg.driver in ("picamera2", "opencv"):
-        return Check("camera", SKIP, f"{cam_cfg.driver}: in use by the running daemon")
+        return _daemon_camera(loaded, cam_cfg.driver)  # it holds the camera: ask it how the camera is
     from agent.camera import camera_spec
     from hardware.camera import CameraError, make_camera
 
@@ -92,6 +92,25 @@ def check_camera(loaded: LoadedConfig, daemon: dict | None) -> Check:
             cam.close()
         except Exception:
             pass
+
+
+def _daemon_camera(loaded: LoadedConfig, driver: str) -> Check:
+    from agent.cli.common import api_client
+
+    try:
+        client, _ = api_client(loaded)
+        with client:
+            state = client.get("/api/state", timeout=5.0).json()
+        cam = state["camera"]
+    except Exception as e:  # the daemon is busy, stopping, or an older version without camera state
+        return Check("camera", WARN, f"{driver}: held by the running daemon, which did not say how it is ({e})")
+    detail = f" ({cam['detail']})" if cam.get("detail") else ""
+    said = f"{driver}: {cam['state']} in the running daemon{detail}"
+    if cam["state"] == "ok":
+        return Check("camera", PASS, said)
+    if cam["state"] == "opening":
+        return Check("camera", WARN, said)
+    return Check("camera", FAIL, said)
 
 
 def check_gpio(loaded: LoadedConfig) -> Check:

@@ -8,6 +8,7 @@ Rules, first match wins::
     starting    before the scheduler runs
     disk_full   the last capture was refused for space (until a capture succeeds)
     capturing   a photo is being taken
+    error       the camera is down (failed or retrying): no capture is possible; the detail says why
     error       a platform refused its API key (one alarm per platform, ended by a job delivered on THAT platform)
     offline     jobs wait and a platform is unreachable
     processing  jobs wait
@@ -44,6 +45,7 @@ class ModeTracker:
         self.started = False
         self.capturing = False
         self.disk_full: str | None = None
+        self.camera_down: str | None = None  # why no capture is possible (camera service state), else None
         self.alarms: dict[str, str] = {}  # platform -> "API key refused" message
         self._failure: _Failure | None = None
         events.on_event(self._on_event)
@@ -68,6 +70,9 @@ class ModeTracker:
             self.capturing = False
             if d.get("code") == "disk_full":
                 self.disk_full = d.get("message")
+        elif t == "camera.state":
+            down = d.get("state") in ("failed", "retrying")
+            self.camera_down = (d.get("detail") or f"camera {d.get('state')}") if down else None
         elif t == "alarm":
             platform = d.get("platform") or ""
             if d.get("code") == "auth":
@@ -87,7 +92,7 @@ class ModeTracker:
                 self._failure = None  # a newer job got through: the booth works again
         elif not t.startswith("job."):
             return
-        self._derive(announce_state=(t.startswith("job.") and t != "job.progress") or t == "alarm")
+        self._derive(announce_state=(t.startswith("job.") and t != "job.progress") or t in ("alarm", "camera.state"))
 
     def _compute(self) -> tuple[str, str | None]:
         if not self.started:
@@ -96,6 +101,8 @@ class ModeTracker:
             return "disk_full", self.disk_full
         if self.capturing:
             return "capturing", None
+        if self.camera_down:
+            return "error", f"camera: {self.camera_down}"
         if self.alarms:
             return "error", "; ".join(self.alarms[p] for p in sorted(self.alarms))
         pending = self._pending()

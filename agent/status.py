@@ -30,6 +30,7 @@ def booth_state(agent: Agent) -> dict[str, Any]:
         "profiles": [p.name for p in cfg.profiles],
         "platforms": {n: ("offline" if n in offline else "online") for n in agent.clients},
         "printer": printer_state(agent),
+        "camera": agent.camera_state(),
         **_mqtt_state(agent.mqtt),
     }
 

@@ -15,7 +15,6 @@ import pytest
 from PIL import Image, ImageOps
 
 from hardware.camera import Camera, CameraError, CameraSpec, Photo, make_camera
-from tests.fakes import picamera2 as fake_picamera2
 
 
 def decode(jpeg: bytes) -> Image.Image:
@@ -238,97 +237,6 @@ def test_opencv_missing_module_gives_an_install_hint(monkeypatch):
     with pytest.raises(CameraError, match="opencv-python-headless") as err:
         make_camera(CameraSpec(driver="opencv", device="0"))
     assert err.value.permanent
-
-
-# --------------------------------------------------------------------------------------------- picamera2
-
-
-@pytest.fixture
-def picam(monkeypatch):
-    fake_picamera2.reset()
-    monkeypatch.setitem(sys.modules, "picamera2", fake_picamera2)
-    yield fake_picamera2
-    fake_picamera2.unwedge.set()  # never leave a stuck thread behind
-    fake_picamera2.reset()
-
-
-def test_picamera2_still_configuration_and_capture(picam):
-    cam = make_camera(CameraSpec(driver="picamera2", width=1014, height=760))
-    photo = cam.capture()
-    (device,) = picam.instances
-    assert device.camera_config["main"]["size"] == (1014, 760)
-    assert device.camera_config["queue"] is False and device.camera_config["buffer_count"] == 1
-    assert device.options["quality"] == 95
-    assert decode(photo.jpeg).size == (1014, 760) == (photo.width, photo.height)
-    assert decode(cam.preview_jpeg(max_edge=200)).size == (200, 150)
-    assert cam.describe() == "picamera2 camera 0 imx477 1014x760"
-    cam.close()
-    assert device.calls[-2:] == ["stop", "close"]
-
-
-def test_picamera2_missing_camera(picam):
-    picam.cameras.clear()
-    with pytest.raises(CameraError, match="no Pi camera number 0 .0 found.*rpicam-hello"):
-        make_camera(CameraSpec(driver="picamera2")).open()
-
-
-def test_picamera2_not_installed_gives_the_install_hint(monkeypatch):
-    monkeypatch.setitem(sys.modules, "picamera2", None)  # `from picamera2 import ...` now raises ImportError
-    with pytest.raises(CameraError) as err:
-        make_camera(CameraSpec(driver="picamera2"))
-    assert "sudo apt install python3-picamera2" in str(err.value)
-    assert "--system-site-packages" in str(err.value)
-    assert err.value.permanent
-
-
-def test_a_wedged_camera_times_out_and_the_next_capture_reopens(picam):
-    cam = make_camera(CameraSpec(driver="picamera2", width=320, height=240, timeout_s=0.5))
-    cam.capture()
-    picam.wedged.set()
-    started = time.monotonic()
-    with pytest.raises(CameraError, match=r"camera did not answer within 0\.5 s \(capture"):
-        cam.capture()
-    assert 0.45 <= time.monotonic() - started < 1.5
-    assert cam.abandoned_calls == 1
-
-    picam.wedged.clear()  # the stuck call is still stuck; a fresh camera works regardless
-    photo = cam.capture()
-    assert decode(photo.jpeg).size == (320, 240)
-    stuck, fresh = picam.instances
-    assert fresh.is_open and stuck.is_open  # the stuck one is not closed under the stuck call
-
-    picam.unwedge.set()  # the stuck call returns at last: its camera gets closed behind the scenes
-    deadline = time.monotonic() + 5
-    while stuck.is_open and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert not stuck.is_open and fresh.is_open
-    cam.close()
-
-
-def test_the_drivers_own_wait_running_out_is_a_camera_error_too(picam):
-    cam = make_camera(CameraSpec(driver="picamera2", width=320, height=240, timeout_s=0.3))
-    cam.open()
-    picam.frame_delay_s = 1.0  # slower than wait=timeout_s: picamera2 raises TimeoutError itself
-    with pytest.raises(CameraError, match=r"did not answer within 0\.3 s"):
-        cam.capture()
-    assert cam.abandoned_calls == 0  # picamera2's wait ran out first: a clean failure, no thread left behind
-    picam.frame_delay_s = 0.0
-    assert cam.capture().width == 320  # reopened
-    assert len(picam.instances) == 2 and not picam.instances[0].is_open
-
-
-def test_a_preview_during_a_capture_reuses_the_last_frame(picam):
-    cam = make_camera(CameraSpec(driver="picamera2", width=320, height=240, timeout_s=2.0))
-    last = cam.preview_jpeg()
-    picam.frame_delay_s = 0.5
-    capture = threading.Thread(target=cam.capture)
-    capture.start()
-    time.sleep(0.1)  # the capture now holds the camera
-    started = time.monotonic()
-    assert cam.preview_jpeg() == last
-    assert time.monotonic() - started < 0.1
-    capture.join()
-    cam.close()
 
 
 def test_make_camera_refuses_an_unknown_driver():

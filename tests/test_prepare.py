@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import ExifTags, Image, ImageCms, ImageOps
 
-from agent.steps.prepare import DRAFT_SLACK, PrepareError, estimate_jpeg_quality, prepare_upload
+from agent.steps.prepare import DRAFT_SLACK, Orientation, PrepareError, estimate_jpeg_quality, prepare_upload
 
 
 def jpeg(im: Image.Image, **kw) -> bytes:
@@ -157,3 +157,87 @@ def test_quality_is_read_back_from_standard_tables(quality):
 def test_quality_of_custom_tables_is_unknown():
     custom = [[2] * 64, [3] * 64]
     assert estimate_jpeg_quality(opened(jpeg(textured(64, 64), qtables=custom))) is None
+
+
+# --------------------------------------------------------------------------------------------- [upload] rotate / mirror / crop
+
+
+def quadrants(w: int = 400, h: int = 300) -> Image.Image:
+    """Red top-left, green top-right, blue bottom-left, white bottom-right: every turn and flip tells."""
+    im = Image.new("RGB", (w, h), (230, 20, 20))
+    im.paste((20, 230, 20), (w // 2, 0, w, h // 2))
+    im.paste((20, 20, 230), (0, h // 2, w // 2, h))
+    im.paste((240, 240, 240), (w // 2, h // 2, w, h))
+    return im
+
+
+RED, GREEN, BLUE, WHITE = (230, 20, 20), (20, 230, 20), (20, 20, 230), (240, 240, 240)
+
+
+def corners(data: bytes) -> tuple[tuple[int, ...], ...]:
+    """The colour near each corner: top-left, top-right, bottom-left, bottom-right (rounded to the palette)."""
+    im = opened(data).convert("RGB")
+    w, h = im.size
+    pts = [(w // 8, h // 8), (w - w // 8, h // 8), (w // 8, h - h // 8), (w - w // 8, h - h // 8)]
+    out = []
+    for x, y in pts:
+        px = im.getpixel((x, y))
+        out.append(min((RED, GREEN, BLUE, WHITE), key=lambda c: sum(abs(a - b) for a, b in zip(px, c))))
+    return tuple(out)
+
+
+@pytest.mark.parametrize(
+    ("rotate", "mirror", "size", "want"),
+    [
+        (0, False, (400, 300), (RED, GREEN, BLUE, WHITE)),
+        (0, True, (400, 300), (GREEN, RED, WHITE, BLUE)),
+        (90, False, (300, 400), (BLUE, RED, WHITE, GREEN)),
+        (180, False, (400, 300), (WHITE, BLUE, GREEN, RED)),
+        (270, False, (300, 400), (GREEN, WHITE, RED, BLUE)),
+        (90, True, (300, 400), (RED, BLUE, GREEN, WHITE)),
+    ],
+)
+def test_rotate_and_mirror_pixel_by_pixel(rotate, mirror, size, want):
+    src = jpeg(quadrants(), quality=95)
+    out = prepare_upload(src, 2048, 90, orientation=Orientation.of(rotate, mirror, None))
+    assert opened(out).size == size
+    assert corners(out) == want
+    reference = quadrants().rotate(-rotate, expand=True)  # Pillow's own turn (counter-clockwise for positive)
+    if mirror:
+        reference = ImageOps.mirror(reference)
+    diff = np.abs(np.asarray(opened(out).convert("RGB"), float) - np.asarray(reference, float)).mean()
+    assert diff < 4
+
+
+def test_centre_crop_to_portrait_keeps_the_middle_exactly():
+    im = Image.new("RGB", (1600, 1200), (0, 0, 0))
+    im.paste((250, 250, 250), (350, 0, 1250, 1200))  # the middle 900 px: what a 3:4 crop of 1600x1200 keeps
+    out = opened(prepare_upload(jpeg(im, quality=95), 4096, 95, orientation=Orientation.of(0, False, "3:4")))
+    assert out.size == (900, 1200)
+    arr = np.asarray(out.convert("L"), float)
+    assert arr[:, 4:-4].min() > 200  # nothing black left at the sides: the crop is centred to the pixel
+    assert arr.mean() > 240
+
+
+def test_crop_then_max_edge_and_after_rotation():
+    src = jpeg(textured(4056, 3040), quality=95)  # a Pi HQ still
+    out = opened(prepare_upload(src, 2048, 90, orientation=Orientation.of(0, False, "3:4")))
+    assert out.size == (1536, 2048)  # 3:4 of the full frame (2280x3040), shrunk to max_edge
+    turned = opened(prepare_upload(src, 2048, 90, orientation=Orientation.of(90, False, "3:4")))
+    # turned upright first (3040x4056), then 3:4 of that (3040x4053): long enough for the half-size DCT decode,
+    # which is used as it is (within DRAFT_SLACK of max_edge)
+    assert turned.size == (1520, 2027) and max(turned.size) >= DRAFT_SLACK * 2048
+
+
+def test_crop_applies_after_exif_orientation():
+    stored = Image.new("RGB", (400, 200), (220, 20, 20))
+    src = jpeg(stored, quality=95, exif=exif_with_gps(orientation=6))  # upright it is 200x400
+    out = opened(prepare_upload(src, 2048, 90, orientation=Orientation.of(0, False, "1:1")))
+    assert out.size == (200, 200)
+    assert ExifTags.Base.Orientation not in out.getexif()
+
+
+def test_an_orientation_always_reencodes_even_a_clean_small_jpeg():
+    src = jpeg(quadrants(), quality=85)
+    assert prepare_upload(src, 2048, 90) is src
+    assert prepare_upload(src, 2048, 90, orientation=Orientation.of(0, True, None)) != src

@@ -52,6 +52,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     print("queue     " + (", ".join(f"{k} {v}" for k, v in sorted(q.items())) or "empty"))
     if state.get("platforms"):
         print("platforms " + ", ".join(f"{k} {v}" for k, v in state["platforms"].items()))
+    if state.get("camera"):
+        cam = state["camera"]
+        print(f"camera    {cam['state']}" + (f" ({cam['detail']})" if cam.get("detail") else ""))
     if state.get("mqtt"):
         problem = f" ({state['mqtt_problem']})" if state.get("mqtt_problem") else ""
         print(f"mqtt      {state['mqtt']}{problem}")

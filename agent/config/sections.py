@@ -32,6 +32,11 @@ class _CameraBase(_Model):
     width: int = Field(1920, ge=16, le=8192, description="still width asked of the camera, in pixels")
     height: int = Field(1080, ge=16, le=8192, description="still height asked of the camera, in pixels")
     timeout_s: float = Field(5.0, gt=0, le=60, description="a capture that takes longer fails, never hangs")
+    retry_base_s: float = Field(1.0, gt=0, le=60, description="first wait before re-opening a failed camera")
+    retry_max_s: float = Field(30.0, gt=0, le=3600, description="longest wait between re-opening attempts")
+    preview_fps: float = Field(10.0, gt=0, le=30, description="live preview frames a second at most (one producer)")
+    preview_max_edge: int = Field(640, ge=64, le=1920, description="longest edge of the live preview, in pixels")
+    preview_quality: int = Field(70, ge=10, le=95, description="JPEG quality of the live preview")
 
 
 class SyntheticCameraConfig(_CameraBase):
@@ -54,11 +59,28 @@ class OpenCVCameraConfig(_CameraBase):
     driver: Literal["opencv"] = Field(description="a USB webcam (or a video file) through OpenCV")
     device: str | int = Field(0, description="/dev/videoN, a camera index, or a video file (tests, demos)")
     warmup_frames: int = Field(3, ge=0, le=60, description="frames dropped after opening (auto exposure)")
+    fourcc: str = Field(
+        "MJPG",
+        pattern=r"^([ -~]{4})?$",
+        description='pixel format asked of a V4L2 webcam, set before the size ("" = any)',
+    )
+    newest_frame: bool = Field(
+        True, description="a reader thread keeps only the newest frame (a still is never an old buffered one)"
+    )
 
 
 class Picamera2CameraConfig(_CameraBase):
     driver: Literal["picamera2"] = Field(description="a Raspberry Pi camera module")
     camera_num: int = Field(0, ge=0, le=7, description="which camera connector")
+    autofocus: Literal["continuous", "on-capture", "off"] = Field(
+        "continuous", description="continuous | on-capture (one focus cycle before each still) | off"
+    )
+    af_timeout_s: float = Field(
+        2.0, gt=0, le=10, description="on-capture focus taking longer is given up (photo taken)"
+    )
+    controls: dict[str, float | int | bool] = Field(
+        default_factory=dict, description="libcamera controls for preview and still, e.g. { Sharpness = 1.5 }"
+    )
 
 
 CameraConfig = Annotated[
@@ -70,6 +92,14 @@ CameraConfig = Annotated[
 class UploadConfig(_Model):
     max_edge: int = Field(2048, ge=64, le=8192, description="longest edge of the uploaded JPEG")
     jpeg_quality: int = Field(90, ge=1, le=100, description="JPEG quality of the upload (the capture is kept)")
+    rotate: Literal[0, 90, 180, 270] = Field(
+        0, description="turn clockwise by this many degrees (a camera mounted sideways); upload and preview"
+    )
+    mirror: bool = Field(False, description="flip left-right what is sent")
+    preview_mirror: bool = Field(True, description="flip left-right what the guest sees live (a selfie mirror)")
+    crop_aspect: str | None = Field(
+        None, pattern=r"^[1-9][0-9]{0,2}:[1-9][0-9]{0,2}$", description='centre-crop to this width:height, e.g. "3:4"'
+    )
 
 
 # --------------------------------------------------------------------------------------------- GPIO

@@ -20,6 +20,7 @@ from agent.commands import ACTIONS, Command, CommandError
 from agent.httpapi import guard, profiles
 from agent.httpapi.files import open_result
 from agent.httpapi.limits import SEND_TIMEOUT_S, client_key, is_own_client
+from agent.httpapi.preview import serve_preview
 from agent.httpapi.profiles import profiles_view
 from agent.httpapi.server import DeadlineReader
 from agent.httpapi.sse import serve_events
@@ -209,6 +210,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send_json(200, profiles_view(agent.config))
         elif m := profiles.ROUTE.match(path):
             profiles.serve_thumbnail(self, m.group(1), m.group(2))
+        elif path in ("/api/preview.mjpg", "/api/preview.jpg"):
+            serve_preview(self, path)
         elif path == "/api/jobs":
             self._list_jobs(parse_qs(url.query))
         elif path == "/api/stats":

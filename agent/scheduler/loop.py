@@ -40,7 +40,7 @@ from agent.scheduler.sweep import Sweeper
 from agent.steps import Advance, Error, Fail, Outcome, Running
 from agent.steps.fetch import Budget, fetch
 from agent.steps.poll import poll
-from agent.steps.prepare import build_request
+from agent.steps.prepare import Orientation, build_request
 from agent.steps.submit import submit
 
 if TYPE_CHECKING:
@@ -270,7 +270,9 @@ class Scheduler:
                 )
                 return
             try:
-                req = build_request(job, profile, cfg.upload.max_edge, cfg.upload.jpeg_quality)
+                up = cfg.upload
+                turn = Orientation.of(up.rotate, up.mirror, up.crop_aspect)
+                req = build_request(job, profile, up.max_edge, up.jpeg_quality, turn)
             except Exception as e:  # PermanentError (photo gone, unreadable) or a bug in prepare
                 self.lifecycle.fail(job.id, str(e), only_from=(S.CAPTURED,))
                 return

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,34 +55,95 @@ class PrepareError(ValueError):
     """The photo cannot be prepared (not an image, or one Pillow cannot decode). Retrying will not help."""
 
 
-def prepare_upload(photo_jpeg: bytes, max_edge: int, quality: int, *, draft: bool = True) -> bytes:
-    """The bytes to upload for a photo. `draft=False` turns the DCT-scaled decode off (for benchmarks)."""
+@dataclass(frozen=True)
+class Orientation:
+    """`[upload]` rotate / mirror / crop_aspect as one step, applied in that order: turn the camera's picture
+    upright (clockwise degrees), mirror it left-right, then keep the centre at the wanted width:height. The same
+    class serves the upload (`mirror`) and the live preview (`preview_mirror`)."""
+
+    rotate: int = 0
+    mirror: bool = False
+    aspect: tuple[int, int] | None = None
+
+    @classmethod
+    def of(cls, rotate: int, mirror: bool, crop_aspect: str | None) -> Orientation:
+        aspect = tuple(int(x) for x in crop_aspect.split(":")) if crop_aspect else None
+        return cls(rotate % 360, mirror, aspect)  # type: ignore[arg-type]
+
+    @property
+    def identity(self) -> bool:
+        return self.rotate == 0 and not self.mirror and self.aspect is None
+
+    def apply(self, im: Image.Image) -> Image.Image:
+        if self.rotate:
+            im = im.transpose(_CLOCKWISE[self.rotate])
+        if self.mirror:
+            im = im.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        box = self.crop_box(*im.size)
+        return im if box == (0, 0, *im.size) else im.crop(box)
+
+    def size_after(self, width: int, height: int) -> tuple[int, int]:
+        if self.rotate in (90, 270):
+            width, height = height, width
+        left, top, right, bottom = self.crop_box(width, height)
+        return right - left, bottom - top
+
+    def crop_box(self, width: int, height: int) -> tuple[int, int, int, int]:
+        """The centred box of the wanted aspect ratio (the whole image without one)."""
+        if self.aspect is None:
+            return 0, 0, width, height
+        aw, ah = self.aspect
+        if width * ah > height * aw:  # too wide: keep the full height
+            w = max(1, round(height * aw / ah))
+            left = (width - w) // 2
+            return left, 0, left + w, height
+        h = max(1, round(width * ah / aw))
+        top = (height - h) // 2
+        return 0, top, width, top + h
+
+
+_CLOCKWISE = {90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_90}
+
+
+def prepare_upload(
+    photo_jpeg: bytes, max_edge: int, quality: int, *, draft: bool = True, orientation: Orientation | None = None
+) -> bytes:
+    """The bytes to upload for a photo. `draft=False` turns the DCT-scaled decode off (for benchmarks);
+    `orientation` is `[upload]` rotate / mirror / crop_aspect."""
     try:
         im = Image.open(io.BytesIO(photo_jpeg))
         with im:
-            return _prepare(im, photo_jpeg, max_edge, quality, draft)
+            return _prepare(im, photo_jpeg, max_edge, quality, draft, orientation or Orientation())
     except Image.DecompressionBombError as e:
         raise PrepareError(f"photo too large to prepare: {e}") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
         raise PrepareError(f"not an image that can be prepared for upload: {e}") from None
 
 
-def _prepare(im: Image.Image, original: bytes, max_edge: int, quality: int, draft: bool) -> bytes:
-    orientation = im.getexif().get(_ORIENTATION, 1)
-    target = fit_within(im.width, im.height, max_edge, max_edge)  # the longest edge does not care about rotation
-    if target == im.size and _can_send_as_is(im, quality):
+def _prepare(im: Image.Image, original: bytes, max_edge: int, quality: int, draft: bool, ops: Orientation) -> bytes:
+    exif_orientation = im.getexif().get(_ORIENTATION, 1)
+    upright = (im.height, im.width) if exif_orientation in (5, 6, 7, 8) else im.size
+    kept = ops.size_after(*upright)  # what is left after rotate / crop, at full size
+    target = fit_within(kept[0], kept[1], max_edge, max_edge)
+    if ops.identity and target == im.size and _can_send_as_is(im, quality):
         return original
 
     icc_profile = im.info.get("icc_profile")
-    if draft and im.format == "JPEG" and target != im.size:
-        scale = _dct_scale(max(im.size), max_edge)
+    if draft and im.format == "JPEG" and target != kept:
+        # decode at 1/2, 1/4 or 1/8 size when what is KEPT stays long enough (a crop keeps less of the frame)
+        scale = _dct_scale(max(kept), max_edge)
         if scale > 1:
             im.draft("RGB", (im.width // scale, im.height // scale))
     out = to_rgb(im)
-    if max(out.size) > max_edge:
+    if ops.identity and max(out.size) > max_edge:
+        # nothing to cut away: shrink first, so turning the picture upright works on the small image
         out = out.resize(fit_within(out.width, out.height, max_edge, max_edge), Image.Resampling.LANCZOS)
-    if orientation in _TRANSPOSE:
-        out = out.transpose(_TRANSPOSE[orientation])  # after shrinking: rotating the small image is cheaper
+    if exif_orientation in _TRANSPOSE:
+        out = out.transpose(_TRANSPOSE[exif_orientation])
+    if not ops.identity:
+        out = ops.apply(out)
+        if max(out.size) > max_edge:
+            out = out.resize(fit_within(out.width, out.height, max_edge, max_edge), Image.Resampling.LANCZOS)
     out.info = {}  # Pillow would carry comments/XMP over from the source; nothing but pixels leaves the booth
     buf = io.BytesIO()
     out.save(buf, "JPEG", quality=quality, icc_profile=icc_profile)
@@ -228,7 +290,9 @@ def estimate_jpeg_quality(im: Image.Image) -> int | None:
     return None
 
 
-def build_request(job: Job, profile: Any, max_edge: int, jpeg_quality: int) -> SubmitRequest:
+def build_request(
+    job: Job, profile: Any, max_edge: int, jpeg_quality: int, orientation: Orientation | None = None
+) -> SubmitRequest:
     """What the platform is sent for this job: the prepared photo (none for a text-only endpoint), the effective
     profile (the job's choice applied: ``with_choice``), and the prompt and params with the job's allowed remote
     overrides. Raises PermanentError when the photo is gone or unreadable, or the choice no longer exists."""
@@ -243,7 +307,7 @@ def build_request(job: Job, profile: Any, max_edge: int, jpeg_quality: int) -> S
         except FileNotFoundError:
             raise PermanentError(f"the captured photo is missing: {job.capture_path}", kind="storage") from None
         try:
-            upload = prepare_upload(photo, max_edge, jpeg_quality)
+            upload = prepare_upload(photo, max_edge, jpeg_quality, orientation=orientation)
         except (PrepareError, OSError, ValueError) as e:
             raise PermanentError(f"could not prepare the photo: {e}", kind="storage") from None
     params = {**profile.params, **{k: v for k, v in job.params.items() if k != "prompt"}}

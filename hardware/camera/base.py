@@ -41,13 +41,15 @@ class CameraError(Exception):
     """The camera could not deliver. `str(e)` says what to do about it (it is shown to technicians).
 
     `permanent` means retrying will not help until someone changes something (a missing package, a bad config);
-    anything else is worth another try later (a hang, an unplugged camera, a file being copied in).
+    anything else is worth another try later (a hang, an unplugged camera, a file being copied in). `appears`: a
+    permanent fault that ends when this path exists (a device node or a file not there yet), worth watching for.
     """
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    def __init__(self, message: str, *, permanent: bool = False, appears: Path | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.permanent = permanent
+        self.appears = appears
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +71,13 @@ class CameraSpec:
     device: str | int = 0  # opencv: /dev/videoN, an index, or a video file
     warmup_frames: int = 3  # opencv: frames dropped after opening
     path: Path | None = None  # file: one image or a folder of images
+    fourcc: str = "MJPG"  # opencv: pixel format asked of a V4L2 device, set before the size ("" = the default)
+    newest_frame: bool = True  # opencv: a reader thread keeps only the newest frame (grabber.py)
     camera_num: int = 0  # picamera2: which camera
+    autofocus: str = "continuous"  # picamera2: continuous | on-capture | off (ignored without an AF lens)
+    af_timeout_s: float = 2.0  # picamera2: on-capture focus that takes longer is given up (the photo is taken)
+    controls: dict[str, Any] = field(default_factory=dict)  # picamera2: libcamera controls, e.g. {"Sharpness": 1.5}
+    preview_max_edge: int = 640  # the live preview's longest edge (picamera2: the lores stream's size)
 
 
 class Camera(ABC):
@@ -107,6 +115,10 @@ class Camera(ABC):
     def _close_handle(self, handle: Any) -> None:  # noqa: B027 - an optional hook: most drivers need nothing
         """Release the device. Called at most once per handle, never while another hook uses it."""
 
+    def _problem(self, handle: Any) -> str | None:
+        """What a background part of the driver noticed (a reader thread lost its source). Must not block."""
+        return None
+
     @abstractmethod
     def _describe(self) -> str:
         """`driver source WxH`, for logs and `doctor`."""
@@ -129,8 +141,11 @@ class Camera(ABC):
         frame = fit_image(to_rgb(frame), self.cfg.width, self.cfg.height)
         return Photo(encode_jpeg(frame, STILL_QUALITY), frame.width, frame.height, taken_at)
 
-    def preview_jpeg(self, max_edge: int = 640, quality: int = 70) -> bytes:
-        """A small JPEG for a live preview. While a capture holds the camera, the last preview frame is reused."""
+    def preview_jpeg(
+        self, max_edge: int = 640, quality: int = 70, transform: Callable[[Image.Image], Image.Image] | None = None
+    ) -> bytes:
+        """A small JPEG for a live preview. While a capture holds the camera, the last preview frame is reused.
+        `transform` (e.g. a selfie mirror) is applied to the small image before it is encoded."""
         if self._last_preview is not None:
             if not self._lock.acquire(blocking=False):
                 return self._last_preview
@@ -141,7 +156,7 @@ class Camera(ABC):
             frame = self._call("preview", self._preview, self._handle, max_edge)
         finally:
             self._lock.release()
-        self._last_preview = small_jpeg(frame, max_edge, quality)
+        self._last_preview = small_jpeg(frame, max_edge, quality, transform)
         return self._last_preview
 
     def close(self) -> None:
@@ -159,6 +174,11 @@ class Camera(ABC):
     def describe(self) -> str:
         return self._describe()
 
+    def problem(self) -> str | None:
+        """A fault seen while idle (e.g. the webcam was unplugged), without touching the device; None if fine."""
+        handle = self._handle if self._is_open else None
+        return None if handle is None else self._problem(handle)
+
     def __enter__(self) -> Camera:
         return self
 
@@ -169,6 +189,10 @@ class Camera(ABC):
         return f"<{type(self).__name__} {self.describe()}>"
 
     # ------------------------------------------------------------------------------------------ machinery
+
+    def _budget(self, what: str) -> float:
+        """How long one hook call may take (a driver may allow a capture more, e.g. to focus first)."""
+        return self.timeout_s
 
     @property
     def _lock_wait_s(self) -> float:
@@ -204,7 +228,7 @@ class Camera(ABC):
 
         worker = threading.Thread(target=run, name=f"camera-{what}", daemon=True)
         worker.start()
-        if not done.wait(self.timeout_s):
+        if not done.wait(self._budget(what)):
             self._abandon(worker, box, what)
             raise CameraError(f"camera did not answer within {self.timeout_s} s ({what}, {self.describe()})")
         err = box.get("error")
@@ -299,16 +323,21 @@ def jpeg_size(data: bytes) -> tuple[int, int]:
         return im.size
 
 
-def small_jpeg(frame: Frame, max_edge: int, quality: int) -> bytes:
+def small_jpeg(
+    frame: Frame, max_edge: int, quality: int, transform: Callable[[Image.Image], Image.Image] | None = None
+) -> bytes:
     """Shrink a frame to max_edge and encode it (JPEG input is DCT-scaled while decoding, which is cheap)."""
     if isinstance(frame, bytes):
         with Image.open(io.BytesIO(frame)) as src:
             src.draft("RGB", (max_edge, max_edge))
             im = to_rgb(src)
             im.thumbnail((max_edge, max_edge), Image.Resampling.BILINEAR)
-            return encode_jpeg(im, quality)
-    im = to_rgb(frame)
-    if max(im.size) > max_edge:
-        im = im.copy() if im is frame else im
-        im.thumbnail((max_edge, max_edge), Image.Resampling.BILINEAR)
+            im.load()  # decoded before the source closes
+    else:
+        im = to_rgb(frame)
+        if max(im.size) > max_edge:
+            im = im.copy() if im is frame else im
+            im.thumbnail((max_edge, max_edge), Image.Resampling.BILINEAR)
+    if transform is not None:
+        im = transform(im)
     return encode_jpeg(im, quality)

@@ -54,7 +54,7 @@ class FileCamera(Camera):
         if self._path.is_file():
             return [self._path]
         if not self._path.is_dir():
-            raise CameraError(f"no such image or folder: {self._path}")
+            raise CameraError(f"no such image or folder: {self._path}", permanent=True, appears=self._path)
         try:
             files = sorted(
                 (

@@ -1,14 +1,26 @@
-"""A USB webcam / V4L2 device through OpenCV, or a video file played in a loop (for tests and demos).
+"""A USB webcam / V4L2 device through OpenCV, a network MJPEG stream, or a video file played in a loop (tests,
+demos).
 
-`device` is `/dev/videoN`, an index (`0` or `"0"`), a stream URL, or a path to a video file. For a live device the
-configured size is requested, `warmup_frames` frames are dropped after opening (auto exposure settles), and before
-each still the frames the driver has buffered are flushed, so the photo is of *now* and not from seconds ago.
+`device` is `/dev/videoN`, an index (`0` or `"0"`), a stream URL, or a path to a video file. A live source is
+opened like this, because this is what goes wrong with real webcams:
+
+- the pixel format (`fourcc`, MJPG by default) is set BEFORE the size: many UVC cameras only offer 1080p at a
+  usable frame rate in MJPG, and a size asked for first is chosen among the raw (YUYV) modes;
+- the size and format the camera really gave are read back and logged when they differ from what was asked;
+- `warmup_frames` frames are dropped (auto exposure and white balance settle on the first frames);
+- with `newest_frame` (the default) a reader thread drains the device all the time (grabber.py), so a still is the
+  first frame grabbed after the trigger; without it, the frames buffered since the last read are flushed by
+  timing (a grab that had to wait for the sensor was fresh), which misses buffers a driver refills at once;
+- a source that stops delivering (unplugged) is reported as a problem at once, and the camera is re-opened by
+  whoever supervises it (agent/camera_service.py).
+
 A video file is read frame by frame in order and starts again at its end; it is not warmed up or flushed.
 Every OpenCV call runs inside the base class's timeout.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -16,8 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from hardware.camera.base import STILL_QUALITY, Camera, CameraError, CameraSpec, fit_within
+from hardware.camera.grabber import NewestFrameReader, SourceLost
 
-# A grab that waits longer than this waited for the sensor, so the frame behind it is fresh.
+log = logging.getLogger(__name__)
+
+# A grab that waits longer than this waited for the sensor, so the frame behind it is fresh (no reader thread).
 _FRESH_FRAME_S = 0.012
 _MAX_FLUSH = 6  # V4L2 drivers buffer up to 4 frames; a couple more for luck
 
@@ -34,6 +49,12 @@ def _import_cv2() -> Any:
     return cv2
 
 
+def fourcc_text(code: float) -> str:
+    n = int(code)
+    text = "".join(chr((n >> (8 * i)) & 0xFF) for i in range(4))
+    return text if n and text.isprintable() else "?"
+
+
 class OpenCVCamera(Camera):
     driver = "opencv"
 
@@ -44,12 +65,13 @@ class OpenCVCamera(Camera):
         self._source: int | str = int(dev) if isinstance(dev, int) or str(dev).isdigit() else str(dev)
         self._is_file = isinstance(self._source, str) and Path(self._source).is_file()
         self._size: tuple[int, int] | None = None  # what the device actually delivers, once open
+        self.reader: NewestFrameReader | None = None  # the current reader thread (tests and benchmarks look)
 
     # ------------------------------------------------------------------------------------------ hooks
 
     def _open_handle(self) -> Any:
         cv2 = self._cv2
-        if isinstance(self._source, str) and not self._source.startswith("/dev/") and "://" not in self._source:
+        if isinstance(self._source, str) and not self._is_v4l2 and "://" not in self._source:
             if not Path(self._source).is_file():
                 raise CameraError(f"no such video file: {self._source}")
             self._is_file = True
@@ -57,23 +79,49 @@ class OpenCVCamera(Camera):
         cap = cv2.VideoCapture(self._source, backend)
         if not cap.isOpened():
             cap.release()
-            raise CameraError(self._open_failure())
+            missing = self._device_path() if self._is_missing_device() else None
+            raise CameraError(self._open_failure(), permanent=missing is not None, appears=missing)
         try:
             if not self._is_file:
-                # MJPG lets USB2 webcams deliver 1080p at full frame rate (raw YUYV manages ~5 fps);
-                # a device without it ignores the request.
-                cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"MJPG"))
-                cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.cfg.width)
-                cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.cfg.height)
-                cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
-                for _ in range(self.cfg.warmup_frames):
-                    cap.grab()
+                self._configure(cap)
             w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
             self._size = (w, h) if w > 0 and h > 0 else None
         except BaseException:
             cap.release()
             raise
-        return cap
+        if self._is_file or not self.cfg.newest_frame:
+            return cap
+        self.reader = NewestFrameReader(cap, str(self._source), on_exit=cap.release)
+        return self.reader
+
+    def _configure(self, cap: Any) -> None:
+        cv2 = self._cv2
+        if self._is_v4l2:
+            # Order matters: the format first, then the size (asked the other way round, a UVC camera picks the
+            # size among its raw modes, where 1080p runs at ~5 fps on USB 2).
+            if self.cfg.fourcc:
+                cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*self.cfg.fourcc))
+            cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.cfg.width)
+            cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.cfg.height)
+            cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # honoured by some drivers only; the reader thread covers the rest
+            got_w, got_h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+            got_fourcc = fourcc_text(cap.get(cv2.CAP_PROP_FOURCC))
+            if (got_w, got_h) != (self.cfg.width, self.cfg.height) or (
+                self.cfg.fourcc and got_fourcc != self.cfg.fourcc
+            ):
+                log.warning(
+                    "camera %s: asked for %dx%d %s, the camera gives %dx%d %s",
+                    self._source,
+                    self.cfg.width,
+                    self.cfg.height,
+                    self.cfg.fourcc or "(any format)",
+                    got_w,
+                    got_h,
+                    got_fourcc,
+                )
+        for _ in range(self.cfg.warmup_frames):
+            if not cap.grab():
+                raise CameraError(f"camera {self._source} opened but delivers no frames")
 
     def _still(self, handle: Any) -> bytes:
         frame = self._read(handle)
@@ -84,7 +132,15 @@ class OpenCVCamera(Camera):
         return self._encode(frame, max_edge, max_edge, 85)  # the base re-encodes it at the preview quality
 
     def _close_handle(self, handle: Any) -> None:
-        handle.release()
+        if isinstance(handle, NewestFrameReader):
+            handle.stop(self.timeout_s)  # the reader releases the device on its way out, however late
+            if handle is self.reader:
+                self.reader = None
+        else:
+            handle.release()
+
+    def _problem(self, handle: Any) -> str | None:
+        return handle.error if isinstance(handle, NewestFrameReader) else None
 
     def _describe(self) -> str:
         w, h = self._size or (self.cfg.width, self.cfg.height)
@@ -97,7 +153,14 @@ class OpenCVCamera(Camera):
     def _is_v4l2(self) -> bool:
         return isinstance(self._source, int) or self._source.startswith("/dev/")
 
-    def _read(self, cap: Any) -> Any:
+    def _read(self, handle: Any) -> Any:
+        if isinstance(handle, NewestFrameReader):
+            try:
+                frame, _ = handle.frame_after(time.monotonic(), self.timeout_s)
+            except SourceLost as e:
+                raise CameraError(str(e)) from None
+            return frame
+        cap = handle
         if self._is_file:
             ok, frame = cap.read()
             if not ok:  # the end: loop
@@ -106,7 +169,7 @@ class OpenCVCamera(Camera):
             if not ok or frame is None:
                 raise CameraError(f"cannot read a frame from video file {self._source}")
             return frame
-        # Live: grab until a grab had to wait for the sensor; everything before it was stale.
+        # Live without a reader: grab until a grab had to wait for the sensor; everything before it was stale.
         for _ in range(_MAX_FLUSH):
             started = time.monotonic()
             if not cap.grab():
@@ -131,11 +194,23 @@ class OpenCVCamera(Camera):
             raise CameraError(f"camera {self._source}: JPEG encoding failed")
         return buf.tobytes()
 
-    def _open_failure(self) -> str:
+    def _device_path(self) -> Path | None:
         src = self._source
         if not self._is_v4l2:
+            return None
+        return Path(f"/dev/video{src}") if isinstance(src, int) else Path(src)
+
+    def _is_missing_device(self) -> bool:
+        # A device node that does not exist stays missing until someone plugs it in: no point retrying fast
+        # forever, but the supervisor still looks again now and then (a camera plugged in later heals).
+        path = self._device_path()
+        return path is not None and not path.exists()
+
+    def _open_failure(self) -> str:
+        src = self._source
+        path = self._device_path()
+        if path is None:
             return f"cannot open video source {src} (not a video OpenCV can read, or the stream is unreachable)"
-        path = Path(f"/dev/video{src}") if isinstance(src, int) else Path(src)
         if not path.exists():
             why = "no such device (is the camera plugged in? `v4l2-ctl --list-devices` lists cameras)"
         elif not os.access(path, os.R_OK | os.W_OK):
