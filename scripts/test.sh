@@ -10,6 +10,8 @@ need=()
 [ -x /usr/sbin/cupsd ] || need+=(cups cups-client cups-bsd)
 [ -e /usr/lib/cups/backend/cups-pdf ] || need+=(printer-driver-cups-pdf)
 command -v chromium >/dev/null || need+=(chromium)
+# the kiosk screenshots show Chinese text: a CJK font
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
 if ((${#need[@]})); then
   echo "installing system packages: ${need[*]}" >&2
   $SUDO apt-get update -qq

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 import shutil
 import uuid
 from pathlib import Path
@@ -110,6 +111,9 @@ def store_capture(
         # taken while its platform is away: the next guest goes first; remote captures after a person's
         priority=PRIORITY_BACKLOG if backlog else (PRIORITY_REMOTE if is_remote(source) else PRIORITY_GUEST),
         capture_bytes=len(jpeg),
+        # kiosk (8/11): the QR code's share page exists from capture on. Helper B sets the same in this function;
+        # keep one of the two lines at merge.
+        share_token=secrets.token_urlsafe(16),
     )
     return job
 
