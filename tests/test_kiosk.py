@@ -271,7 +271,8 @@ def test_camera_down_screen(booth: Any, page: Any, tmp_path: Path) -> None:
 
 
 def test_failed_job_offers_retry(booth: Any, page: Any, sim: Any) -> None:
-    agent, url = booth(profiles=[{**base_config(Path("."), sim.url)["profiles"][0], "model": "no-such-model"}])
+    failing = {**base_config(Path("."), sim.url)["profiles"][1], "prompt": "FAIL please"}  # the simulator fails it
+    agent, url = booth(profiles=[failing])
     open_kiosk(page, url)
     page.click("#s-attract button.primary")  # one profile, no choices: straight to the countdown
     wait_screen(page, "failed", 30_000)
