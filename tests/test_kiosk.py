@@ -279,7 +279,7 @@ def test_failed_job_offers_retry(booth: Any, page: Any, sim: Any) -> None:
     shoot(page, "failed")
     job_id = current_job(page)
     page.click("#s-failed button.primary")
-    wait_js(page, 
-        "['waiting', 'failed'].includes(document.body.dataset.screen)", timeout=10_000
-    )
-    assert agent.store.get(job_id).attempts >= 2 or agent.store.get(job_id).state.value != "failed"
+    wait_screen(page, "waiting")  # the same job, sent again
+    assert current_job(page) == job_id
+    wait_screen(page, "failed", 30_000)
+    assert [h["state"] for h in agent.store.get(job_id).history].count("failed") == 2  # failed, retried, failed
