@@ -224,6 +224,7 @@ async function capture() {
   flash.classList.remove("go");
   void flash.offsetWidth;
   flash.classList.add("go");
+  setTimeout(() => flash.classList.remove("go"), 700); // never left over the next screen
   const g = K.guest || {};
   const body = { source: "kiosk", request_id: crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2) };
   if (g.profile) body.profile = g.profile.name;
@@ -388,12 +389,13 @@ function renderTray() {
   const tray = $("tray");
   const items = K.jobs.entries().filter((e) => e.id !== K.current && e.job && (!isFinal(e.job) || (e.job.state === "done" && !e.seen)));
   tray.hidden = !items.length || K.screen === "capture";
-  const chips = items.map((e, i) => {
+  const chips = items.map((e) => {
     const b = document.createElement("button");
     b.type = "button";
     b.className = "chip" + (e.job.state === "done" ? " ready" : "");
     const v = guestView(e.job, K.state);
-    b.textContent = `#${i + 1}  ` + (e.job.state === "done" ? t("tray.ready") : v.progress !== null && v.progress !== undefined ? v.progress + " %" : t("stage." + (v.stage || "queued")));
+    const p = K.profiles.find((x) => x.name === e.job.profile);
+    b.textContent = (p ? profileLabel(p) : e.job.profile) + " · " + (e.job.state === "done" ? t("tray.ready") : v.progress !== null && v.progress !== undefined ? v.progress + " %" : t("stage." + (v.stage || "queued")));
     b.addEventListener("click", (ev) => { ev.stopPropagation(); openJob(e.id); });
     return b;
   });
