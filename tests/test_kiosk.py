@@ -5,7 +5,6 @@ touch-sized targets at the three screen sizes. Screenshots of each screen go to 
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,17 @@ import pytest
 from agent.config import load_config
 from agent.core import Agent
 from agent.httpapi import HttpApi
-from tests.support.browser import SIZES, artifacts, chromium, shoot, small_targets
+from tests.support.browser import (
+    SIZES,
+    chromium,
+    current_job,
+    open_kiosk,
+    screen,
+    shoot,
+    small_targets,
+    wait_js,
+    wait_screen,
+)
 from tests.support.configs import base_config, merge, write_config
 
 FAST_DISPLAY = {"countdown_s": 1, "attract_slideshow": True, "result_timeout_s": 120}
@@ -58,35 +67,6 @@ def page(browser: Any) -> Iterator[Any]:
     yield pg
     ctx.close()
     assert not errors, errors  # a script error is a broken screen, even if the test got through
-
-
-def open_kiosk(page: Any, url: str) -> None:
-    page.goto(url + "/")
-    page.wait_for_selector("body[data-ready='1']")
-
-
-def screen(page: Any) -> str:
-    return page.evaluate("document.body.dataset.screen")
-
-
-def wait_js(page: Any, expr: str, timeout: float = 20_000) -> None:
-    """Wait until the JS expression is true. Polled with page.evaluate (the DevTools protocol): Playwright's
-    wait_for_function evaluates strings in the page, which the page's strict CSP (no unsafe-eval) refuses."""
-    deadline = time.monotonic() + timeout / 1000
-    while not page.evaluate(expr):
-        if time.monotonic() > deadline:
-            page.screenshot(path=str(artifacts() / "timeout.png"))
-            shown = page.evaluate("document.querySelector('.screen.active').innerHTML.slice(0, 1500)")
-            raise AssertionError(f"timed out waiting for {expr} (screen {screen(page)}): {shown}")
-        page.wait_for_timeout(100)
-
-
-def wait_screen(page: Any, name: str, timeout: float = 20_000) -> None:
-    wait_js(page, f"document.body.dataset.screen === '{name}'", timeout)
-
-
-def current_job(page: Any) -> str:
-    return page.evaluate("JSON.parse(sessionStorage.getItem('edge-agent.kiosk.current')).job")
 
 
 def img_loaded(page: Any, selector: str) -> bool:
@@ -181,9 +161,7 @@ def test_offline_then_delivered_later(booth: Any, page: Any, sim: Any) -> None:
         page.click("#s-attract button.primary")
         page.click("#cards .card >> nth=0")
         wait_screen(page, "waiting")
-        wait_js(page, 
-            "document.querySelector('#s-waiting').dataset.kind === 'offline'", timeout=20_000
-        )
+        wait_js(page, "document.querySelector('#s-waiting').dataset.kind === 'offline'", timeout=20_000)
         assert "saved" in page.inner_text("#w-body")
         wait_js(page, "document.querySelector('#w-qr').naturalWidth > 0")
         shoot(page, "offline")
@@ -283,3 +261,16 @@ def test_failed_job_offers_retry(booth: Any, page: Any, sim: Any) -> None:
     assert current_job(page) == job_id
     wait_screen(page, "failed", 30_000)
     assert [h["state"] for h in agent.store.get(job_id).history].count("failed") == 2  # failed, retried, failed
+
+
+def test_a_mistyped_text_key_names_file_and_key(tmp_path: Path, sim: Any) -> None:
+    import subprocess
+    import sys
+
+    over = {"display": {"texts": {"en": {"attract.titel": "Hi"}}}}
+    cfg = write_config(tmp_path / "config.toml", merge(base_config(tmp_path, sim.url), over))
+    exe = Path(sys.executable).parent / "edge-agent"
+    r = subprocess.run([str(exe), "check-config", str(cfg)], capture_output=True, text=True)
+    assert r.returncode == 2
+    assert f"{cfg}: display.texts" in r.stderr and "'attract.titel'" in r.stderr and "attract.title" in r.stderr
+    assert "Traceback" not in r.stderr

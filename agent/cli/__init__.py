@@ -16,6 +16,7 @@ from agent import __version__
 from agent.cli.admin import cmd_check_config, cmd_doctor, cmd_run
 from agent.cli.common import EXIT_OK, CliError
 from agent.cli.jobs import cmd_once, cmd_trigger
+from agent.cli.kiosk import add_kiosk_args, cmd_kiosk
 from agent.cli.queue import cmd_queue
 from agent.cli.status import cmd_status
 from agent.cli.tools import cmd_demo, cmd_simulate
@@ -115,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
         "doctor", "check config, camera, GPIO, platforms, MQTT, printer, disk, clock; exit 1 on any FAIL", cmd_doctor
     )
     s.add_argument("--json", action="store_true", help="print JSON")
+
+    s = add("kiosk", "wait for the agent, then keep Chromium full screen on the kiosk page", cmd_kiosk)
+    add_kiosk_args(s)
 
     s = add("simulate", "the built-in EasyAI + Haiyi platform simulator", cmd_simulate, parents=())
     s.add_argument("--host", default="127.0.0.1", help="address to listen on")

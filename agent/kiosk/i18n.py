@@ -35,7 +35,7 @@ def texts(overrides: dict[str, dict[str, str]] | None = None) -> dict[str, dict[
 def check_overrides(value: Any) -> dict[str, dict[str, str]]:
     """`[display] texts`: {language: {key: text}} with known languages and keys (a typo names the key)."""
     if not isinstance(value, dict):
-        raise ValueError("must be a table of languages, e.g. texts.en = { \"attract.title\" = \"...\" }")
+        raise ValueError('must be a table of languages, e.g. texts.en = { "attract.title" = "..." }')
     keys = text_keys()
     for lang, table in value.items():
         if lang not in LANGUAGES:

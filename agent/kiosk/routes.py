@@ -103,7 +103,7 @@ def handle_get(h: Handler, path: str) -> bool:
 
 def _page(h: Handler, name: str, status: int = 200) -> None:
     if h.api.agent.config.display.backend == "none" and name == "index.html":
-        h.send_error_json(404, "not_found", "the kiosk page is off ([display] backend = \"none\")")
+        h.send_error_json(404, "not_found", 'the kiosk page is off ([display] backend = "none")')
         return
     send_bytes(h, status, _TYPES["html"], static_file(name) or b"")
 

@@ -8,6 +8,7 @@ tests/artifacts/, git-ignored), one file per screen and size.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +19,13 @@ import pytest
 from tests.support.configs import REPO
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 # the three screens the kiosk must read well on: a 7" panel, a TV, a portrait totem
 SIZES = {"1024x600": (1024, 600), "1920x1080": (1920, 1080), "1080x1920": (1080, 1920)}
 PHONE = {"width": 390, "height": 844}
@@ -71,3 +78,35 @@ def small_targets(page: Any) -> list[str]:
         }).map(b => (b.textContent || b.id).trim() + ' ' + Math.round(b.getBoundingClientRect().width) + 'x'
                   + Math.round(b.getBoundingClientRect().height))"""
     )
+
+
+# ------------------------------------------------------------------------------------------ the kiosk page
+
+
+def open_kiosk(page: Any, url: str) -> None:
+    page.goto(url + "/")
+    page.wait_for_selector("body[data-ready='1']")
+
+
+def screen(page: Any) -> str:
+    return page.evaluate("document.body.dataset.screen")
+
+
+def wait_js(page: Any, expr: str, timeout: float = 20_000) -> None:
+    """Wait until the JS expression is true. Polled with page.evaluate (the DevTools protocol): Playwright's
+    wait_for_function evaluates strings in the page, which the page's strict CSP (no unsafe-eval) refuses."""
+    deadline = time.monotonic() + timeout / 1000
+    while not page.evaluate(expr):
+        if time.monotonic() > deadline:
+            page.screenshot(path=str(artifacts() / "timeout.png"))
+            shown = page.evaluate("document.querySelector('.screen.active').innerHTML.slice(0, 1500)")
+            raise AssertionError(f"timed out waiting for {expr} (screen {screen(page)}): {shown}")
+        page.wait_for_timeout(100)
+
+
+def wait_screen(page: Any, name: str, timeout: float = 20_000) -> None:
+    wait_js(page, f"document.body.dataset.screen === '{name}'", timeout)
+
+
+def current_job(page: Any) -> str:
+    return page.evaluate("JSON.parse(sessionStorage.getItem('edge-agent.kiosk.current')).job")
