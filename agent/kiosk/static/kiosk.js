@@ -3,7 +3,8 @@
 // tray at the bottom, each opening its own waiting or result screen.
 
 import { ApiError, Events, Texts, getJSON, postJSON } from "/kiosk/api.js";
-import { Jobs, guestView, isFinal, localPath, sharePath } from "/kiosk/jobs.js";
+import { Jobs, isFinal, localPath } from "/kiosk/jobs.js";
+import * as R from "/kiosk/render.js";
 
 const $ = (id) => document.getElementById(id);
 const CURRENT = "edge-agent.kiosk.current";
@@ -35,7 +36,7 @@ function show(name) {
   if (name === "attract") startSlides(); else stopSlides();
   sessionStorage.setItem(CURRENT, JSON.stringify({ screen: name, job: K.current }));
   armIdle();
-  renderTray();
+  R.renderTray(K, openJob);
   const first = document.querySelector(`#s-${name} .primary:not([hidden]), #s-${name} .card`);
   if (first) first.focus({ preventScroll: true });
 }
@@ -88,8 +89,6 @@ function stopSlides() { clearTimer("slides"); }
 
 // ------------------------------------------------------------------------------------------------ choose
 
-function profileLabel(p) { return p.label || p.name.replace(/[_-]+/g, " ").replace(/^./, (c) => c.toUpperCase()); }
-
 function blocked() {
   const st = K.state || {};
   if (st.mode === "disk_full") return "disk";
@@ -107,29 +106,6 @@ function start() {
   else chooseProfiles();
 }
 
-function card(label, thumb, onPick, extraClass) {
-  const b = document.createElement("button");
-  b.type = "button";
-  b.className = "card" + (extraClass ? " " + extraClass : "");
-  const pic = document.createElement("div");
-  pic.className = "thumb";
-  if (thumb) {
-    const img = document.createElement("img");
-    img.alt = "";
-    img.src = thumb;
-    img.onerror = () => { img.remove(); pic.textContent = label.slice(0, 1); };
-    pic.append(img);
-  } else {
-    pic.textContent = label.slice(0, 1);
-  }
-  const name = document.createElement("span");
-  name.className = "label";
-  name.textContent = label;
-  b.append(pic, name);
-  b.addEventListener("click", (ev) => { ev.stopPropagation(); onPick(); });
-  return b;
-}
-
 function fillCards(title, items) {
   $("choose-title").textContent = title;
   const box = $("cards");
@@ -142,7 +118,7 @@ function chooseProfiles() {
   K.guest.profile = null;
   fillCards(t("choose.profile"), K.profiles.map((p, i) => {
     const thumb = (p.choices || []).find((c) => c.thumbnail_url);
-    return card(profileLabel(p), thumb ? thumb.thumbnail_url : null, () => pickProfile(p), "hue" + (i % 6));
+    return R.card(R.profileLabel(p), thumb ? thumb.thumbnail_url : null, () => pickProfile(p), "hue" + (i % 6));
   }));
 }
 
@@ -151,7 +127,7 @@ function pickProfile(p) {
   const choices = p.choices || [];
   if (choices.length) {
     fillCards(t("choose.choice"), choices.map((c, i) =>
-      card(c.label || c.id, c.thumbnail_url, () => pickChoice(c.id), "hue" + (i % 6))));
+      R.card(c.label || c.id, c.thumbnail_url, () => pickChoice(c.id), "hue" + (i % 6))));
   } else {
     pickChoice(null);
   }
@@ -261,76 +237,9 @@ function captureFailed(e) {
 function openJob(id) {
   K.current = id;
   const job = K.jobs.get(id);
-  if (job && job.state === "done") { renderResult(job); show("result"); K.jobs.markSeen(id); }
+  if (job && job.state === "done") { R.renderResult(K, job); show("result"); K.jobs.markSeen(id); }
   else if (job && isFinal(job)) show("failed");
-  else { renderWaiting(); show("waiting"); }
-}
-
-function setQr(boxId, imgId, job) {
-  const path = K.settings.share ? sharePath(job) : null;
-  $(boxId).hidden = !path;
-  if (path && $(imgId).getAttribute("src") !== path + "/qr.svg") $(imgId).src = path + "/qr.svg";
-}
-
-function renderWaiting() {
-  const job = K.jobs.get(K.current);
-  if (!job) { $("w-title").textContent = t("capture.saving"); return; }
-  const v = guestView(job, K.state);
-  const title = { offline: "offline.title", busy: "busy.title" }[v.kind] || "waiting.title";
-  $("w-title").textContent = t(title);
-  const body = { offline: "offline.body", busy: "busy.body" }[v.kind];
-  $("w-body").hidden = !body;
-  if (body) $("w-body").textContent = t(body);
-  document.getElementById("s-waiting").dataset.kind = v.kind;
-  $("w-stage").textContent = v.stage ? t("stage." + v.stage) : "";
-  const bar = $("w-bar");
-  bar.classList.toggle("unknown", v.progress === null);
-  bar.style.width = v.progress === null ? "" : v.progress + "%";
-  $("w-pct").textContent = v.progress === null ? "" : v.progress + " %";
-  $("w-step").textContent = v.step ? t("waiting.step", { step: v.step }) : "";
-  $("w-ahead").textContent = v.ahead ? (v.ahead === 1 ? t("waiting.ahead_one") : t("waiting.ahead", { n: v.ahead })) : "";
-  $("w-eta").textContent = !v.eta ? "" : v.eta < 90 ? t("waiting.eta_s", { s: Math.ceil(v.eta) }) : t("waiting.eta_min", { m: Math.ceil(v.eta / 60) });
-  setQr("w-qrbox", "w-qr", job);
-}
-
-function renderResult(job) {
-  const box = $("r-media");
-  const out = (job.outputs || [])[0];
-  let el;
-  if (!out) {
-    el = document.createElement("p");
-    el.className = "text-result";
-  } else if (out.type === "video") {
-    el = document.createElement("video");
-    Object.assign(el, { autoplay: true, loop: true, muted: true, playsInline: true, src: localPath(out.url) });
-  } else if (out.type === "audio") {
-    el = document.createElement("audio");
-    Object.assign(el, { autoplay: true, controls: true, src: localPath(out.url) });
-  } else if (out.type === "text") {
-    el = document.createElement("p");
-    el.className = "text-result";
-    el.textContent = out.text || "";
-  } else {
-    el = document.createElement("img");
-    el.alt = "";
-    el.src = localPath(out.url);
-  }
-  const key = job.id + ":" + (job.outputs || []).length;
-  if (box.dataset.job !== key) { box.replaceChildren(el); box.dataset.job = key; }
-  setQr("r-qrbox", "r-qr", job);
-  $("r-print").hidden = !K.settings.print || !out || out.type !== "image";
-  printerNote();
-}
-
-function printerNote() {
-  const p = K.state.printer;
-  const note = $("r-note");
-  if (!K.settings.print || !p || p.state === "ok") { if (note.dataset.kind === "printer") note.hidden = true; return; }
-  const detail = String(p.detail || "");
-  const key = /media|paper/.test(detail) ? "printer.paper" : p.state === "paused" ? "printer.paused" : "printer.down";
-  note.textContent = t(key);
-  note.dataset.kind = "printer";
-  note.hidden = false;
+  else { R.renderWaiting(K); show("waiting"); }
 }
 
 function startResultClock() {
@@ -370,48 +279,28 @@ async function retryJob() {
 }
 
 function jobChanged(id) {
-  renderTray();
+  R.renderTray(K, openJob);
   if (id !== K.current) return;
   const job = K.jobs.get(id);
   if (!job) { if (["waiting", "result", "failed"].includes(K.screen)) home(false); return; }
   if (K.screen === "waiting") {
-    if (isFinal(job)) openJob(id); else renderWaiting();
+    if (isFinal(job)) openJob(id); else R.renderWaiting(K);
   } else if (K.screen === "failed" && !isFinal(job)) {
     openJob(id);
   } else if (K.screen === "result" && job.state === "done") {
-    renderResult(job);
+    R.renderResult(K, job);
   }
 }
 
 // ------------------------------------------------------------------------------------------------ tray
-
-function renderTray() {
-  const tray = $("tray");
-  const items = K.jobs.entries().filter((e) => e.id !== K.current && e.job && (!isFinal(e.job) || (e.job.state === "done" && !e.seen)));
-  tray.hidden = !items.length || K.screen === "capture";
-  const chips = items.map((e) => {
-    const b = document.createElement("button");
-    b.type = "button";
-    b.className = "chip" + (e.job.state === "done" ? " ready" : "");
-    const v = guestView(e.job, K.state);
-    const p = K.profiles.find((x) => x.name === e.job.profile);
-    b.textContent = (p ? profileLabel(p) : e.job.profile) + " · " + (e.job.state === "done" ? t("tray.ready") : v.progress !== null && v.progress !== undefined ? v.progress + " %" : t("stage." + (v.stage || "queued")));
-    b.addEventListener("click", (ev) => { ev.stopPropagation(); openJob(e.id); });
-    return b;
-  });
-  const label = document.createElement("span");
-  label.className = "tray-title";
-  label.textContent = t("tray.title");
-  tray.replaceChildren(label, ...chips);
-}
 
 // ------------------------------------------------------------------------------------------------ events
 
 function onEvent(name, data) {
   if (name === "agent.state") {
     K.state = data;
-    if (K.screen === "waiting") renderWaiting();
-    if (K.screen === "result") printerNote();
+    if (K.screen === "waiting") R.renderWaiting(K);
+    if (K.screen === "result") R.printerNote(K);
     return;
   }
   if (name.startsWith("job.") && data.job_id) K.jobs.event(data);
@@ -427,10 +316,10 @@ function setLanguage(lang) {
   btn.textContent = t("lang.switch");
   btn.dataset.next = others[0] || lang;
   if (K.screen === "choose" && K.guest) { if (K.guest.profile && (K.guest.profile.choices || []).length) pickProfile(K.guest.profile); else chooseProfiles(); }
-  if (K.screen === "waiting") renderWaiting();
-  if (K.screen === "result") { startResultClock(); printerNote(); }
+  if (K.screen === "waiting") R.renderWaiting(K);
+  if (K.screen === "result") { startResultClock(); R.printerNote(K); }
   if (K.screen === "capture") $("capture-msg").textContent = t("capture.ready");
-  renderTray();
+  R.renderTray(K, openJob);
 }
 
 const ACTIONS = {
