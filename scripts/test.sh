@@ -11,6 +11,8 @@ need=()
 [ -e /usr/lib/cups/backend/cups-pdf ] || need+=(printer-driver-cups-pdf)
 command -v chromium >/dev/null || need+=(chromium)
 [ -x /usr/bin/pdfinfo ] || need+=(poppler-utils)
+# the kiosk screenshots show Chinese text: a CJK font
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
 if ((${#need[@]})); then
   echo "installing system packages: ${need[*]}" >&2
   $SUDO apt-get update -qq

@@ -17,6 +17,7 @@ from agent import __version__
 from agent.cli.admin import cmd_check_config, cmd_config, cmd_doctor, cmd_run
 from agent.cli.common import EXIT_OK, CliError
 from agent.cli.jobs import cmd_once, cmd_trigger
+from agent.cli.kiosk import add_kiosk_args, cmd_kiosk
 from agent.cli.printing import add_print_commands
 from agent.cli.queue import cmd_queue
 from agent.cli.stats import cmd_stats
@@ -179,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     cs = s.add_subparsers(dest="config_cmd", required=True, metavar="ACTION")
     c = cs.add_parser("reference", help="every key with its type, default and description (Markdown)")
     c.add_argument("-o", "--output", help="write it to this file instead of printing it")
+
+    s = add("kiosk", "wait for the agent, then keep Chromium full screen on the kiosk page", cmd_kiosk)
+    add_kiosk_args(s)
 
     s = add("simulate", "the built-in EasyAI + Haiyi platform simulator", cmd_simulate, parents=())
     s.add_argument("--host", default="127.0.0.1", help="address to listen on")

@@ -128,9 +128,44 @@ class IndicatorsConfig(_Model):
 
 
 class DisplayConfig(_Model):
+    """The kiosk page (agent/kiosk): what a guest sees and for how long."""
+
     backend: Literal["web", "none"] = Field(
-        "web", description="how results are shown: web (kiosk page) | none; accepted, the kiosk page is not built yet"
+        "web", description="web: the kiosk page at GET / (edge-agent kiosk shows it) | none: no page"
     )
+    language: Literal["zh-CN", "en"] = Field("en", description="the page's language at the start of each guest")
+    language_switch: bool = Field(True, description="show a button that switches the language on screen")
+    countdown_s: int = Field(3, ge=0, le=10, description="seconds of countdown over the live preview before the photo")
+    idle_timeout_s: float = Field(
+        45, ge=5, le=3600, description="choose/consent screens untouched this long go back to the attract screen"
+    )
+    waiting_timeout_s: float = Field(
+        600, ge=10, le=86400, description="a waiting screen left this long goes back to attract (the job goes on)"
+    )
+    result_timeout_s: float = Field(
+        60, ge=5, le=3600, description="a result on screen untouched this long goes back to the attract screen"
+    )
+    attract_slideshow: bool = Field(
+        False, description="show recent results on the attract screen (other guests' pictures: off by default)"
+    )
+    attract_slide_s: float = Field(6, ge=1, le=120, description="seconds each slideshow picture stays")
+    attract_count: int = Field(12, ge=1, le=100, description="how many recent results the slideshow cycles through")
+    consent: bool = Field(False, description="ask 'your photo is sent to an AI service' before the countdown")
+    share: bool = Field(True, description="show a QR code to a per-job page for the guest's phone")
+    share_expiry_h: float = Field(
+        72, gt=0, le=24 * 365, description="hours after capture that a job's share page (/share/<token>) works"
+    )
+    texts: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description='override any page text per language, e.g. texts.en = { "attract.title" = "Hello" }',
+    )
+
+    @field_validator("texts", mode="before")
+    @classmethod
+    def _texts(cls, v: object) -> object:
+        from agent.kiosk.i18n import check_overrides
+
+        return check_overrides(v)
 
 
 Media = Literal["4x6in", "10x15cm", "2x6in", "A6"]

@@ -25,6 +25,8 @@ from agent.httpapi.profiles import profiles_view
 from agent.httpapi.server import DeadlineReader
 from agent.httpapi.sse import serve_events
 from agent.jobs.model import Job, JobState
+from agent.kiosk.routes import handle_get as kiosk_get
+from agent.kiosk.share import share_url
 from agent.printing.requests import print_command
 
 if TYPE_CHECKING:
@@ -40,9 +42,10 @@ _RESULT_ROUTE = re.compile(rf"^/results/({_UUID})/([A-Za-z0-9_.-]{{1,64}})$")
 _RESULT_CSP = "default-src 'none'; img-src 'self'; media-src 'self'"
 
 
-def job_view(job: Job) -> dict[str, Any]:
+def job_view(job: Job, share_base: str | None = None) -> dict[str, Any]:
     d = job.public()
     d["outputs"] = [{k: v for k, v in o.items() if v is not None} for o in d["outputs"]]
+    d["share_url"] = share_url(job, share_base) if share_base else None  # the kiosk's QR code (agent/kiosk)
     return d
 
 
@@ -179,6 +182,11 @@ class Handler(BaseHTTPRequestHandler):
             return
         self._send_json(ok_status, result)
 
+    @property
+    def _share_base(self) -> str | None:
+        """Where share links point (None: [display] share is off)."""
+        return self.api.agent.public_base if self.api.agent.config.display.share else None
+
     # ---------------------------------------------------------------------------------------- routes
 
     def do_OPTIONS(self) -> None:
@@ -197,6 +205,8 @@ class Handler(BaseHTTPRequestHandler):
         self.do_GET()
 
     def do_GET(self) -> None:
+        if kiosk_get(self, urlsplit(self.path).path):  # the page, its files, share links, /status (agent/kiosk)
+            return
         if not self._guard():
             return
         url = urlsplit(self.path)
@@ -230,7 +240,7 @@ class Handler(BaseHTTPRequestHandler):
             elif (job := agent.store.get(m.group(1).lower())) is None:
                 self.send_error_json(404, "not_found", f"no job {m.group(1)}")
             else:
-                self._send_json(200, job_view(job))
+                self._send_json(200, job_view(job, self._share_base))
         elif m := _RESULT_ROUTE.match(path):
             self._serve_result(m.group(1).lower(), m.group(2))
         else:
@@ -295,7 +305,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         limit = int(raw)
         jobs = self.api.agent.store.list(states, limit=limit)
-        self._send_json(200, {"jobs": [job_view(j) for j in jobs]})
+        self._send_json(200, {"jobs": [job_view(j, self._share_base) for j in jobs]})
 
     def _serve_result(self, job_id: str, name: str) -> None:
         agent = self.api.agent

@@ -215,6 +215,12 @@ class JobStore:
             ).fetchone()
         return from_row(row) if row else None
 
+    def find_by_share_token(self, token: str) -> Job | None:
+        """The job whose share page is /share/<token> (kiosk QR codes); indexed (jobs_share)."""
+        with self._lock:
+            row = self._db.execute("SELECT * FROM jobs WHERE share_token = ? LIMIT 1", (token,)).fetchone()
+        return from_row(row) if row else None
+
     def resolve(self, ref: str, *, min_prefix: int = 4) -> Job:
         """A job by full id, or by a unique prefix of at least `min_prefix` characters (technicians type the first
         few). Raises LookupError with a message a person can act on."""
@@ -331,6 +337,14 @@ class JobStore:
     def counts(self) -> dict[str, int]:
         with self._lock:
             rows = self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    def counts_created_since(self, ts: float) -> dict[str, int]:
+        """Jobs captured since `ts`, by state (the status page's "today")."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT state, COUNT(*) FROM jobs WHERE created_at >= ? GROUP BY state", (ts,)
+            ).fetchall()
         return {r[0]: r[1] for r in rows}
 
     def list(self, states: Iterable[JobState] | None = None, limit: int = 100, newest_first: bool = True) -> list[Job]:
