@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Action = Literal["capture", "cancel", "retry", "print"]
+Action = Literal["capture", "cancel", "retry", "print", "config"]
 ACTIONS: tuple[str, ...] = ("capture", "cancel", "retry", "print")
 
 
@@ -49,6 +49,8 @@ class CommandError(Exception):
         "storage": 500,
         "queue_full": 503,
         "rate_limited": 429,
+        "forbidden": 403,
+        "rolled_back": 409,
         "limit": 429,
     }
 

@@ -87,6 +87,9 @@ class Agent:
         self._stopped = False
         self.started = False
         self.mqtt: Any = None  # the MqttBridge, when the daemon runs one (for `status`)
+        self.reloader: Any = None  # Runtime.reload, when a daemon runs this agent (POST /api/reload, a pushed config)
+        self.reload_info: dict[str, Any] | None = None  # the last reload's result (status)
+        self.config_push: Any = None  # ConfigPush.request, when a daemon runs this agent
         self.printer: Any = None  # the PrintService, when the daemon runs one ([printer] enabled)
 
     # ------------------------------------------------------------------------------------------ config
@@ -203,6 +206,10 @@ class Agent:
     def request(self, cmd: Command) -> Future[dict[str, Any]]:
         """Hand a command to the core; never blocks. The future holds a small dict or a CommandError."""
         try:
+            if cmd.action == "config":  # a fleet config push (agent/configpush.py): only a daemon has one
+                if self.config_push is None:
+                    raise CommandError("unavailable", "config push needs the daemon (`edge-agent run`)")
+                return self.config_push(cmd)
             if cmd.action != "capture":
                 return self._control_pool.submit(self._execute, cmd)
             if not is_remote(cmd.source):

@@ -72,8 +72,14 @@ def run(loaded: LoadedConfig) -> int:
         log.info("signal %s: stopping", signal.Signals(signum).name)
         stop.set()
 
+    reload_asked = threading.Event()
+
+    def on_hup(_signum: int, _frame: object) -> None:
+        reload_asked.set()  # the reload runs on the main loop, not inside the signal handler
+
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_hup)
     try:
         rt = Runtime(loaded)
     except BaseException:
@@ -105,6 +111,11 @@ def run(loaded: LoadedConfig) -> int:
     reported: list[str] = []
     try:
         while not stop.wait(tick):
+            if reload_asked.is_set():
+                reload_asked.clear()
+                sd_notify(f"RELOADING=1\nMONOTONIC_USEC={time.monotonic_ns() // 1000}")
+                result = rt.reload("signal")
+                sd_notify(f"READY=1\nSTATUS={result.summary()[:200]}")
             dead = rt.dead()
             if dead != reported:  # say it once: systemd restarts us when the pings stop
                 reported = dead

@@ -46,7 +46,8 @@ class SafeLogRecords(logging.Filter):
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
-        self.redactor = Redactor(secrets)
+        self.secrets = list(secrets)
+        self.redactor = Redactor(self.secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, _DONE, False):  # a record passes each handler: once is enough
@@ -64,6 +65,15 @@ class SafeLogRecords(logging.Filter):
             record.stack_info = _indented(self.redactor.mask(record.stack_info))
         setattr(record, _DONE, True)
         return True
+
+
+def add_secrets(values: Iterable[str]) -> None:
+    """After a reload: log lines mask the new secrets too (and keep masking the old ones, which may still pass)."""
+    for h in logging.getLogger().handlers:
+        for f in h.filters:
+            if isinstance(f, SafeLogRecords):
+                f.secrets = [*f.secrets, *values]
+                f.redactor = Redactor(f.secrets)
 
 
 RedactSecrets = SafeLogRecords  # its name before it escaped control characters too

@@ -58,6 +58,13 @@ class Runtime:
         self.gpio = gpio
         self.entries: list[Entry] = []
         self.api: Any = None
+        from agent.reload import Reloader
+
+        self.reloader = Reloader(self, loaded.config.source)
+        self.agent.reloader = self.reload
+        from agent.configpush import ConfigPush
+
+        self.agent.config_push = ConfigPush(self, loaded.config.source).request
 
     @property
     def config(self) -> Any:
@@ -81,43 +88,70 @@ class Runtime:
             return c.queue.keep_days, c.queue.keep_results_gb, c.device.results_dir
 
         self._start("retention", RetentionService(self.agent.lifecycle, keep))
-        if cfg.mqtt.enabled:
+        for name in ("mqtt", "printer", *(("buttons", "leds") if self.gpio else ())):
+            self.start_optional(name)
+
+    def start_optional(self, name: str) -> bool:
+        """Start one optional service when the current config asks for it (at start and after a reload)."""
+        cfg = self.config
+        if name == "mqtt" and cfg.mqtt.enabled:
             from agent.mqtt import MqttBridge
 
             bridge = MqttBridge(self.agent)
             self.agent.mqtt = bridge
             self._start("mqtt", bridge)
-        if cfg.printer.enabled:
+            return True
+        if name == "printer" and cfg.printer.enabled:
             from agent.printing.service import PrintService
 
             self.agent.printer = PrintService(self.agent)
             self._start("printer", self.agent.printer)
-        if self.gpio:
-            self._start_devices()
+            return True
+        if name in ("buttons", "leds") and self.gpio:
+            return self._start_device(name)
+        return False
+
+    def drop(self, name: str) -> bool:
+        """Stop one service and forget it (a reload restarts it from the new config)."""
+        for e in list(self.entries):
+            if e.name == name:
+                try:
+                    e.service.stop()
+                except Exception:
+                    log.exception("stopping %s failed", name)
+                self.entries.remove(e)
+                if name == "mqtt":
+                    self.agent.mqtt = None
+                elif name == "printer":
+                    self.agent.printer = None
+                return True
+        return False
+
+    def reload(self, source: str = "signal") -> Any:
+        """Validate the config file again and apply it, or keep the running one (agent/reload.py)."""
+        return self.reloader.reload(source)
 
     def _start(self, name: str, service: Service) -> None:
         service.start()
         self.entries.append(Entry(name, service))
 
-    def _start_devices(self) -> None:
+    def _start_device(self, name: str) -> bool:
         cfg = self.config
-        wanted = [
-            ("buttons", bool(cfg.buttons)),
-            ("leds", any(v is not None for v in cfg.indicators.model_dump().values())),
-        ]
-        if not any(w for _, w in wanted):
-            return
+        want = (
+            bool(cfg.buttons) if name == "buttons" else any(v is not None for v in cfg.indicators.model_dump().values())
+        )
+        if not want:
+            return False
         from agent.devices import ButtonService, LedService
         from hardware.gpio import GpioUnavailable
 
-        for name, want in wanted:
-            if not want:
-                continue
-            service = ButtonService(self.agent) if name == "buttons" else LedService(self.agent)
-            try:
-                self._start(name, service)
-            except GpioUnavailable as e:  # no GPIO here: say why once, run without it (doctor shows a FAIL)
-                log.error("%s", e)
+        service = ButtonService(self.agent) if name == "buttons" else LedService(self.agent)
+        try:
+            self._start(name, service)
+        except GpioUnavailable as e:  # no GPIO here: say why once, run without it (doctor shows a FAIL)
+            log.error("%s", e)
+            return False
+        return True
 
     def dead(self) -> list[str]:
         """Services that stopped on their own (a crashed thread): the watchdog stops feeding systemd."""
@@ -130,3 +164,4 @@ class Runtime:
             except Exception:  # one service failing to stop must not keep the others running
                 log.exception("stopping %s failed", e.name)
         self.entries.clear()
+        self.reloader.close()

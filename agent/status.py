@@ -32,6 +32,7 @@ def booth_state(agent: Agent) -> dict[str, Any]:
         "printer": printer_state(agent),
         "camera": agent.camera_state(),
         **_mqtt_state(agent.mqtt),
+        **({"reload": agent.reload_info} if agent.reload_info else {}),
     }
 
 

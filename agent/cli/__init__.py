@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from agent import __version__
-from agent.cli.admin import cmd_check_config, cmd_config, cmd_doctor, cmd_run
+from agent.cli.admin import cmd_check_config, cmd_config, cmd_doctor, cmd_reload, cmd_run
 from agent.cli.common import EXIT_OK, CliError
 from agent.cli.jobs import cmd_once, cmd_trigger
 from agent.cli.kiosk import add_kiosk_args, cmd_kiosk
@@ -111,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
         return s
 
     add("run", "the daemon: triggers, queue scheduler, HTTP API, MQTT", cmd_run)
+    add("reload", "make the running daemon load its config file again (bad config: refused, old one kept)", cmd_reload)
 
     s = add("once", "one job in the foreground, with live progress; prints the output paths", cmd_once)
     s.add_argument("--profile", help="the profile to use (default: the first in the config)")

@@ -13,7 +13,11 @@ from agent.config import ConfigError, config_path_from_env, load_config
 def cmd_run(args: argparse.Namespace) -> int:
     loaded = load(args)
     setup_logging(args, loaded)
+    from agent.configpush import effective
     from agent.daemon import CannotStart, run
+
+    if loaded.config.source is not None:
+        loaded, _ = effective(loaded, loaded.config.source)  # a config pushed by the fleet, when newer
     from agent.jobs.store import StoreError
 
     try:
@@ -75,3 +79,34 @@ def cmd_config(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return EXIT_OK
+
+
+def cmd_reload(args: argparse.Namespace) -> int:
+    """Ask the running daemon to load its config file again (the same as SIGHUP / `systemctl reload`)."""
+    import httpx
+
+    from agent.cli.common import api_client
+
+    try:
+        loaded = load(args)
+    except CliError:
+        print("edge-agent: not reloaded: the daemon keeps running its current config", file=sys.stderr)
+        raise
+    client, _ = api_client(loaded)
+    try:
+        with client:
+            r = client.post("/api/reload", json={}, headers={"X-Edge-Agent": "1"})
+        body = r.json()
+    except (httpx.HTTPError, ValueError) as e:
+        raise CliError(f"the daemon did not answer the reload: {e}") from None
+    if r.status_code not in (200, 422) or "ok" not in body:
+        raise CliError(f"the daemon refused the reload: {body.get('error', {}).get('message', r.status_code)}")
+    if body["ok"]:
+        print("config reloaded" + (f"; restarted {', '.join(body['restarted'])}" if body["restarted"] else ""))
+        for line in body["next_restart"]:
+            print(f"takes effect at the next restart: {line}")
+        return EXIT_OK
+    print("config refused; the daemon keeps running its current config:", file=sys.stderr)
+    for line in body["errors"]:
+        print(line, file=sys.stderr)
+    return EXIT_USAGE

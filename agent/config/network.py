@@ -108,6 +108,12 @@ class MqttConfig(_Model):
     password_file: Path | None = Field(None, description="a file holding the broker password")
     password_env: str | None = Field(None, description="an environment variable holding the broker password")
     homeassistant_discovery: bool = Field(False, description="announce the booth to Home Assistant")
+    allow_config_push: bool = Field(
+        False, description="accept a whole new config on B/cmd/config (validated, rolled back when unhealthy)"
+    )
+    config_push_health_s: float = Field(
+        60.0, ge=5, le=600, description="a pushed config must be healthy (services up, MQTT back) within this"
+    )
     discovery_prefix: str = Field("homeassistant", description="Home Assistant's discovery topic prefix")
     protocol: Literal["auto", "5", "3.1.1"] = Field("auto", description="MQTT version; auto: 5, falling back to 3.1.1")
     response_topic_prefix: str | None = Field(

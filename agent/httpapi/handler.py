@@ -255,6 +255,13 @@ class Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         if path == "/api/capture":
             self._capture(body)
+        elif path == "/api/reload":
+            reload = self.api.agent.reloader
+            if reload is None:
+                self.send_error_json(503, "unavailable", "this agent was not started by `edge-agent run`")
+            else:
+                result = reload("api")
+                self._send_json(200 if result.ok else 422, result.as_dict())
         elif (m := _JOB_ROUTE.match(path)) and m.group(3) == "print" and m.group(1):
             self._run(print_command(body, m.group(1).lower(), own_client=self.own_client), ok_status=202)
         elif (m := _JOB_ROUTE.match(path)) and m.group(3) in ACTIONS:

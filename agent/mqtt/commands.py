@@ -24,6 +24,8 @@ REQUEST_ID_MAX = 128
 _CAPTURE_KEYS = frozenset({"request_id", "profile", "choice", "selected", "params", "ttl_s", "ts"})
 _JOB_KEYS = frozenset({"request_id", "job_id", "ttl_s", "ts"})
 _PRINT_KEYS = _JOB_KEYS | {"copies"}
+_CONFIG_KEYS = frozenset({"request_id", "config", "ttl_s", "ts"})
+MQTT_ACTIONS = (*ACTIONS, "config")  # config: a fleet config push, MQTT only (agent/configpush.py)
 
 
 class Rejected(Exception):
@@ -80,9 +82,9 @@ def peek_request_id(payload: bytes) -> str | None:
 
 def parse_command(action: str, payload: bytes) -> ParsedCommand:
     """Validate one command payload; raises Rejected("bad_request", ...) for anything that is not a command."""
-    if action not in ACTIONS:
+    if action not in MQTT_ACTIONS:
         rid = peek_request_id(payload)
-        raise Rejected("bad_request", f"unknown action {action[:64]!r}; expected one of {', '.join(ACTIONS)}", rid)
+        raise Rejected("bad_request", f"unknown action {action[:64]!r}; expected one of {', '.join(MQTT_ACTIONS)}", rid)
     try:
         obj = loads_strict(payload, max_bytes=MAX_PAYLOAD)
     except JSONError as e:
@@ -97,7 +99,7 @@ def parse_command(action: str, payload: bytes) -> ParsedCommand:
             "bad_request", f"request_id must be a string of 1-{REQUEST_ID_MAX} characters, without control characters"
         )
 
-    allowed = _CAPTURE_KEYS if action == "capture" else _PRINT_KEYS if action == "print" else _JOB_KEYS
+    allowed = {"capture": _CAPTURE_KEYS, "print": _PRINT_KEYS, "config": _CONFIG_KEYS}.get(action, _JOB_KEYS)
     unknown = sorted(str(k) for k in obj if k not in allowed)
     if unknown:
         raise Rejected(
@@ -135,6 +137,11 @@ def parse_command(action: str, payload: bytes) -> ParsedCommand:
         cmd = Command(
             action="capture", source="mqtt", profile=profile, choice=choice, params=dict(params or {}), request_id=rid
         )
+    elif action == "config":
+        text = obj.get("config")
+        if not isinstance(text, str) or not text.strip():
+            raise Rejected("bad_request", "config must be the whole config file as a TOML string", rid)
+        cmd = Command(action="config", source="mqtt", params={"config": text}, request_id=rid)
     else:
         job_id = obj.get("job_id")
         if job_id is not None and not (isinstance(job_id, str) and 1 <= len(job_id) <= 128):

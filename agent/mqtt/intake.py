@@ -58,6 +58,12 @@ class CommandIntake:
                     f"(the answer is also on {topics.response(action)})",
                     peek_request_id(payload),
                 )
+            if action == "config" and not msg.topic.startswith(f"{topics.base}/"):
+                raise Rejected(
+                    "bad_request",
+                    f"a config is pushed to one device ({topics.base}/cmd/config), never to the fleet",
+                    peek_request_id(payload),
+                )
             parsed = parse_command(action, payload)
         except Rejected as r:
             self.send(reply, response_body(r.request_id, error=r.as_dict()))
@@ -88,6 +94,11 @@ class CommandIntake:
         rid = parsed.request_id
         fut.add_done_callback(lambda f: self._finish(entry, rid, f))
 
+    def _send_now(self, reply: Reply, body: dict[str, Any]) -> None:
+        """Through the bridge running now: a config push may have replaced the one that took the command."""
+        current = getattr(self.agent.mqtt, "intake", None)
+        (current.send if current is not None else self.send)(reply, body)
+
     def _finish(self, entry: Entry, request_id: str, fut: Future[Any]) -> None:
         try:
             body = response_body(request_id, data=fut.result())
@@ -99,4 +110,4 @@ class CommandIntake:
             log.exception("MQTT: request %s failed inside the agent", request_id)
             body = response_body(request_id, error={"code": "internal", "message": "internal error"})
         for reply in self.requests.resolve(entry, body):
-            self.send(reply, body)
+            self._send_now(reply, body)
