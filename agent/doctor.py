@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from agent.config import LoadedConfig
 
@@ -56,9 +57,26 @@ def run_checks(loaded: LoadedConfig) -> list[Check]:
 def check_config(loaded: LoadedConfig) -> Check:
     c = loaded.config
     detail = f"{c.source}: {len(c.profiles)} profile(s), {len(c.platforms)} platform(s)"
-    if loaded.warnings:
-        return Check("config", WARN, detail + "; " + "; ".join(loaded.warnings))
+    warnings = list(loaded.warnings) + _readable_by_others(loaded)
+    if warnings:
+        return Check("config", WARN, detail + "; " + "; ".join(warnings))
     return Check("config", PASS, detail)
+
+
+def _readable_by_others(loaded: LoadedConfig) -> list[str]:
+    """The config and the key files it names should not be readable by every user of the device."""
+    c = loaded.config
+    files: list[tuple[str, Path | None]] = [("the config", c.source)]
+    files += [(f"platforms.{n}.api_key_file", p.api_key_file) for n, p in c.platforms.items()]
+    files += [("mqtt.password_file", c.mqtt.password_file), ("http.token_file", c.http.token_file)]
+    out = []
+    for what, f in files:
+        try:
+            if f is not None and f.stat().st_mode & 0o004:
+                out.append(f"{what} {f} is readable by every user (chmod o-r {f})")
+        except OSError:
+            pass
+    return out
 
 
 def check_daemon(info: dict | None, config: Path | None = None) -> Check:
@@ -158,6 +176,56 @@ def check_platforms(loaded: LoadedConfig, skews: list[float]) -> list[Check]:
             except (TypeError, ValueError):
                 pass
         out.append(Check(label, status, f"{p.kind} at {p.base_url}: {detail} ({ms:.0f} ms)"))
+        if status == PASS and p.kind == "haiyi":
+            out += _pinned_clusters(loaded, name, key)
+    return out
+
+
+def _pinned_clusters(loaded: LoadedConfig, name: str, key: Any) -> list[Check]:
+    """A profile pinned to a cluster that is inactive or full now: its jobs wait (WARN, not FAIL: it may free up)."""
+    from agent.platforms import make_client
+    from agent.platforms.base import PlatformError
+    from agent.platforms.haiyi import is_auto
+
+    pinned = {
+        p.name: str(getattr(p, "cluster", None))
+        for p in loaded.config.profiles
+        if p.platform == name and getattr(p, "cluster", None) and not is_auto(getattr(p, "cluster", None))
+    }
+    if not pinned:
+        return []
+    client = make_client(name, loaded.config.platforms[name], key)
+    try:
+        clusters = {c.name: c for c in client.clusters()}  # type: ignore[attr-defined]  # a Haiyi client
+    except PlatformError as e:
+        return [Check(f"clusters {name}", WARN, f"could not list the GPU clusters: {e}")]
+    finally:
+        client.close()
+    out = []
+    for profile, cl in sorted(pinned.items()):
+        c = clusters.get(cl)
+        if c is None or not c.active:
+            out.append(
+                Check(
+                    f"cluster {cl}",
+                    WARN,
+                    f"profile {profile} is pinned to {cl}, which is not active now; "
+                    'its jobs wait (cluster = "auto" picks an active one)',
+                )
+            )
+        elif c.max_nodes and c.max_nodes > 0 and (c.curr_nodes or 0) >= c.max_nodes:
+            out.append(
+                Check(
+                    f"cluster {cl}",
+                    WARN,
+                    f"profile {profile} is pinned to {cl}, which is full now "
+                    f"({c.curr_nodes}/{c.max_nodes} nodes); its jobs queue there",
+                )
+            )
+        else:
+            out.append(
+                Check(f"cluster {cl}", PASS, f"profile {profile}: {cl} active ({c.curr_nodes}/{c.max_nodes} nodes)")
+            )
     return out
 
 

@@ -17,7 +17,9 @@ def doctor(cfg, **env) -> tuple[int, dict[str, dict]]:
 
 
 def test_healthy_setup_passes(config_file) -> None:
-    code, rows = doctor(config_file())
+    cfg = config_file()
+    cfg.chmod(0o640)
+    code, rows = doctor(cfg)
     assert code == 0, rows
     assert rows["config"]["status"] == "PASS"
     assert rows["camera"]["status"] == "PASS" and "a 320x240 photo" in rows["camera"]["detail"]
@@ -121,3 +123,34 @@ def test_doctor_with_an_invalid_config_still_answers_with_a_table(tmp_path) -> N
     assert json.loads(r.stdout) == [
         {"name": "config", "status": "FAIL", "detail": f"{bad}: device.idd: unknown key (did you mean 'id'?)"}
     ]
+
+
+def test_what_a_technician_missed_is_named(config_file, sim, tmp_path) -> None:
+    """A base_url ending in /v1 (every job would 404 on /v1/v1/...), a profile pinned to a cluster that is not
+    active, a config and key file every user can read."""
+    key = tmp_path / "easy.key"
+    key.write_text("sk-test-0123456789abcdef")
+    key.chmod(0o644)
+    cfg = config_file(
+        platforms={"easy": {"base_url": sim.url + "/v1", "api_key_file": str(key)}},
+        profiles=[
+            {"name": "cartoon", "platform": "easy", "endpoint": "images.edits", "model": "cartoon", "prompt": "x"},
+            {"name": "tryon", "platform": "haiyi", "endpoint": "apps.run", "workflow_id": "1", "cluster": "GPU-H20"},
+            {"name": "fast", "platform": "haiyi", "endpoint": "apps.run", "workflow_id": "1", "cluster": "GPU-4090"},
+        ],
+    )
+    text = cfg.read_text().replace('api_key_env = "EDGE_AGENT_TEST_KEY"\n', "", 1)
+    cfg.write_text(text)
+    cfg.chmod(0o644)
+    code, rows = doctor(cfg)
+    assert code == 1
+    easy = rows["platform easy"]
+    assert easy["status"] == "FAIL" and "base_url must be the server's root, without /v1" in easy["detail"]
+    assert (
+        rows["cluster GPU-H20"]["status"] == "WARN"
+        and "profile tryon is pinned to GPU-H20" in rows["cluster GPU-H20"]["detail"]
+    )
+    assert rows["cluster GPU-4090"]["status"] == "PASS"
+    config = rows["config"]
+    assert config["status"] == "WARN" and "is readable by every user" in config["detail"]
+    assert f"api_key_file {key} is readable by every user" in config["detail"]

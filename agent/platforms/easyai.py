@@ -205,11 +205,19 @@ class EasyAIClient(HttpClientBase):
     def verify(self) -> str:
         """Reachable and the key accepted (for `doctor`): an unknown task past the auth guard is a 404."""
         self.probe()
+        route = "/v1/ai/result/edge-agent-doctor"
         try:
-            self.http.get("/v1/ai/result/edge-agent-doctor")
+            self.http.get(route)
         except AuthError:
             raise
         except PermanentError as e:
             if e.status != 404:
                 raise
+            if "Cannot GET" in str(e):  # the web framework's own 404: the route itself does not exist here
+                raise PermanentError(
+                    f"this server has no EasyAI API at {self.http.base_url}{route.rsplit('/', 1)[0]} "
+                    "(404 'Cannot GET'): base_url must be the server's root, without /v1",
+                    status=404,
+                    kind="http",
+                ) from None
         return "reachable, key accepted"

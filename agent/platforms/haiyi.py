@@ -303,6 +303,10 @@ class HaiyiClient(HttpClientBase):
         self.http.probe(CLUSTERS_PATH)
 
     @at_the_edge
+    def clusters(self) -> list[Cluster]:
+        """The platform's GPU clusters as it reports them now (for `doctor`'s pinned-cluster check)."""
+        return parse_clusters(payload(self.http.get(CLUSTERS_PATH).body))
+
     def verify(self) -> str:
         """Reachable and the key accepted (for `doctor`), with the active GPU clusters."""
         self.probe()
