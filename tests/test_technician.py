@@ -4,6 +4,7 @@ and one exit-code rule for a name that matches nothing."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -80,3 +81,16 @@ def test_one_exit_code_for_a_name_that_matches_nothing(config_file) -> None:
         assert r.returncode == 2 and "no job 'deadbeef'" in r.stderr, args
     r = run_cli("once", "-c", str(cfg), "--profile", "nope")
     assert r.returncode == 2 and "unknown profile 'nope'" in r.stderr
+
+
+def test_json_commands_answer_in_json_also_when_they_fail(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("garbage = = 1\n")
+    for cmd in (["once"], ["status"], ["queue", "list"], ["stats"]):
+        r = run_cli(*cmd, "-c", str(bad), "--json")
+        assert r.returncode == 2, cmd
+        body = json.loads(r.stdout)
+        assert body["error"]["message"] == "invalid config" and "TOML syntax error" in body["error"]["details"][0]
+    r = run_cli("doctor", "-c", str(bad), "--json")
+    rows = {c["name"]: c for c in json.loads(r.stdout)}
+    assert r.returncode == 1 and rows["config"]["status"] == "FAIL"

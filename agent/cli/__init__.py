@@ -8,6 +8,7 @@ lives in its own module: `jobs` (once, trigger), `status`, `queue`, `admin` (run
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -214,6 +215,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as e:
         if str(e):
             print(f"edge-agent: {e}", file=sys.stderr)
+        if getattr(args, "json", False):  # a script reading stdout gets an answer it can parse, also on failure
+            what = "invalid config" if e.code == 2 and e.details else str(e) or "failed"
+            print(json.dumps({"error": {"message": what, "details": e.details}, "exit_code": e.code}))
         return e.code
     except KeyboardInterrupt:
         return 130

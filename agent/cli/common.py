@@ -23,9 +23,10 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 class CliError(Exception):
     """Ends the command: `edge-agent: <message>` on stderr (nothing for an empty message), exit `code`."""
 
-    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
+    def __init__(self, message: str, code: int = EXIT_FAILED, details: list[str] | None = None) -> None:
         super().__init__(message)
         self.code = code
+        self.details = details or []  # e.g. the config's `PATH: key: message` lines (already on stderr)
 
 
 def load(args: argparse.Namespace) -> LoadedConfig:
@@ -35,7 +36,7 @@ def load(args: argparse.Namespace) -> LoadedConfig:
     except ConfigError as e:
         for line in e.lines():
             print(line, file=sys.stderr)
-        raise CliError("", EXIT_USAGE) from None
+        raise CliError("", EXIT_USAGE, details=e.lines()) from None
 
 
 def setup_logging(args: argparse.Namespace, loaded: LoadedConfig | None = None, default: str = "INFO") -> None:

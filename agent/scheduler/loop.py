@@ -395,7 +395,8 @@ class Scheduler:
         if not self.reach.went_down(name):
             return
         demoted = self.lifecycle.demote(name)  # whoever presses the button once it is back goes first
-        log.warning("platform %s unreachable (%s); %d photo(s) wait and the platform is probed", name, reason, demoted)
+        waiting = "no photo waits" if not demoted else "1 photo waits" if demoted == 1 else f"{demoted} photos wait"
+        log.warning("platform %s unreachable (%s); %s and the platform is probed", name, reason, waiting)
         self.on_alarm("offline", name, f"platform {name!r} unreachable: {reason}")
 
     def _probe_platform(self, name: str) -> bool:

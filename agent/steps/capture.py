@@ -68,7 +68,7 @@ def check_disk(config: Config) -> None:
         if free < need:
             raise CommandError(
                 "disk_full",
-                f"storage full: {free:.0f} MB free in {d}, {need} MB needed (queue.min_free_disk_mb); "
+                f"storage full: {free:.1f} MB free in {d}, at least {need} MB needed (queue.min_free_disk_mb); "
                 "new photos are refused until space is freed, queued photos are kept",
             )
 
