@@ -93,4 +93,4 @@ def test_json_commands_answer_in_json_also_when_they_fail(tmp_path: Path) -> Non
         assert body["error"]["message"] == "invalid config" and "TOML syntax error" in body["error"]["details"][0]
     r = run_cli("doctor", "-c", str(bad), "--json")
     rows = {c["name"]: c for c in json.loads(r.stdout)}
-    assert r.returncode == 1 and rows["config"]["status"] == "FAIL"
+    assert r.returncode == 2 and rows["config"]["status"] == "FAIL"  # a table still, exit 2: invalid config
