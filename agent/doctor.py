@@ -50,8 +50,27 @@ def run_checks(loaded: LoadedConfig) -> list[Check]:
         check_disk(loaded),
         check_clock(skews),
         check_queue(loaded),
+        check_share(loaded),
     ]
     return checks
+
+
+def check_share(loaded: LoadedConfig) -> Check:
+    """The QR code's link must be one a guest's phone can open: not the device's loopback address."""
+    c = loaded.config
+    if c.display.backend == "none" or not c.display.share:
+        return Check("share links", SKIP, "no QR codes ([display] share = false)")
+    if c.http.public_url:
+        return Check("share links", PASS, f"QR codes link to {c.http.public_url.rstrip('/')}/share/...")
+    host = c.http.host
+    if host.startswith("127.") or host in ("localhost", "::1"):
+        return Check(
+            "share links",
+            WARN,
+            f"QR codes would link to http://{c.http.listen}/share/..., which no phone can open: set [http] "
+            "public_url (e.g. http://booth-01.local:8080) and listen on the network with a token_file",
+        )
+    return Check("share links", PASS, f"QR codes link to this device's address, port {c.http.port}")
 
 
 def check_config(loaded: LoadedConfig) -> Check:

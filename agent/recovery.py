@@ -21,7 +21,7 @@ from pathlib import Path
 from agent import clock
 from agent.config import Config
 from agent.jobs.lifecycle import Lifecycle
-from agent.jobs.model import WORK_STATES, Job, JobState, Output
+from agent.jobs.model import PRIORITY_GUEST, WORK_STATES, Job, JobState, Output
 from agent.jobs.store import JobStore, StoreError
 from agent.results import CAPTURE_NAME, ResultLayout
 
@@ -138,6 +138,10 @@ def _adopt_orphans(lifecycle: Lifecycle, config: Config, rep: RecoveryReport, da
             log.error("recovery: cannot adopt %s: %s", d, e)
 
 
+def _int(v: object, default: int) -> int:
+    return v if isinstance(v, int) and not isinstance(v, bool) else default
+
+
 def _adopt(lifecycle: Lifecycle, config: Config, rep: RecoveryReport, d: Path) -> None:
     """Queue a photo folder the store does not know (from its job.json)."""
     capture = d / CAPTURE_NAME
@@ -177,6 +181,12 @@ def _adopt(lifecycle: Lifecycle, config: Config, rep: RecoveryReport, d: Path) -
         outputs=[Output(**o) for o in meta.get("outputs") or [] if isinstance(o, dict)],
         finished_at=meta.get("finished_at"),
         history=list(meta.get("history") or []),
+        # what the guest chose and the link they scanned survive a rebuilt queue (a choice that no longer exists
+        # fails the job with its reason when it is prepared)
+        choice=meta.get("choice") if profile in names and isinstance(meta.get("choice"), str) else None,
+        share_token=meta.get("share_token") if isinstance(meta.get("share_token"), str) else None,
+        priority=_int(meta.get("priority"), PRIORITY_GUEST),
+        capture_bytes=_int(meta.get("capture_bytes"), 0) or capture.stat().st_size,
     )
     if state == S.CAPTURED or (state == S.SUBMITTED and job.platform not in config.platforms):
         try:  # not yet sent, or its platform was renamed: the profile says where it goes

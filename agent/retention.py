@@ -52,7 +52,7 @@ def purge(lifecycle: Lifecycle, jobs: list[Job], results_root: Path) -> list[str
     printing = _printing(lifecycle.store.path)
     jobs = [j for j in jobs if j.id not in printing]  # its print still needs the picture
     stats.archive(lifecycle.store.path, jobs)
-    gone = lifecycle.purge(jobs, states=FINAL_STATES)
+    gone = lifecycle.purge(jobs, states=FINAL_STATES)  # checks the prints again, in the deleting transaction
     days = {Path(j.result_dir).parent for j in jobs if j.id in set(gone) and j.result_dir}
     for d in days:
         try:

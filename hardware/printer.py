@@ -22,6 +22,10 @@ class PrinterError(Exception):
     pass
 
 
+class PrinterTimeout(PrinterError):
+    """A CUPS tool did not answer in time. For `lp` this means "maybe sent": CUPS may already hold the job."""
+
+
 @dataclass
 class QueueStatus:
     """What `lpstat` says about one queue."""
@@ -58,7 +62,7 @@ def _run(args: list[str], timeout: float = TIMEOUT_S) -> subprocess.CompletedPro
     try:
         return subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=None, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
-        raise PrinterError(f"CUPS did not answer `{Path(args[0]).name}` within {timeout:.0f} s") from None
+        raise PrinterTimeout(f"CUPS did not answer `{Path(args[0]).name}` within {timeout:.0f} s") from None
 
 
 def _scheduler_down(text: str) -> bool:

@@ -207,7 +207,8 @@ def walk(node):
             yield from walk(v)
 for f in walk(data):
     p = Path(root + f) if f.startswith("/") else cfg.parent / f
-    if p.is_file():
+    # a symlink could point anywhere (root runs this): only plain files in the config folder are handed over
+    if p.is_file() and not p.is_symlink() and p.parent.resolve() == cfg.parent.resolve():
         print(p)
 EOF
 

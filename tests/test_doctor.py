@@ -154,3 +154,4 @@ def test_what_a_technician_missed_is_named(config_file, sim, tmp_path) -> None:
     config = rows["config"]
     assert config["status"] == "WARN" and "is readable by every user" in config["detail"]
     assert f"api_key_file {key} is readable by every user" in config["detail"]
+    assert rows["share links"]["status"] == "WARN" and "no phone can open" in rows["share links"]["detail"]

@@ -180,3 +180,16 @@ def test_hostile_platform(config_file, mode: str, tmp_path: Path) -> None:
     finally:
         srv.shutdown()
         local.server_close()
+
+
+@pytest.mark.parametrize("header", ["X-Forwarded-For", "Forwarded", "X-Real-IP"])
+def test_a_request_through_a_reverse_proxy_on_the_booth_is_not_the_booth(api, header: str) -> None:
+    """README: phones reach share links through a proxy on the device; that must not make them loopback callers."""
+    _agent, http = api
+    value = "for=192.0.2.7" if header == "Forwarded" else "192.0.2.7"
+    for path in ("/api/jobs", "/api/state", "/status"):
+        r = httpx.get(f"{http.url}{path}", headers={header: value}, timeout=5)
+        assert r.status_code == 401, (path, r.status_code)
+    r = httpx.post(f"{http.url}/api/capture", json={}, headers={header: value, "X-Edge-Agent": "1"}, timeout=5)
+    assert r.status_code == 401
+    assert httpx.get(f"{http.url}/api/jobs", timeout=5).status_code == 200  # the booth itself still is

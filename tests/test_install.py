@@ -42,6 +42,8 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for f in ("passwd", "group", "shadow", "gshadow", "login.defs"):
         if Path("/etc", f).exists():
             shutil.copy2(Path("/etc", f), r / "etc" / f)
+    (r / "bin").mkdir()
+    shutil.copy2("/bin/kill", r / "bin" / "kill")  # ExecReload's command must exist for verify
     if Path("/usr/lib/systemd/system").is_dir():
         shutil.copytree("/usr/lib/systemd/system", r / "usr/lib/systemd/system", symlinks=True)
     host_accounts = Path("/etc/passwd").read_text(), Path("/etc/group").read_text()

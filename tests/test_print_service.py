@@ -116,3 +116,26 @@ def test_a_print_in_cups_at_a_restart_is_looked_up_again_not_sent_twice(
             queue.output(rec.cups_job_id)
     finally:
         queue.enable()
+
+
+def test_lp_that_stalls_after_cups_took_the_job_prints_once(
+    config_file, tmp_path: Path, queue: PdfQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`lp` hands the job over, then does not return in time: the print may be out, so it is never sent again."""
+    import subprocess
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "lp").write_text('#!/bin/sh\n/usr/bin/lp "$@"\nsleep 4\n')
+    (bin_dir / "lp").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    cfg = config_file(profiles=[VIVID], printer=printer_config(queue.name, lp_timeout_s=1, poll_interval_s=0.5))
+    before = subprocess.run(["lpstat", "-W", "all", "-o", queue.name], capture_output=True, text=True).stdout
+    with booth(cfg) as rt:
+        job = done_job(rt.agent, two_tone((600, 800)))
+        pid = rt.agent.request(Command("print", "kiosk", job_id=job.id)).result(timeout=5)["print_id"]
+        rec = wait_print(rt.agent, pid, ("failed",), timeout=20)
+        assert "not sent again" in (rec.detail or "")
+        time.sleep(3)  # several service rounds: none may send it again
+    after = subprocess.run(["lpstat", "-W", "all", "-o", queue.name], capture_output=True, text=True).stdout
+    assert len(after.splitlines()) - len(before.splitlines()) == 1, after

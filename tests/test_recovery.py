@@ -188,3 +188,34 @@ def test_a_lost_queue_requeues_photos_of_every_date_folder(config_file, loss: st
             assert b.wait_for(jid, timeout=20).state == S.DONE
     finally:
         b.stop()
+
+
+def test_a_rebuilt_queue_keeps_the_guests_choice_and_share_link(config_file) -> None:
+    """The garment the guest picked and the QR code they scanned outlive a lost jobs.db."""
+    cfg = config_file(
+        platforms={"easy": {"base_url": dead_url()}},
+        profiles=[
+            {
+                "name": "tryon",
+                "platform": "easy",
+                "endpoint": "images.edits",
+                "model": "m",
+                "choices": [{"id": "red", "params": {"color": "red"}}, {"id": "suit02", "params": {"color": "x"}}],
+            }
+        ],
+    )
+    a = start(cfg)
+    jid = a.request(Command("capture", "kiosk", choice="suit02")).result(10)["job_id"]
+    before = a.store.get(jid)
+    db = Path(a.store.path)
+    a.stop()
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(db) + suffix).unlink(missing_ok=True)
+    b = start(cfg)
+    try:
+        assert jid in b.recovery.adopted
+        job = b.store.get(jid)
+        assert job.choice == "suit02" and job.share_token == before.share_token and before.share_token
+        assert job.capture_bytes == before.capture_bytes > 0  # (its priority: the backlog, its platform is away)
+    finally:
+        b.stop()

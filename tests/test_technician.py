@@ -94,3 +94,8 @@ def test_json_commands_answer_in_json_also_when_they_fail(tmp_path: Path) -> Non
     r = run_cli("doctor", "-c", str(bad), "--json")
     rows = {c["name"]: c for c in json.loads(r.stdout)}
     assert r.returncode == 2 and rows["config"]["status"] == "FAIL"  # a table still, exit 2: invalid config
+
+
+def test_default_copies_above_the_limit_is_a_config_error(config_file) -> None:
+    r = run_cli("check-config", str(config_file(printer={"enabled": False, "copies": 3, "max_copies": 2})))
+    assert r.returncode == 2 and "printer.copies: 3 copies by default, but max_copies is 2" in r.stderr

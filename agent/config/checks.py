@@ -40,6 +40,14 @@ def endpoint_kind_issues(raw: dict[str, Any]) -> dict[int, ConfigIssue]:
 
 def semantic_checks(cfg: Config) -> list[ConfigIssue]:
     issues: list[ConfigIssue] = []
+    if cfg.printer.copies > cfg.printer.max_copies:
+        issues.append(
+            ConfigIssue(
+                "printer.copies",
+                f"{cfg.printer.copies} copies by default, but max_copies is {cfg.printer.max_copies}: every print "
+                "would be refused",
+            )
+        )
     names = [p.name for p in cfg.profiles]
     for i, prof in enumerate(cfg.profiles):
         if names.count(prof.name) > 1 and names.index(prof.name) != i:

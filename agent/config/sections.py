@@ -195,7 +195,12 @@ class PrinterConfig(_Model):
     media: Media | None = Field(
         None, description="paper: 4x6in | 10x15cm | 2x6in | A6; default: the queue's own default"
     )
-    dpi: int | None = Field(None, ge=72, le=2400, description="render resolution; default: the queue's (else 300)")
+    lp_timeout_s: float = Field(
+        60.0, ge=1, le=600, description="how long `lp` may take to accept a print (a busy Pi, a large page)"
+    )
+    dpi: int | None = Field(
+        None, ge=72, le=600, description="render resolution; default: the queue's, at most 300 (memory on a Pi)"
+    )
     margin_mm: float = Field(0.0, ge=0, le=30, description="white border around the photo; 0 = borderless")
     fit: Literal["fill", "fit"] = Field(
         "fill", description="fill: cover the page, cropping the edges | fit: whole photo, blank bands where it differs"

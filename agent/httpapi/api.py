@@ -77,9 +77,10 @@ class HttpApi:
     def known_host(self, host_header: str | None) -> bool:
         return self.origins.known_host(host_header)
 
-    def authorized(self, client_ip: str, header: str | None) -> bool:
-        """Loopback callers (IPv4-mapped ones included) need no token; others show `Bearer <http token>`."""
-        if is_loopback(client_ip):
+    def authorized(self, client_ip: str, header: str | None, *, proxied: bool = False) -> bool:
+        """Loopback callers (IPv4-mapped ones included) need no token; others show `Bearer <http token>`. A request
+        that came through a proxy on this device (it says whom it forwards for) is not the device itself."""
+        if is_loopback(client_ip) and not proxied:
             return True
         if not self._token or not header or not header.startswith("Bearer "):
             return False

@@ -94,6 +94,11 @@ class Handler(BaseHTTPRequestHandler):
         return True
 
     @property
+    def proxied(self) -> bool:
+        """A reverse proxy forwarded this request (it names the real client): never trusted as loopback."""
+        return any(h in self.headers for h in ("Forwarded", "X-Forwarded-For", "X-Real-IP"))
+
+    @property
     def api(self) -> HttpApi:
         return self.server.api
 
@@ -138,7 +143,9 @@ class Handler(BaseHTTPRequestHandler):
         except guard.Refused as r:
             self._refuse(r)
             return False
-        if self.api.authorized(self.client_address[0], self.headers.get("Authorization")):
+        if self.proxied:
+            self.own_client = False  # a phone behind a reverse proxy on the booth: a guest of the API, not the booth
+        if self.api.authorized(self.client_address[0], self.headers.get("Authorization"), proxied=self.proxied):
             return True
         self.close_connection = self.close_connection or bool(self.body_length)
         self.send_error_json(

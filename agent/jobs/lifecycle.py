@@ -354,11 +354,13 @@ class Lifecycle:
             outputs=[],
         )
 
-    def purge(self, jobs: Iterable[Job], states: Iterable[JobState] = FINAL_STATES - {S.DONE}) -> list[str]:
+    def purge(
+        self, jobs: Iterable[Job], states: Iterable[JobState] = FINAL_STATES - {S.DONE}, keep_printing: bool = True
+    ) -> list[str]:
         """Delete given-up jobs (or, for retention, any finished ones) and their folders; a job retried meanwhile
         (no longer final) stays."""
         jobs = list(jobs)
-        gone = set(self.store.delete((j.id for j in jobs), only_states=states))
+        gone = set(self.store.delete((j.id for j in jobs), only_states=states, keep_printing=keep_printing))
         for j in jobs:
             if j.id in gone and j.result_dir and Path(j.result_dir).is_dir():
                 shutil.rmtree(j.result_dir, ignore_errors=True)

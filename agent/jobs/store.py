@@ -182,12 +182,19 @@ class JobStore:
             )
             return cur.rowcount
 
-    def delete(self, job_ids: Iterable[str], only_states: Iterable[JobState] | None = None) -> list[str]:
-        """Delete these jobs (only while in `only_states`, when given); returns the ids really deleted."""
+    def delete(
+        self, job_ids: Iterable[str], only_states: Iterable[JobState] | None = None, keep_printing: bool = False
+    ) -> list[str]:
+        """Delete these jobs (only while in `only_states`, when given; with `keep_printing`, never one whose print
+        is not out yet, checked in the same transaction); returns the ids really deleted."""
         ids = list(job_ids)
         states = [JobState(s).value for s in only_states] if only_states is not None else None
         gone: list[str] = []
         with self._tx():
+            has_prints = (
+                keep_printing
+                and self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'prints'").fetchone()
+            )
             for i in range(0, len(ids), 500):
                 chunk = ids[i : i + 500]
                 q = f"SELECT id FROM jobs WHERE id IN ({','.join('?' * len(chunk))})"
@@ -195,6 +202,8 @@ class JobStore:
                 if states is not None:
                     q += f" AND state IN ({','.join('?' * len(states))})"
                     args += states
+                if has_prints:
+                    q += " AND id NOT IN (SELECT job_id FROM prints WHERE state IN ('queued','sent','printing','held'))"
                 found = [r[0] for r in self._db.execute(q, args).fetchall()]
                 if found:
                     self._db.execute(f"DELETE FROM jobs WHERE id IN ({','.join('?' * len(found))})", found)

@@ -37,9 +37,14 @@ PAGE_CSP = (
 
 
 @cache
+def _static_files() -> dict[str, bytes]:
+    """The page's files, read once: a fixed set, so no request can grow what is kept (an unknown name is None)."""
+    folder = resources.files("agent.kiosk").joinpath("static")
+    return {f.name: f.read_bytes() for f in folder.iterdir() if f.is_file()}
+
+
 def static_file(name: str) -> bytes | None:
-    f = resources.files("agent.kiosk").joinpath("static", name)
-    return f.read_bytes() if f.is_file() else None
+    return _static_files().get(name)
 
 
 def send_bytes(h: Handler, status: int, ctype: str, data: bytes, cache_s: int = 0) -> None:

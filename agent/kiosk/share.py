@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import re
+from functools import lru_cache
 from typing import Any
 
 import segno
@@ -65,7 +66,6 @@ def shared_view(job: Job, token: str) -> dict[str, Any]:
         "state": job.state.value,
         "stage": guest_stage(job),
         "progress": job.progress,
-        "step": job.step,
         "queue_position": job.queue_position,
         "eta_s": job.eta_s,
         "waiting": job.wait_kind if job.state == JobState.CAPTURED else None,
@@ -81,6 +81,7 @@ def output_names(job: Job) -> set[str]:
     return {(o.url or o.path or "").rsplit("/", 1)[-1] for o in job.outputs if o.type != "text"} - {""}
 
 
+@lru_cache(maxsize=64)  # the QR code of a link never changes: drawn once, not at every request
 def qr_code(url: str, kind: str) -> bytes:
     """The QR code of `url` as SVG or PNG (segno: no Pillow, no network); medium error correction survives a
     scratched or glare-lit screen."""

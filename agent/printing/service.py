@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from PIL import Image
+
 from agent import clock
 from agent.commands import CommandError
 from agent.jobs.model import Job, JobState
@@ -25,7 +27,7 @@ from agent.printing.limits import check_copies, check_limits
 from agent.printing.model import PrintRecord, PrintState
 from agent.printing.printer_state import PrinterView, describe
 from agent.printing.store import PrintStore
-from hardware.printer import CupsPrinter, PrinterError
+from hardware.printer import CupsPrinter, PrinterError, PrinterTimeout
 
 if TYPE_CHECKING:
     from agent.config.sections import PrinterConfig
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 P = PrintState
+MAX_RENDER_DPI = 300  # a queue's own default above this is not used for the page (memory; see _page)
 AUTO_CATCH_UP_S = 900  # a job that finished this recently without its auto print (a crash in between) gets it
 
 
@@ -55,7 +58,7 @@ class PrintService:
         return self.agent.config.printer
 
     def printer(self) -> CupsPrinter:
-        return CupsPrinter(self.cfg.queue)
+        return CupsPrinter(self.cfg.queue, timeout_s=self.cfg.lp_timeout_s)
 
     # ------------------------------------------------------------------------------------------ service
 
@@ -89,6 +92,11 @@ class PrintService:
             raise CommandError("invalid_state", f"job {job.id} has no image to print")
         n = check_copies(self.cfg, copies)
         with self._lock:
+            if request_id is not None:  # a redelivered MQTT command or a retried HTTP request: the same print
+                earlier = [r for r in self.store.for_job(job.id) if r.request_id == request_id]
+                if earlier:
+                    r = earlier[0]
+                    return {"print_id": r.id, "job_id": job.id, "state": r.state.value, "copies": r.copies}
             check_limits(self.cfg, self.store, job.id, n)
             rec = self.store.add(job.id, n, source, request_id=request_id)
         assert rec is not None
@@ -231,9 +239,14 @@ class PrintService:
             spec, options = self._page(printer)
             render_pdf(Path(image), spec, out, when=job.created_at)
             cups_id = printer.print_file(out, title=f"edge-agent {rec.job_id[:8]}", copies=rec.copies, options=options)
-        except (PrinterError, OSError, ValueError) as e:
+        except PrinterTimeout as e:
+            # `lp` may have handed the job over before it stalled: sending it again could print it twice
             log.warning("print %s: %s", rec.id, e)
-            # never handed over: held prints go again once the printer is usable; a file problem is final
+            self._move(sent, P.FAILED, detail=f"{e}; it may still come out, so it is not sent again")
+            return
+        except (PrinterError, OSError, ValueError, Image.DecompressionBombError) as e:
+            log.warning("print %s: %s", rec.id, e)
+            # refused by `lp` itself: held prints go again once the printer is usable; a file problem is final
             to = P.HELD if isinstance(e, PrinterError) else P.FAILED
             self._move(sent, to, detail=str(e))
             return
@@ -251,7 +264,9 @@ class PrintService:
             except PrinterError as e:
                 log.debug("queue defaults unknown: %s", e)
         media = MEDIA[cfg.media] if cfg.media else media_for_default(defaults.get("PageSize"))
-        dpi = cfg.dpi or _dpi(defaults.get("Resolution")) or 300
+        # a queue's default may be 600-2400 dpi: a page at that resolution takes 300 MB-1 GB in memory, and a
+        # 1-2K result gains nothing from it (CUPS scales the rest); 300 dpi is photo quality on 4x6 paper
+        dpi = cfg.dpi or min(_dpi(defaults.get("Resolution")) or MAX_RENDER_DPI, MAX_RENDER_DPI)
         ov = cfg.overlay
         spec = PageSpec(
             media, dpi, cfg.margin_mm, cfg.fit, Overlay(ov.frame, ov.logo, ov.text, ov.date_format, ov.font)

@@ -260,7 +260,7 @@ async function printJob() {
   note.dataset.kind = "print";
   note.textContent = t("print.printing");
   try {
-    await postJSON(`/api/jobs/${K.current}/print`, {});
+    await postJSON(`/api/jobs/${K.current}/print`, { source: "kiosk", request_id: `print-${K.current}-${Date.now()}` });
     note.textContent = t("print.sent");
   } catch (e) {
     note.textContent = t("print.failed");
