@@ -408,4 +408,4 @@ def test_config_option_anywhere_and_check_config_with_c(config_file) -> None:
     r = run_cli("queue", "-c", cfg, "list")
     assert r.returncode == 0 and r.stdout.startswith("no jobs")
     r = run_cli("once", "-c", cfg, "--timeout", "-1")
-    assert r.returncode == 2 and "must be > 0" in r.stderr
+    assert r.returncode == 2 and "must be more than 0" in r.stderr
