@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from agent import __version__
 from agent.config import LoadedConfig
@@ -61,6 +62,26 @@ def _single_instance(state_dir: Path):
     return f  # keep it open: the lock lives as long as this process
 
 
+STATUS_EVERY_S = 5.0
+
+
+def status_text(agent: Any) -> str:
+    """One line for systemd's STATUS: mode, what waits, the camera and printer when they are not fine."""
+    try:
+        st = agent.state()
+    except Exception:  # the store is busy or closing: say nothing new
+        return "running"
+    waiting = sum(
+        n for s, n in (st.get("queue") or {}).items() if s in ("captured", "submitting", "submitted", "downloading")
+    )
+    parts = [str(st.get("mode")) + (f" ({st['detail']})" if st.get("detail") else ""), f"{waiting} job(s) in work"]
+    for part in ("camera", "printer"):
+        v = st.get(part) or {}
+        if v.get("state") not in (None, "ok", "off"):
+            parts.append(f"{part} {v['state']}")
+    return "; ".join(parts)[:200]
+
+
 def run(loaded: LoadedConfig) -> int:
     cfg = loaded.config
     for w in loaded.warnings:
@@ -109,8 +130,15 @@ def run(loaded: LoadedConfig) -> int:
     )
     tick = min(1.0, watchdog_s / 3) if watchdog_s else 1.0
     reported: list[str] = []
+    status_line, status_at = "", 0.0
     try:
         while not stop.wait(tick):
+            if time.monotonic() - status_at >= STATUS_EVERY_S:  # `systemctl status` shows how the booth is
+                status_at = time.monotonic()
+                line = status_text(rt.agent)
+                if line != status_line:
+                    status_line = line
+                    sd_notify(f"STATUS={line}")
             if reload_asked.is_set():
                 reload_asked.clear()
                 sd_notify(f"RELOADING=1\nMONOTONIC_USEC={time.monotonic_ns() // 1000}")

@@ -33,6 +33,7 @@ def booth_state(agent: Agent) -> dict[str, Any]:
         "camera": agent.camera_state(),
         **_mqtt_state(agent.mqtt),
         **({"reload": agent.reload_info} if agent.reload_info else {}),
+        "today": today(agent),
     }
 
 
@@ -45,6 +46,27 @@ def printer_state(agent: Agent) -> dict[str, Any]:
     if service is None:
         return {"state": "unavailable", "detail": "the print service is not running"}
     return dict(service.state())
+
+
+_TODAY_CACHE_S = 30.0  # the state is asked for at every job event: the day's numbers are fresh enough at 30 s
+
+
+def today(agent: Agent) -> dict[str, Any] | None:
+    """Today's captures, results, failures, prints and median time to result (agent/stats.py), cached."""
+    import time
+
+    from agent import stats
+
+    cached = getattr(agent, "_today", None)
+    if cached is not None and time.monotonic() - cached[0] < _TODAY_CACHE_S:
+        return cached[1]
+    try:
+        t = stats.report(agent.store.path, days=1)["total"]
+        value = {k: t[k] for k in ("captures", "done", "failed", "prints", "median_s")}
+    except Exception:  # the numbers are a nicety: never let them break the state
+        value = None
+    agent._today = (time.monotonic(), value)  # type: ignore[attr-defined]
+    return value
 
 
 def _mqtt_state(bridge: Any) -> dict[str, Any]:

@@ -216,7 +216,8 @@ def test_demo_runs_three_jobs(tmp_path: Path) -> None:
 
 
 def test_systemd_notify_ready_and_watchdog(config_file, tmp_path: Path) -> None:
-    """Under systemd (Type=notify) the daemon says READY=1, then WATCHDOG=1 while it is healthy."""
+    """Under systemd (Type=notify) the daemon says READY=1, then WATCHDOG=1 while it is healthy, a STATUS line
+    for `systemctl status`, RELOADING=1/READY=1 around a reload (SIGHUP), and STOPPING=1."""
     import socket as so
 
     addr = str(tmp_path / "notify.sock")
@@ -231,9 +232,15 @@ def test_systemd_notify_ready_and_watchdog(config_file, tmp_path: Path) -> None:
         env={**os.environ, KEY_ENV: TEST_KEY, "NOTIFY_SOCKET": addr, "WATCHDOG_USEC": "600000"},
     )
     try:
-        msgs = [sock.recv(1024).decode() for _ in range(3)]
+        msgs = [sock.recv(1024).decode() for _ in range(4)]
         assert msgs[0].startswith("READY=1")
-        assert msgs[1:] == ["WATCHDOG=1", "WATCHDOG=1"]
+        assert msgs[1:].count("WATCHDOG=1") >= 2
+        status = [m for m in msgs if m.startswith("STATUS=")]
+        assert status and "ready" in status[0] and "0 job(s) in work" in status[0]
+        proc.send_signal(signal.SIGHUP)
+        after = [sock.recv(1024).decode() for _ in range(6)]
+        reloading = [i for i, m in enumerate(after) if m.startswith("RELOADING=1")]
+        assert reloading and after[reloading[0] + 1].startswith("READY=1\nSTATUS=config reloaded"), after
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
         assert any(sock.recv(1024).decode().startswith("STOPPING=1") for _ in range(5))

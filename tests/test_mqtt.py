@@ -570,7 +570,10 @@ def test_home_assistant_discovery_and_reannounce(make_booth, watchers, broker) -
     topic = f"homeassistant/device/{dev}/config"
     w = watchers(broker.port, [topic, f"{B}/response/+"])
     first = w.wait(lambda m: m.topic == topic)
-    assert first.retain
+    # kept for Home Assistant's next start: a later subscriber gets it as retained (the first one may have seen
+    # it live, when the booth announced while the watcher was subscribing)
+    late = watchers(broker.port, [topic])
+    assert late.wait(lambda m: m.topic == topic).retain
     doc = first.json()
     assert doc == ha_discovery(booth.agent.config, booth.bridge.topics)
     assert doc["dev"]["ids"] and doc["o"]["name"] == "edge-agent"
@@ -581,6 +584,12 @@ def test_home_assistant_discovery_and_reannounce(make_booth, watchers, broker) -
     assert cmps["result"]["p"] == "image" and cmps["result"]["url_topic"] == f"{B}/result/url"
     assert {cmps["mode"]["state_topic"], cmps["queue"]["state_topic"]} == {f"{B}/state"}
     assert len({c["unique_id"] for c in cmps.values()}) == len(cmps)
+    # the booth owner's numbers: sensors over B/state's "today" (agent/stats.py)
+    for key in ("captures", "done", "failed", "prints", "median_s"):
+        assert (
+            cmps[f"today_{key}"]["state_topic"] == f"{B}/state" and f".{key}" in cmps[f"today_{key}"]["value_template"]
+        )
+    assert set(booth.agent.state()["today"]) == {"captures", "done", "failed", "prints", "median_s"}
 
     # what Home Assistant sends when the button is pressed: its template rendered with now()
     t = time.time()

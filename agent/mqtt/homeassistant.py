@@ -89,6 +89,23 @@ def ha_discovery(config: Config, topics: Topics) -> dict[str, Any]:
         "state_topic": topics.state,
         "value_template": "{{ (value_json.last_error or 'none')[:255] }}",
     }
+    for key, name, icon, unit in (
+        ("captures", "Photos today", "mdi:camera-burst", "photos"),
+        ("done", "Results today", "mdi:image-check", "results"),
+        ("failed", "Failed today", "mdi:image-remove", "jobs"),
+        ("prints", "Prints today", "mdi:printer", "prints"),
+        ("median_s", "Time to result today (median)", "mdi:timer-outline", "s"),
+    ):
+        cmps[f"today_{key}"] = {  # the booth owner's numbers (agent/stats.py), from B/state's "today"
+            "p": "sensor",
+            "name": name,
+            "unique_id": f"{uid}_today_{key}",
+            "icon": icon,
+            "state_topic": topics.state,
+            "state_class": "measurement" if key == "median_s" else "total",
+            "unit_of_measurement": unit,
+            "value_template": f"{{{{ (value_json.today or {{}}).{key} | default(0, true) }}}}",
+        }
     cmps["result"] = {
         "p": "image",
         "name": "Last result",
