@@ -121,7 +121,10 @@ def check_camera(loaded: LoadedConfig, daemon: dict | None) -> Check:
         t0 = time.monotonic()
         photo = cam.capture()
         ms = (time.monotonic() - t0) * 1000
-        return Check("camera", PASS, f"{cam.describe()}: a {photo.width}x{photo.height} photo in {ms:.0f} ms")
+        said = f"{cam.describe()}: a {photo.width}x{photo.height} photo in {ms:.0f} ms"
+        if cam_cfg.driver == "synthetic":  # the default: a booth that forgot [camera] would send a test pattern
+            return Check("camera", WARN, said + "; a generated test scene, not a camera: set [camera] driver")
+        return Check("camera", PASS, said)
     except Exception as e:  # any driver failure is what the technician needs to see
         return Check("camera", FAIL, f"{cam_cfg.driver}: {e}")
     finally:

@@ -28,7 +28,7 @@ def booth_state(agent: Agent) -> dict[str, Any]:
         "version": __version__,
         "device": cfg.device.id,
         "profiles": [p.name for p in cfg.profiles],
-        "platforms": {n: ("offline" if n in offline else "online") for n in agent.clients},
+        "platforms": {n: _platform_state(agent, n, offline) for n in agent.clients},
         "printer": printer_state(agent),
         "camera": agent.camera_state(),
         **_mqtt_state(agent.mqtt),
@@ -46,6 +46,13 @@ def printer_state(agent: Agent) -> dict[str, Any]:
     if service is None:
         return {"state": "unavailable", "detail": "the print service is not running"}
     return dict(service.state())
+
+
+def _platform_state(agent: Agent, name: str, offline: Any) -> str:
+    """online | offline | key refused (an auth alarm: every job there fails until the key is fixed and reloaded)."""
+    if name in agent.modes.alarms:
+        return "key refused"
+    return "offline" if name in offline else "online"
 
 
 _TODAY_CACHE_S = 30.0  # the state is asked for at every job event: the day's numbers are fresh enough at 30 s

@@ -61,7 +61,7 @@ CASES = [
     (
         "bad device id",
         MINIMAL.replace('id = "booth-01"', 'id = "Booth 1"'),
-        ["PATH: device.id: 'Booth 1' does not match ^[a-z0-9_-]+$"],
+        ["PATH: device.id: 'Booth 1': use only lower-case letters, digits, - and _ (no spaces)"],
     ),
     (
         "unknown camera driver",
@@ -156,7 +156,7 @@ def test_several_errors_reported_at_once(tmp_path: Path, capsys) -> None:
     code, lines = check(tmp_path, text, capsys)
     assert code == 2
     assert lines == [
-        "PATH: device.id: 'Booth' does not match ^[a-z0-9_-]+$",
+        "PATH: device.id: 'Booth': use only lower-case letters, digits, - and _ (no spaces)",
         "PATH: upload.max_edge: expected an integer, got 'x'",
         "PATH: queue.max_in_flite: unknown key (did you mean 'max_in_flight'?)",
     ]

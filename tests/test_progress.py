@@ -211,3 +211,14 @@ def test_once_json_and_the_terminal_line(config_file, sim) -> None:
     screen = b"".join(chunks).decode(errors="replace")
     assert "queued" in screen and "running" in screen and "\r" in screen
     assert any(title in screen for title in NODE_TITLES)  # the node the platform is on
+
+
+def test_a_sync_endpoint_reads_running_while_it_waits_for_the_picture() -> None:
+    """images.edits answers only with the result: 20-60 s of "sending your photo" would look stuck to a guest."""
+    from agent.jobs.model import JobState
+    from agent.jobs.progress import stage_of
+
+    assert stage_of(JobState.SUBMITTING, None, "images.edits") == "running"
+    assert stage_of(JobState.SUBMITTING, None, "images.generations") == "running"
+    assert stage_of(JobState.SUBMITTING, None, "ai.generations") == "uploading"  # async: a task id comes back fast
+    assert stage_of(JobState.SUBMITTING, None, None) == "uploading"

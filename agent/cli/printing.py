@@ -48,6 +48,7 @@ def _prints(loaded: Any) -> PrintStore:
 
 def cmd_print(args: argparse.Namespace) -> int:
     loaded = load(args)
+    client, _ = api_client(loaded)  # first: with the daemon stopped, say so (not "no job")
     store = open_store(loaded)
     try:
         job = resolve_job(store, args.job)
@@ -56,9 +57,9 @@ def cmd_print(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"source": "cli"}
     if args.copies is not None:
         body["copies"] = args.copies
-    client, _ = api_client(loaded)
     try:
         with client:
+            printer = (client.get("/api/state").json().get("printer") or {}) if not args.wait else {}
             r = client.post(f"/api/jobs/{job.id}/print", json=body, headers={"X-Edge-Agent": "1"})
     except httpx.HTTPError as e:
         raise CliError(f"the daemon did not answer: {e}") from None
@@ -66,7 +67,14 @@ def cmd_print(args: argparse.Namespace) -> int:
     if r.status_code >= 400:
         err = data.get("error") or {}
         raise CliError(err.get("message") or f"HTTP {r.status_code}")
-    print(f"print {data['print_id'][:8]} {data['state']}: job {job.id[:8]}, {data.get('copies', 1)} copies")
+    n = data.get("copies", 1)
+    print(f"print {data['print_id'][:8]} {data['state']}: job {job.id[:8]}, {n} cop{'y' if n == 1 else 'ies'}")
+    if printer.get("state") not in (None, "ok"):
+        print(
+            f"the printer is {printer['state']}"
+            + (f" ({printer['detail']})" if printer.get("detail") else "")
+            + ": the print is held until it can print"
+        )
     if not args.wait:
         return EXIT_OK
     prints = _prints(loaded)

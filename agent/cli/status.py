@@ -55,6 +55,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     if state.get("camera"):
         cam = state["camera"]
         print(f"camera    {cam['state']}" + (f" ({cam['detail']})" if cam.get("detail") else ""))
+    if state.get("printer"):
+        pr = state["printer"]
+        print(f"printer   {pr['state']}" + (f" ({pr['detail']})" if pr.get("detail") else ""))
+    if state.get("today"):
+        t = state["today"]
+        median = f", median {t['median_s']:.0f} s to a result" if t.get("median_s") is not None else ""
+        print(
+            f"today     {t['captures']} photos, {t['done']} results, {t['failed']} failed, {t['prints']} prints{median}"
+        )
     if state.get("mqtt"):
         problem = f" ({state['mqtt_problem']})" if state.get("mqtt_problem") else ""
         print(f"mqtt      {state['mqtt']}{problem}")

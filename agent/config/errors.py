@@ -39,6 +39,13 @@ class ConfigError(Exception):
         return "\n".join(self.lines())
 
 
+# the patterns a technician meets, in words (a regex says little to most people)
+_PATTERN_WORDS = {
+    r"^[a-z0-9_-]+$": "use only lower-case letters, digits, - and _ (no spaces)",
+    r"^[A-Za-z0-9_.-]+$": "use only letters, digits, _ . and - (no spaces)",
+}
+
+
 def did_you_mean(name: str, choices: list[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest choice, or ""."""
     close = difflib.get_close_matches(name, choices, n=1)
@@ -173,7 +180,8 @@ def friendly(err: Any, raw: dict[str, Any], root: type[BaseModel]) -> ConfigIssu
     if typ == "literal_error":
         return ConfigIssue(key, f"got {value!r}; expected {ctx.get('expected', '')}")
     if typ == "string_pattern_mismatch":
-        return ConfigIssue(key, f"{value!r} does not match {ctx.get('pattern')}")
+        said = _PATTERN_WORDS.get(str(ctx.get("pattern")))
+        return ConfigIssue(key, f"{value!r}: {said}" if said else f"{value!r} does not match {ctx.get('pattern')}")
     if typ == "string_too_short":
         return ConfigIssue(key, "must not be empty")
     if typ == "too_short":

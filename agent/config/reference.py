@@ -53,6 +53,8 @@ def type_name(tp: Any) -> str:
         return " \\| ".join(f'`"{m.value}"`' for m in tp)
     if isinstance(tp, type) and issubclass(tp, Path):
         return "path"
+    if getattr(tp, "__name__", "") == "SecretStr":
+        return "text (a secret: prefer the `_file` key)"
     names = {str: "text", int: "integer", float: "number", bool: "true/false"}
     if isinstance(tp, type):
         return names.get(tp, tp.__name__)

@@ -52,7 +52,7 @@ def describe(st: QueueStatus, queue: str) -> PrinterView:
     return PrinterView("ok", f"printing {st.printing}" if st.printing else "idle", st.printing)
 
 
-OFF = PrinterView("off", "printing is off ([printer] enabled = false)")
+OFF = PrinterView("off", "[printer] enabled = false")
 
 
 def look(queue: str) -> PrinterView:
