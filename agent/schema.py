@@ -6,6 +6,7 @@ package (which imports the mode registry to build ``ProfileConfig``).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, get_args, get_origin
 
@@ -18,7 +19,12 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
+_URL = re.compile(r"(^|/)(https?|ftp|s3|gs|file):/", re.I)  # also after a relative path was joined to the folder
+
+
 def _must_be_file(path: Path) -> Path:
+    if _URL.search(str(path)):
+        raise ValueError("a URL is not a file here: download it to the device and give the file's path")
     if not path.is_file():
         raise ValueError(f"no such file: {path}")
     return path

@@ -99,3 +99,42 @@ def test_json_commands_answer_in_json_also_when_they_fail(tmp_path: Path) -> Non
 def test_default_copies_above_the_limit_is_a_config_error(config_file) -> None:
     r = run_cli("check-config", str(config_file(printer={"enabled": False, "copies": 3, "max_copies": 2})))
     assert r.returncode == 2 and "printer.copies: 3 copies by default, but max_copies is 2" in r.stderr
+
+
+def test_once_timeout_holds_on_a_sync_endpoint(config_file, tmp_path: Path) -> None:
+    """images.edits answers only when the picture is done: --timeout 2 must not wait for a 20 s read timeout."""
+    import time
+
+    from tests.support.sim import running_sim
+
+    with running_sim(latency=15.0) as slow:
+        cfg = config_file()
+        cfg.write_text(cfg.read_text().replace(config_url(cfg), slow.url))
+        t0 = time.monotonic()
+        r = run_cli("once", "-c", str(cfg), "--profile", "cartoon", "--timeout", "2", "--json")
+        took = time.monotonic() - t0
+    assert r.returncode == 1 and json.loads(r.stdout)["state"] in ("captured", "submitting")
+    assert took < 10, f"once took {took:.1f} s with --timeout 2"  # a behaviour bound, not a benchmark
+
+
+def config_url(cfg: Path) -> str:
+    import tomllib
+
+    return tomllib.loads(cfg.read_text())["platforms"]["easy"]["base_url"]
+
+
+def test_a_url_where_a_file_belongs_says_so(config_file) -> None:
+    cfg = config_file(
+        profiles=[
+            {
+                "name": "tryon",
+                "platform": "haiyi",
+                "endpoint": "apps.run",
+                "workflow_id": "1",
+                "files": {"garment_image": "https://127.0.0.1/dress.png"},
+            }
+        ]
+    )
+    r = run_cli("check-config", str(cfg))
+    assert r.returncode == 2 and "profiles[0].files.garment_image" in r.stderr
+    assert "a URL is not a file here" in r.stderr

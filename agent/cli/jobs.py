@@ -56,6 +56,10 @@ def cmd_once(args: argparse.Namespace) -> int:
             image = ensure_jpeg(image)  # checked before anything is queued
         except CommandError as e:
             raise CliError(f"{args.image}: {e.message}", EXIT_USAGE) from None
+    for plat in loaded.config.platforms.values():
+        # no request outlives --timeout: a sync endpoint (images.edits) holds its answer until the picture is
+        # done, and stopping waits for a request on the wire (so a task id is never lost)
+        plat.read_timeout_s = min(plat.read_timeout_s, args.timeout)
     agent = make_agent(loaded)
     agent.start(recover=False, only_own_jobs=True)
 

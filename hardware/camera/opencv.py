@@ -38,6 +38,10 @@ _MAX_FLUSH = 6  # V4L2 drivers buffer up to 4 frames; a couple more for luck
 
 
 def _import_cv2() -> Any:
+    # OpenCV prints "[ WARN:0@0.050] ..." lines of its own on stderr (in `doctor`, `once`): the driver reports
+    # what matters as errors with a fix; an operator may still ask for them with OPENCV_LOG_LEVEL=WARNING
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    os.environ.setdefault("OPENCV_VIDEOIO_DEBUG", "0")
     try:
         import cv2
     except ImportError as e:
