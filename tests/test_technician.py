@@ -138,3 +138,11 @@ def test_a_url_where_a_file_belongs_says_so(config_file) -> None:
     r = run_cli("check-config", str(cfg))
     assert r.returncode == 2 and "profiles[0].files.garment_image" in r.stderr
     assert "a URL is not a file here" in r.stderr
+
+
+def test_an_unusable_state_dir_is_named_without_errno(config_file, tmp_path: Path) -> None:
+    cfg = config_file(device={"id": "x", "state_dir": "/proc/edge-agent-test", "output_dir": str(tmp_path / "r")})
+    for cmd in (["run"], ["once"]):
+        r = run_cli(*cmd, "-c", str(cfg), timeout=30)
+        assert r.returncode == 1 and "/proc/edge-agent-test" in r.stderr and "state_dir" in r.stderr, cmd
+        assert "[Errno" not in r.stderr and "Traceback" not in r.stderr

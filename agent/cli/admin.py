@@ -27,7 +27,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     except CannotStart as e:
         raise CliError(str(e)) from None
     except OSError as e:
-        raise CliError(f"cannot start: {e}") from None
+        where = f"{e.filename}: " if e.filename else ""
+        raise CliError(
+            f"cannot start: {where}{e.strerror or e} (check [device] state_dir and output_dir, and their owner)"
+        ) from None
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
