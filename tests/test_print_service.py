@@ -139,3 +139,39 @@ def test_lp_that_stalls_after_cups_took_the_job_prints_once(
         time.sleep(3)  # several service rounds: none may send it again
     after = subprocess.run(["lpstat", "-W", "all", "-o", queue.name], capture_output=True, text=True).stdout
     assert len(after.splitlines()) - len(before.splitlines()) == 1, after
+
+
+def test_auto_resume_re_enables_a_stopped_queue_within_its_bound(config_file, queue: PdfQueue) -> None:
+    """A queue CUPS stopped (a lost USB link) is enabled again after auto_resume_delay_s, and the held print goes
+    out; a queue that keeps stopping without a print finishing is left alone after auto_resume_max tries."""
+    from hardware.printer import CupsPrinter
+
+    cfg = config_file(
+        profiles=[VIVID],
+        printer=printer_config(
+            queue.name, auto_resume=True, auto_resume_delay_s=1, auto_resume_max=2, poll_interval_s=0.3
+        ),
+    )
+    cups = CupsPrinter(queue.name)
+    try:
+        with booth(cfg) as rt:
+            job = done_job(rt.agent, two_tone((600, 800)))
+            queue.disable("usb link lost")
+            pid = rt.agent.request(Command("print", "kiosk", job_id=job.id)).result(timeout=5)["print_id"]
+            wait_print(rt.agent, pid, ("held",), timeout=10)
+            rec = wait_print(rt.agent, pid)  # re-enabled by the service, then printed
+            queue.output(rec.cups_job_id)
+            # now it keeps stopping with nothing printed: two tries, then it says it gave up
+            for _ in range(2):
+                queue.disable("usb link lost")
+                wait_until(lambda: cups.status().enabled, timeout=10, what="auto_resume to enable the queue")
+            queue.disable("usb link lost")
+            wait_until(
+                lambda: "auto_resume gave up after 2 tries" in (rt.agent.state()["printer"].get("detail") or ""),
+                timeout=10,
+                what="auto_resume to give up",
+            )
+            time.sleep(1.5)
+            assert not cups.status().enabled  # left for a person
+    finally:
+        queue.enable()
