@@ -18,8 +18,7 @@ INSTALL = REPO / "scripts" / "install.sh"
 IN_CI = os.environ.get("CI") == "true"
 
 
-@pytest.fixture(autouse=True)
-def _root() -> None:
+def _need_root() -> None:
     if os.geteuid() != 0:  # install.sh needs root (chown, useradd --prefix); CI runs as root
         if IN_CI:
             pytest.fail("install.sh is tested as root (chown, useradd --prefix)")
@@ -43,6 +42,7 @@ def _ids(root: Path, file: str, name: str) -> list[str] | None:
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A target root with the host's account files and systemd's own units (what verify needs)."""
+    _need_root()
     r = tmp_path_factory.mktemp("fakeroot")
     (r / "etc").mkdir()
     for f in ("passwd", "group", "shadow", "gshadow", "login.defs"):
