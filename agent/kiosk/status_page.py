@@ -44,7 +44,10 @@ def render(agent: Any, usage: dict[str, int]) -> str:
         _part("camera", st.get("camera")),
         _part("printer", st.get("printer") if cfg.printer.enabled or "printer" in st else {"state": "off"}),
         _row("MQTT", st.get("mqtt", "off") + (f" ({st['mqtt_problem']})" if st.get("mqtt_problem") else "")),
-        _row("HTTP", f"{_count(usage.get('connections', 0), 'connection')}, {_count(usage.get('event_streams', 0), 'event stream')}"),
+        _row(
+            "HTTP",
+            f"{_count(usage.get('connections', 0), 'connection')}, {_count(usage.get('event_streams', 0), 'event stream')}",
+        ),
     ]
     for name, where in {"state": cfg.device.state_dir, "results": cfg.device.results_dir}.items():
         free = free_disk_mb(where)
