@@ -34,7 +34,7 @@ function show(name) {
   K.screen = name;
   for (const s of document.querySelectorAll(".screen")) s.classList.toggle("active", s.id === "s-" + name);
   document.body.dataset.screen = name;
-  if (name === "attract") { renderAttract(); startSlides(); } else stopSlides();
+  if (name === "attract") { R.renderAttract(K); startSlides(); } else stopSlides();
   sessionStorage.setItem(CURRENT, JSON.stringify({ screen: name, job: K.current }));
   armIdle();
   R.renderTray(K, openJob);
@@ -79,24 +79,6 @@ function errorScreen(kind) {
 
 // ------------------------------------------------------------------------------------------------ attract
 
-// Out of order: the camera is down, the storage is full, a platform refused the key (any mode "error"). The
-// attract screen asks for staff instead of inviting guests, and comes back by itself when the state does.
-function outOfOrder() {
-  const why = blocked();
-  return why === "busy" ? null : why;
-}
-
-function renderAttract() {
-  const why = outOfOrder();
-  document.body.dataset.out = why || "";
-  $("a-out").hidden = !why;
-  document.querySelector("#s-attract .attract-text").hidden = !!why;
-  $("slide").classList.toggle("dim", !!why);
-  if (!why) return;
-  $("a-out-title").textContent = t(`error.${why}.title`);
-  $("a-out-body").textContent = t(`error.${why}.body`);
-}
-
 async function startSlides() {
   stopSlides();
   const img = $("slide");
@@ -118,18 +100,9 @@ function stopSlides() { clearTimer("slides"); }
 
 // ------------------------------------------------------------------------------------------------ choose
 
-function blocked() {
-  const st = K.state || {};
-  if (st.mode === "disk_full") return "disk";
-  if (st.camera && ["failed", "retrying"].includes(st.camera.state)) return "camera";
-  if (st.mode === "error") return "out";
-  if (st.mode === "starting") return "busy";
-  return null;
-}
-
 function start() {
-  const why = blocked();
-  if (why && K.screen === "attract" && why !== "busy") { renderAttract(); return; } // it already says so
+  const why = R.blocked(K);
+  if (why && K.screen === "attract" && why !== "busy") { R.renderAttract(K); return; } // it already says so
   if (why) { errorScreen(why); return; }
   K.guest = { profile: null, choice: null, consented: false };
   K.current = null;
@@ -310,8 +283,6 @@ function jobChanged(id) {
   }
 }
 
-// ------------------------------------------------------------------------------------------------ tray
-
 // ------------------------------------------------------------------------------------------------ events
 
 function onEvent(name, data) {
@@ -319,7 +290,7 @@ function onEvent(name, data) {
     K.state = data;
     if (K.screen === "waiting") R.renderWaiting(K);
     if (K.screen === "result") R.printerNote(K);
-    if (K.screen === "attract") renderAttract();
+    if (K.screen === "attract") R.renderAttract(K);
     return;
   }
   if (name.startsWith("print.")) { K.prints.event(name, data); return; }
@@ -339,7 +310,7 @@ function setLanguage(lang) {
   if (K.screen === "waiting") R.renderWaiting(K);
   if (K.screen === "result") { startResultClock(); R.printerNote(K); }
   if (K.screen === "capture") $("capture-msg").textContent = t("capture.ready");
-  if (K.screen === "attract") renderAttract();
+  if (K.screen === "attract") R.renderAttract(K);
   R.renderTray(K, openJob);
 }
 

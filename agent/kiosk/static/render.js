@@ -29,6 +29,34 @@ export function card(label, thumb, onPick, extraClass) {
   return b;
 }
 
+// Why no photo can be taken now (null: one can).
+export function blocked(K) {
+  const st = K.state || {};
+  if (st.mode === "disk_full") return "disk";
+  if (st.camera && ["failed", "retrying"].includes(st.camera.state)) return "camera";
+  if (st.mode === "error") return "out";
+  if (st.mode === "starting") return "busy";
+  return null;
+}
+
+// Out of order: the camera is down, the storage is full, a platform refused the key (any mode "error"). The
+// attract screen asks for staff instead of inviting guests, and comes back by itself when the state does.
+function outOfOrder(K) {
+  const why = blocked(K);
+  return why === "busy" ? null : why;
+}
+
+export function renderAttract(K) {
+  const why = outOfOrder(K);
+  document.body.dataset.out = why || "";
+  $("a-out").hidden = !why;
+  document.querySelector("#s-attract .attract-text").hidden = !!why;
+  $("slide").classList.toggle("dim", !!why);
+  if (!why) return;
+  $("a-out-title").textContent = K.texts.t(`error.${why}.title`);
+  $("a-out-body").textContent = K.texts.t(`error.${why}.body`);
+}
+
 export function setQr(K, boxId, imgId, job) {
   const path = K.settings.share ? sharePath(job) : null;
   $(boxId).hidden = !path;
