@@ -20,13 +20,18 @@ def _row(name: str, value: Any, ok: bool | None = None) -> str:
     return f"<tr><th>{html.escape(name)}</th><td{cls}>{html.escape(str(value))}</td></tr>"
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def _part(name: str, value: Any) -> str:
     """A {state, detail} part of the state (camera, printer), or 'not reported' before that part exists."""
     if not isinstance(value, dict):
         return _row(name, "not reported")
     state = value.get("state", "?")
     detail = value.get("detail")
-    return _row(name, f"{state}" + (f" ({detail})" if detail else ""), state == "ok")
+    # "off" is the operator's choice (e.g. [printer] enabled = false), not a fault: neither green nor red
+    return _row(name, f"{state}" + (f" ({detail})" if detail else ""), None if state == "off" else state == "ok")
 
 
 def render(agent: Any, usage: dict[str, int]) -> str:
@@ -39,7 +44,10 @@ def render(agent: Any, usage: dict[str, int]) -> str:
         _part("camera", st.get("camera")),
         _part("printer", st.get("printer") if cfg.printer.enabled or "printer" in st else {"state": "off"}),
         _row("MQTT", st.get("mqtt", "off") + (f" ({st['mqtt_problem']})" if st.get("mqtt_problem") else "")),
-        _row("HTTP", f"{usage.get('connections', 0)} connections, {usage.get('event_streams', 0)} event streams"),
+        _row(
+            "HTTP",
+            f"{_count(usage.get('connections', 0), 'connection')}, {_count(usage.get('event_streams', 0), 'event stream')}",
+        ),
     ]
     for name, where in {"state": cfg.device.state_dir, "results": cfg.device.results_dir}.items():
         free = free_disk_mb(where)
@@ -66,6 +74,7 @@ def render(agent: Any, usage: dict[str, int]) -> str:
 <html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="{_REFRESH_S}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>edge-agent status: {html.escape(str(st.get("device")))}</title>
+<link rel="icon" href="/kiosk/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/kiosk/status.css"></head>
 <body><h1>edge-agent status <small>{html.escape(now)}</small></h1>
 <div class="grid">

@@ -16,7 +16,7 @@ Layout:
   haiyi.py    Haiyi routes and reply shapes, including the generate/result shape the docs leave open
   state.py    the task board (GPU slots planned from the clock), rendered outputs, the record, the request log
   files.py    stored files and their signed, expiring URLs; reading the image references clients send
-  imaging.py  the "GPU": Pillow effects, text-to-image, small videos (OpenCV mp4v, GIF without OpenCV)
+  imaging.py  the "GPU": Pillow effects, text-to-image, small videos (VP9 MP4 via OpenCV, GIF without OpenCV)
   wire.py     request/reply types, multipart parsing, error pages
 
 Control routes (no auth): GET /_sim/health, GET /_sim/record, GET /_sim/tasks, GET /_sim/requests,

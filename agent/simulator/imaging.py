@@ -311,7 +311,7 @@ def encode_png(img: Image.Image, pad_to: int = 0) -> bytes:
 def write_video(path: Path, first: Image.Image, last: Image.Image | None, frames: int, fps: int = 8) -> tuple[str, str]:
     """A short real clip: a slow zoom into `first`, cross-fading to `last` when given.
 
-    Written as MPEG-4 (OpenCV `mp4v`) when OpenCV is installed, else as an animated GIF.
+    Written as MP4 (VP9, else OpenCV's `mp4v`) when OpenCV is installed, else as an animated GIF.
     Returns (content_type, extension) of what was written; `path` gets that extension.
     """
     w, h = fit(first.width, first.height, VIDEO_EDGE)
@@ -335,15 +335,17 @@ def write_video(path: Path, first: Image.Image, last: Image.Image | None, frames
         cv2 = None  # type: ignore[assignment]
     if cv2 is not None:
         out = path.with_suffix(".mp4")
-        fourcc = cv2.VideoWriter_fourcc(*"mp4v")  # type: ignore[attr-defined]  # missing from the stubs
-        writer = cv2.VideoWriter(str(out), fourcc, fps, (w, h))
-        if writer.isOpened():
-            for p in pics:
-                writer.write(np.asarray(p)[:, :, ::-1].copy())  # RGB -> BGR
+        # VP9 in MP4 plays in every browser (Chromium without H.264 too) and needs no H.264 licence; OpenCV's
+        # own `mp4v` (MPEG-4 Part 2) is the fallback for a build without libvpx, though browsers cannot play it
+        for tag in ("vp09", "mp4v"):
+            writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*tag), fps, (w, h))  # type: ignore[attr-defined]
+            if writer.isOpened():
+                for p in pics:
+                    writer.write(np.asarray(p)[:, :, ::-1].copy())  # RGB -> BGR
+                writer.release()
+                if out.exists() and out.stat().st_size > 0:
+                    return "video/mp4", ".mp4"
             writer.release()
-            if out.exists() and out.stat().st_size > 0:
-                return "video/mp4", ".mp4"
-        writer.release()
     out = path.with_suffix(".gif")
     pics[0].save(out, "GIF", save_all=True, append_images=pics[1:], duration=math.ceil(1000 / fps), loop=0)
     return "image/gif", ".gif"

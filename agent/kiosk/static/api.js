@@ -90,6 +90,12 @@ export class Texts {
     for (const [k, v] of Object.entries(params || {})) s = s.replace("{" + k + "}", String(v));
     return s;
   }
+  // A text with a count: the language's plural form of `key` ("key.one", "key.other"; Chinese has only other).
+  n(key, count, params) {
+    const form = new Intl.PluralRules(this.lang).select(count);
+    const has = (k) => (this.all[this.lang] || {})[k] !== undefined || (this.all.en || {})[k] !== undefined;
+    return this.t(has(`${key}.${form}`) ? `${key}.${form}` : `${key}.other`, params);
+  }
   apply(root) {
     document.documentElement.lang = this.lang;
     for (const el of root.querySelectorAll("[data-t]")) el.textContent = this.t(el.dataset.t);

@@ -1,5 +1,6 @@
 // The jobs this screen started: kept in localStorage (a reloaded or restarted browser finds them again), each
 // refreshed from /api/jobs/<id> whenever an event names it, so every waiting screen follows its own job.
+// A finished job is kept only briefly (see prune): a later guest must not find an earlier guest's picture.
 
 import { getJSON } from "/kiosk/api.js";
 
@@ -10,7 +11,7 @@ const STAGES = { captured: "queued", submitting: "uploading", submitted: "runnin
 export class Jobs {
   constructor(onChange) {
     this.onChange = onChange;
-    this.map = new Map(); // id -> {id, at, seen, job}
+    this.map = new Map(); // id -> {id, at, seen, left, doneAt, job}
     this.pending = new Map(); // id -> timer of a coming refresh
     try {
       for (const e of JSON.parse(localStorage.getItem(KEY) || "[]")) {
@@ -20,12 +21,12 @@ export class Jobs {
   }
 
   save() {
-    const list = [...this.map.values()].map(({ id, at, seen }) => ({ id, at, seen }));
+    const list = [...this.map.values()].map(({ id, at, seen, left, doneAt }) => ({ id, at, seen, left, doneAt }));
     localStorage.setItem(KEY, JSON.stringify(list));
   }
 
   track(id, job) {
-    this.map.set(id, { id, at: Date.now(), seen: false, job: job || null });
+    this.map.set(id, { id, at: Date.now(), seen: false, left: false, doneAt: null, job: job || null });
     this.save();
     this.refresh(id);
   }
@@ -39,13 +40,34 @@ export class Jobs {
     if (e && !e.seen) { e.seen = true; this.save(); }
   }
 
-  forget(id) { this.map.delete(id); this.save(); }
+  forget(id) { if (this.map.delete(id)) this.save(); }
+
+  // The guest said goodbye while the job was still going (Done on the waiting screen): no chip for it any more.
+  leave(id) {
+    const e = this.map.get(id);
+    if (e) { e.left = true; this.save(); }
+  }
+
+  // Finished jobs of guests who left (or who never came back within `keepMs` of the result): forgotten, so no
+  // chip, no reloaded browser and no later guest can open them. `keep` is the job on screen now.
+  prune(keepMs, keep) {
+    const now = Date.now();
+    for (const e of [...this.map.values()]) {
+      if (e.id === keep || !e.job || !isFinal(e.job)) continue;
+      if (e.left || e.seen || e.job.state !== "done" || now - (e.doneAt || now) >= keepMs) this.forget(e.id);
+    }
+  }
+
+  // The moment this screen first saw the job done (the chip's clock starts then, also after a browser restart).
+  _stamp(e) {
+    if (e.job && e.job.state === "done" && !e.doneAt) { e.doneAt = Date.now(); this.save(); }
+  }
 
   async refresh(id) {
     try {
       const job = await getJSON("/api/jobs/" + id);
       const e = this.map.get(id);
-      if (e) { e.job = job; this.onChange(id); }
+      if (e) { e.job = job; this._stamp(e); this.onChange(id); }
     } catch (err) {
       if (err.status === 404) { this.forget(id); this.onChange(id); } // purged: nothing left to show
     }

@@ -4,6 +4,7 @@
 
 import { ApiError, Events, Texts, getJSON, postJSON } from "/kiosk/api.js";
 import { Jobs, isFinal, localPath } from "/kiosk/jobs.js";
+import { Prints } from "/kiosk/print.js";
 import * as R from "/kiosk/render.js";
 
 const $ = (id) => document.getElementById(id);
@@ -33,7 +34,7 @@ function show(name) {
   K.screen = name;
   for (const s of document.querySelectorAll(".screen")) s.classList.toggle("active", s.id === "s-" + name);
   document.body.dataset.screen = name;
-  if (name === "attract") startSlides(); else stopSlides();
+  if (name === "attract") { R.renderAttract(K); startSlides(); } else stopSlides();
   sessionStorage.setItem(CURRENT, JSON.stringify({ screen: name, job: K.current }));
   armIdle();
   R.renderTray(K, openJob);
@@ -53,7 +54,17 @@ function armIdle() {
   if (K.screen === "result") startResultClock(); else clearTimer("result");
 }
 
+// The guest leaves: a result they saw is forgotten by the screen (no chip, no way back for the next guest); Done on
+// the waiting screen means they take the QR code and go.
+function leaveJob() {
+  if (!K.current) return;
+  if (K.screen === "result") { K.jobs.forget(K.current); K.prints.forget(K.current); }
+  else if (K.screen === "waiting") K.jobs.leave(K.current);
+  K.current = null;
+}
+
 function home(timedOut) {
+  if (!timedOut || K.screen === "result") leaveJob();
   K.guest = null;
   K.current = null;
   if (timedOut && K.texts.lang !== K.settings.language) setLanguage(K.settings.language);
@@ -89,16 +100,9 @@ function stopSlides() { clearTimer("slides"); }
 
 // ------------------------------------------------------------------------------------------------ choose
 
-function blocked() {
-  const st = K.state || {};
-  if (st.mode === "disk_full") return "disk";
-  if (st.camera && ["failed", "retrying"].includes(st.camera.state)) return "camera";
-  if (st.mode === "starting") return "busy";
-  return null;
-}
-
 function start() {
-  const why = blocked();
+  const why = R.blocked(K);
+  if (why && K.screen === "attract" && why !== "busy") { R.renderAttract(K); return; } // it already says so
   if (why) { errorScreen(why); return; }
   K.guest = { profile: null, choice: null, consented: false };
   K.current = null;
@@ -254,19 +258,6 @@ function startResultClock() {
   K.timers.result = setInterval(tick, 1000);
 }
 
-async function printJob() {
-  const note = $("r-note");
-  note.hidden = false;
-  note.dataset.kind = "print";
-  note.textContent = t("print.printing");
-  try {
-    await postJSON(`/api/jobs/${K.current}/print`, { source: "kiosk", request_id: `print-${K.current}-${Date.now()}` });
-    note.textContent = t("print.sent");
-  } catch (e) {
-    note.textContent = t("print.failed");
-  }
-}
-
 async function retryJob() {
   const id = K.current;
   try {
@@ -292,8 +283,6 @@ function jobChanged(id) {
   }
 }
 
-// ------------------------------------------------------------------------------------------------ tray
-
 // ------------------------------------------------------------------------------------------------ events
 
 function onEvent(name, data) {
@@ -301,8 +290,10 @@ function onEvent(name, data) {
     K.state = data;
     if (K.screen === "waiting") R.renderWaiting(K);
     if (K.screen === "result") R.printerNote(K);
+    if (K.screen === "attract") R.renderAttract(K);
     return;
   }
+  if (name.startsWith("print.")) { K.prints.event(name, data); return; }
   if (name.startsWith("job.") && data.job_id) K.jobs.event(data);
   if (name === "result" && data.job_id) K.jobs.event({ job_id: data.job_id });
 }
@@ -319,6 +310,7 @@ function setLanguage(lang) {
   if (K.screen === "waiting") R.renderWaiting(K);
   if (K.screen === "result") { startResultClock(); R.printerNote(K); }
   if (K.screen === "capture") $("capture-msg").textContent = t("capture.ready");
+  if (K.screen === "attract") R.renderAttract(K);
   R.renderTray(K, openJob);
 }
 
@@ -327,8 +319,8 @@ const ACTIONS = {
   back: () => back(),
   agree: () => { if (K.guest) { K.guest.consented = true; startCountdown(); } },
   home: () => home(false),
-  again: () => { if (K.guest && K.guest.profile) startCountdown(); else start(); },
-  print: () => printJob(),
+  again: () => { leaveJob(); if (K.guest && K.guest.profile) startCountdown(); else start(); },
+  print: () => K.prints.request(K.current),
   retry: () => retryJob(),
   lang: () => setLanguage($("lang").dataset.next),
 };
@@ -387,6 +379,11 @@ async function boot() {
   }
   K.texts = new Texts(K.settings);
   K.jobs = new Jobs(jobChanged);
+  K.prints = new Prints((id) => { if (id === K.current && K.screen === "result") R.printerNote(K); }, (id) => K.jobs.has(id));
+  let saved = null;
+  try { saved = JSON.parse(sessionStorage.getItem(CURRENT) || "null"); } catch (e) { saved = null; }
+  const back = saved && saved.job && K.jobs.has(saved.job) && ["waiting", "result", "failed"].includes(saved.screen);
+  if (back) K.current = saved.job; // before any refresh: the screen's own job is never pruned as someone else's
   setLanguage(K.settings.language);
   K.profiles = await loadProfiles();
   K.jobs.refreshAll();
@@ -400,10 +397,7 @@ async function boot() {
   }, () => { down = true; $("conn").hidden = false; });
   // a slow poll behind the events: nothing a missed event hid stays wrong for long
   setInterval(() => { for (const e of K.jobs.entries()) if (!e.job || !isFinal(e.job)) K.jobs.refresh(e.id); }, 5000);
-  let saved = null;
-  try { saved = JSON.parse(sessionStorage.getItem(CURRENT) || "null"); } catch (e) { saved = null; }
-  if (saved && saved.job && K.jobs.has(saved.job) && ["waiting", "result", "failed"].includes(saved.screen)) {
-    K.current = saved.job;
+  if (back) {
     await K.jobs.refresh(saved.job);
     openJob(saved.job);
   } else {
