@@ -261,6 +261,11 @@ def test_failed_job_offers_retry(booth: Any, page: Any, sim: Any) -> None:
     assert current_job(page) == job_id
     wait_screen(page, "failed", 30_000)
     assert [h["state"] for h in agent.store.get(job_id).history].count("failed") == 2  # failed, retried, failed
+    assert agent.mode == "error"  # the failure is shown to the technician (status, LEDs) ...
+    page.keyboard.press("Escape")
+    wait_screen(page, "attract")
+    # ... but one failed photo does not turn the next guest away: the booth still invites them in
+    assert page.is_visible("#s-attract button.primary") and not page.is_visible("#a-out")
 
 
 def test_a_mistyped_text_key_names_file_and_key(tmp_path: Path, sim: Any) -> None:

@@ -34,12 +34,14 @@ export function blocked(K) {
   const st = K.state || {};
   if (st.mode === "disk_full") return "disk";
   if (st.camera && ["failed", "retrying"].includes(st.camera.state)) return "camera";
-  if (st.mode === "error") return "out";
+  // a platform refused its key: every photo would fail. (A mode "error" from one failed job is not a reason to
+  // turn the next guest away: that guest's photo may well work.)
+  if (Object.values(st.platforms || {}).includes("key refused")) return "out";
   if (st.mode === "starting") return "busy";
   return null;
 }
 
-// Out of order: the camera is down, the storage is full, a platform refused the key (any mode "error"). The
+// Out of order: the camera is down, the storage is full, a platform refused the key. The
 // attract screen asks for staff instead of inviting guests, and comes back by itself when the state does.
 function outOfOrder(K) {
   const why = blocked(K);
