@@ -44,7 +44,9 @@ class NewestFrameReader:
         return self._error
 
     def frame_after(self, t: float, timeout: float) -> tuple[Any, float]:
-        """(BGR frame, monotonic time it was grabbed) for the first frame grabbed at or after `t`."""
+        """(BGR frame, monotonic time it was grabbed) for the first frame whose grab began at or after `t`: a frame
+        already arriving when the button was pressed (its grab began before) was made before it, so it is not
+        taken - at most one frame interval later, never a frame older than the trigger."""
         deadline = time.monotonic() + timeout
         with self._cond:
             self._result = None
@@ -69,6 +71,7 @@ class NewestFrameReader:
     def _run(self) -> None:
         try:
             while not self._stop.is_set():
+                began = time.monotonic()
                 if not self._cap.grab():
                     self._fail(f"camera {self._name} stopped delivering frames (unplugged?)")
                     return
@@ -77,7 +80,7 @@ class NewestFrameReader:
                 self.last_grab_at = at
                 with self._cond:
                     want = self._want
-                if want is None or at < want:
+                if want is None or began < want:
                     continue
                 ok, frame = self._cap.retrieve()
                 self.decoded += 1
