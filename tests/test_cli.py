@@ -16,7 +16,7 @@ from PIL import Image
 from tests.support.configs import KEY_ENV, TEST_KEY
 from tests.support.daemon import DaemonProcess
 from tests.support.http import PROOF
-from tests.support.proc import run_cli, wait_until
+from tests.support.proc import run_cli, run_on_tty, wait_until
 
 
 @pytest.mark.parametrize("profile", ["cartoon", "oil", "tryon"])
@@ -58,32 +58,12 @@ def test_once_failure_exits_1_with_reason(config_file) -> None:
 
 def test_once_live_progress_on_a_terminal(config_file, sim) -> None:
     """`once` draws a progress line when stderr is a TTY (a pty here)."""
-    import pty
-
     sim.configure(latency=1.0)
     try:
-        master, slave = pty.openpty()
-        exe = Path(sys.executable).parent / "edge-agent"
-        p = subprocess.Popen(
-            [str(exe), "once", "-c", str(config_file()), "--profile", "oil"],
-            stdout=subprocess.PIPE,
-            stderr=slave,
-            env={**os.environ, KEY_ENV: TEST_KEY},
-        )
-        os.close(slave)
-        chunks = []
-        while True:
-            try:
-                data = os.read(master, 4096)
-            except OSError:
-                break
-            if not data:
-                break
-            chunks.append(data)
-        assert p.wait(60) == 0
+        code, screen = run_on_tty("once", "-c", str(config_file()), "--profile", "oil")
+        assert code == 0
     finally:
         sim.configure(latency=0.2)
-    screen = b"".join(chunks).decode(errors="replace")
     assert "running" in screen and "%" in screen and "\r" in screen  # the stage a guest reads (tests/test_progress.py)
 
 

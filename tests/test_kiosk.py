@@ -11,13 +11,12 @@ from typing import Any
 
 import pytest
 
-from agent.config import load_config
-from agent.core import Agent
-from agent.httpapi import HttpApi
 from tests.support.browser import (
     SIZES,
     chromium,
     current_job,
+    kiosk_booths,
+    kiosk_page,
     open_kiosk,
     screen,
     shoot,
@@ -39,34 +38,15 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def booth(tmp_path: Path, sim: Any) -> Iterator[Any]:
     """booth(**config overrides) -> (agent, base url): the agent with its HTTP API, stopped at teardown."""
-    made: list[tuple[Agent, HttpApi]] = []
-
-    def make(**over: Any) -> tuple[Agent, str]:
-        over = {"display": FAST_DISPLAY, **over}
-        cfg = write_config(tmp_path / "config.toml", merge(base_config(tmp_path, sim.url), over))
-        agent = Agent(load_config(cfg))
-        agent.start()
-        api = HttpApi(agent)
-        api.start()
-        made.append((agent, api))
-        return agent, api.url
-
-    yield make
-    for agent, api in made:
-        api.stop()
-        agent.stop()
+    with kiosk_booths(tmp_path, sim.url, FAST_DISPLAY) as make:
+        yield make
     sim.configure(latency=0.2)
 
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    ctx = browser.new_context(viewport={"width": 1024, "height": 600})
-    pg = ctx.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    yield pg
-    ctx.close()
-    assert not errors, errors  # a script error is a broken screen, even if the test got through
+    with kiosk_page(browser) as pg:
+        yield pg
 
 
 def img_loaded(page: Any, selector: str) -> bool:

@@ -13,11 +13,18 @@ from typing import Any
 import httpx
 import pytest
 
-from agent.config import load_config
-from agent.core import Agent
-from agent.httpapi import HttpApi
-from tests.support.browser import SIZES, chromium, current_job, open_kiosk, shoot, wait_js, wait_screen
-from tests.support.configs import TEST_KEY, base_config, merge, write_config
+from tests.support.browser import (
+    SIZES,
+    chromium,
+    current_job,
+    kiosk_booths,
+    kiosk_page,
+    open_kiosk,
+    shoot,
+    wait_js,
+    wait_screen,
+)
+from tests.support.configs import TEST_KEY
 
 FAST = {"countdown_s": 1, "attract_slideshow": False, "result_timeout_s": 120}
 H = {"X-Edge-Agent": "1"}
@@ -39,37 +46,15 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def booth(tmp_path: Path, sim: Any) -> Iterator[Any]:
-    made: list[tuple[Agent, HttpApi]] = []
-
-    def make(**over: Any) -> tuple[Agent, str]:
-        over = {**over, "display": {**FAST, **over.get("display", {})}}
-        cfg = write_config(tmp_path / "config.toml", merge(base_config(tmp_path, sim.url), over))
-        agent = Agent(load_config(cfg))
-        agent.start()
-        api = HttpApi(agent)
-        api.start()
-        made.append((agent, api))
-        return agent, api.url
-
-    yield make
-    for agent, api in made:
-        api.stop()
-        agent.stop()
+    with kiosk_booths(tmp_path, sim.url, FAST) as make:
+        yield make
     sim.configure(latency=0.2, workers=4, api_keys=(TEST_KEY,))
 
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    ctx = browser.new_context(viewport={"width": 1024, "height": 600})
-    pg = ctx.new_page()
-    errors: list[str] = []
-    missing: list[str] = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.on("response", lambda r: r.status == 404 and missing.append(r.url))
-    pg.missing = missing  # type: ignore[attr-defined]
-    yield pg
-    ctx.close()
-    assert not errors, errors
+    with kiosk_page(browser) as pg:
+        yield pg
 
 
 def capture(url: str, profile: str) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.browser import SIZES, chromium, open_kiosk, shoot, wait_js, wait_screen
+from tests.support.browser import SIZES, chromium, kiosk_page, open_kiosk, shoot, wait_js, wait_screen
 from tests.support.configs import base_config, merge, write_config
 from tests.support.cups import PdfQueue
 from tests.support.printing import booth, printer_config, wait_print
@@ -32,13 +32,8 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    ctx = browser.new_context(viewport={"width": 1024, "height": 600})
-    pg = ctx.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    yield pg
-    ctx.close()
-    assert not errors, errors
+    with kiosk_page(browser) as pg:
+        yield pg
 
 
 def start(tmp_path: Path, sim: Any, queue: PdfQueue, **printer: Any) -> Any:

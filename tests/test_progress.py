@@ -5,9 +5,6 @@ ETA from this device's own history; node warnings kept for the technician. Again
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,12 +17,12 @@ import pytest
 from agent.commands import Command
 from agent.jobs.eta import MIN_RUNS, EtaModel
 from agent.jobs.progress import PROGRESS_KEYS
-from tests.support.configs import KEY_ENV, TEST_KEY, base_config
+from tests.support.configs import base_config
 from tests.support.http import PROOF
 from tests.support.mosquitto import Mosquitto
 from tests.support.mqtt import Booth as MqttBooth
 from tests.support.mqtt import Watcher
-from tests.support.proc import run_cli
+from tests.support.proc import run_cli, run_on_tty
 
 NODE_TITLES = {"Load Image", "KSampler", "VAE Decode", "Save Image"}  # the simulator's workflow nodes
 
@@ -184,31 +181,12 @@ def test_once_json_and_the_terminal_line(config_file, sim) -> None:
         "eta_s": None,
     }
 
-    import pty
-
     sim.configure(latency=1.0)
     try:
-        master, slave = pty.openpty()
-        p = subprocess.Popen(
-            [str(Path(sys.executable).parent / "edge-agent"), "once", "-c", str(cfg), "--profile", "tryon"],
-            stdout=subprocess.PIPE,
-            stderr=slave,
-            env={**os.environ, KEY_ENV: TEST_KEY},
-        )
-        os.close(slave)
-        chunks = []
-        while True:
-            try:
-                data = os.read(master, 4096)
-            except OSError:
-                break
-            if not data:
-                break
-            chunks.append(data)
-        assert p.wait(60) == 0
+        code, screen = run_on_tty("once", "-c", str(cfg), "--profile", "tryon")
+        assert code == 0
     finally:
         sim.configure(latency=0.2)
-    screen = b"".join(chunks).decode(errors="replace")
     assert "queued" in screen and "running" in screen and "\r" in screen
     assert any(title in screen for title in NODE_TITLES)  # the node the platform is on
 

@@ -110,3 +110,51 @@ def wait_screen(page: Any, name: str, timeout: float = 20_000) -> None:
 
 def current_job(page: Any) -> str:
     return page.evaluate("JSON.parse(sessionStorage.getItem('edge-agent.kiosk.current')).job")
+
+
+@contextmanager
+def kiosk_booths(tmp_path: Path, sim_url: str, display: dict[str, Any]) -> Iterator[Any]:
+    """make(**config overrides) -> (agent, base url): an Agent with its HTTP API on the simulator, with the
+    given [display] settings under the test's own; all stopped at the end."""
+    from agent.config import load_config
+    from agent.core import Agent
+    from agent.httpapi import HttpApi
+    from tests.support.configs import base_config, merge, write_config
+
+    made: list[tuple[Any, Any]] = []
+
+    def make(**over: Any) -> tuple[Any, str]:
+        over = {**over, "display": {**display, **over.get("display", {})}}
+        cfg = write_config(tmp_path / "config.toml", merge(base_config(tmp_path, sim_url), over))
+        agent = Agent(load_config(cfg))
+        agent.start()
+        api = HttpApi(agent)
+        api.start()
+        made.append((agent, api))
+        return agent, api.url
+
+    try:
+        yield make
+    finally:
+        for agent, api in made:
+            api.stop()
+            agent.stop()
+
+
+@contextmanager
+def kiosk_page(browser: Any, *, check_errors: bool = True) -> Iterator[Any]:
+    """A 1024x600 page in its own context; a script error on it fails the test (a broken screen, even if the
+    test got through). `page.missing` lists the URLs that answered 404."""
+    ctx = browser.new_context(viewport={"width": 1024, "height": 600})
+    pg = ctx.new_page()
+    errors: list[str] = []
+    missing: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.on("response", lambda r: r.status == 404 and missing.append(r.url))
+    pg.missing = missing
+    try:
+        yield pg
+    finally:
+        ctx.close()
+    if check_errors:
+        assert not errors, errors

@@ -26,3 +26,25 @@ def wait_until(pred, timeout: float = 10.0, interval: float = 0.05, what: str = 
             return v
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def run_on_tty(*args: str, timeout: float = 60) -> tuple[int, str]:
+    """Run the real `edge-agent` with its stderr on a pseudo-terminal (as a technician's shell has it); returns
+    (exit code, what the terminal showed)."""
+    import pty
+
+    master, slave = pty.openpty()
+    exe = Path(sys.executable).parent / "edge-agent"
+    p = subprocess.Popen([str(exe), *args], stdout=subprocess.PIPE, stderr=slave, env={**os.environ, KEY_ENV: TEST_KEY})
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    return p.wait(timeout), b"".join(chunks).decode(errors="replace")
