@@ -127,7 +127,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
         # headers and body leave in one write, as a production server sends them: two small writes would make
         # the client's delayed ACK hold the second one back (40 ms on Linux) whenever Nagle is on at either end
-        self._headers_buffer.append(b"\r\n")
+        pending: list[bytes] = vars(self)["_headers_buffer"]  # the stdlib's header lines, not yet written
+        pending.append(b"\r\n")
         if head:
             self.flush_headers()
             return
@@ -136,7 +137,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             with reply.file.open("rb") as fh:
                 shutil.copyfileobj(fh, self.wfile, 64 * 1024)
             return
-        self._headers_buffer.append(reply.file.read_bytes() if reply.file is not None else reply.body)
+        pending.append(reply.file.read_bytes() if reply.file is not None else reply.body)
         self.flush_headers()
 
     # ----------------------------------------------------------------------------------------- body
