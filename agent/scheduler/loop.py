@@ -33,6 +33,7 @@ from agent.jobs.lifecycle import Lifecycle
 from agent.jobs.model import PRIORITY_BACKLOG, PRIORITY_GUEST, PRIORITY_REMOTE, Job, JobState
 from agent.jobs.retry import WAIT_NETWORK, Phase, RetryPolicy
 from agent.jobs.store import JobStore
+from agent.memory import release_free_memory
 from agent.platforms.base import PlatformClient
 from agent.scheduler.diskguard import DiskGuard, is_disk_full
 from agent.scheduler.pacing import Bounds, PollPacer
@@ -360,6 +361,7 @@ class Scheduler:
             done = lc.finished(job.id, v["outputs"], present=self.present)
             if done is not None:
                 self.eta.record(done)
+            release_free_memory()  # the job's pictures are gone: their pages go back to the system
         elif outcome.move == "cancel":
             self.pacer.forget(job.id)
             lc.cancel(job.id, v["note"], only_from=(S.SUBMITTED,))
