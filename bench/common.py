@@ -113,3 +113,62 @@ def booth_config(tmp: Path, sim_url: str, *, endpoint: str = "ai.generations", *
     p = tmp / "config.toml"
     p.write_bytes(tomli_w.dumps(cfg).encode())
     return p
+
+
+class Daemon:
+    """`edge-agent run` in a child process from a source tree (this one, or --before's), told NOTIFY_SOCKET like
+    systemd so that its READY=1 is timed."""
+
+    def __init__(self, cfg: Path, tree: Path = ROOT, env: dict[str, str] | None = None) -> None:
+        import socket
+        import subprocess
+        import tempfile
+
+        self.sockdir = tempfile.mkdtemp()
+        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.notify.bind(f"{self.sockdir}/notify")
+        env = {
+            **os.environ,
+            KEY_ENV: KEY,
+            "PYTHONPATH": str(tree),
+            "NOTIFY_SOCKET": f"{self.sockdir}/notify",
+            **(env or {}),
+        }
+        env = {k: v for k, v in env.items() if not k.startswith("MALLOC_")}  # as a user starts it
+        self.t0 = time.monotonic()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "agent.cli", "run", "-c", str(cfg)],
+            env=env,
+            cwd=str(tree),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.notify.settimeout(60)
+        while b"READY=1" not in self.notify.recv(4096):
+            pass
+        self.ready_s = time.monotonic() - self.t0
+        from agent.config import load_config
+
+        info = load_config(cfg).config.device.state_dir / "daemon.json"
+        self.url = json.loads(info.read_text())["url"]
+
+    def status(self) -> tuple[float, int]:
+        """(VmRSS MB, threads)."""
+        fields = dict(line.split(":", 1) for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines())
+        return int(fields["VmRSS"].split()[0]) / 1024, int(fields["Threads"])
+
+    def cpu_s(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        import shutil
+
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except Exception:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.notify.close()
+        shutil.rmtree(self.sockdir, ignore_errors=True)
