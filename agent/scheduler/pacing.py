@@ -165,6 +165,10 @@ class PollPacer:
             left = (100 - progress) * (now - first[0]) / done
             # whole percents: the rate is known to about one part in `done`
             found.append(Estimate(left, 0.1 + left * (1 / done + 0.05), "progress"))
+        elif progress is not None and 0 < progress < 100 and elapsed > 0:
+            # one sample: the rate since the submit (any time it queued makes this late, hence the wide window)
+            left = (100 - progress) * elapsed / progress
+            found.append(Estimate(left, 0.2 + 0.3 * left, "progress"))
         hist = self._history(profile, elapsed)
         if hist is not None:
             found.append(hist)
