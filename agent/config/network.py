@@ -29,7 +29,7 @@ class _PlatformBase(_Model):
         2.0, gt=0, le=120, description="how often an async task is asked about while nothing tells when it ends"
     )
     poll_min_s: float = Field(
-        0.2, gt=0, le=60, description="the shortest gap between polls of a task (near its expected end)"
+        0.1, gt=0, le=60, description="the shortest gap between polls of a task (near its expected end)"
     )
     poll_max_s: float = Field(
         15.0, gt=0, le=600, description="the longest gap between polls of a task (while its end is far)"
