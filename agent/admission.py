@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from agent.jobs.store import JobStore
 
 MAX_PENDING_REMOTE = 8  # remote captures waiting for the camera at once; more are refused as busy
+BUSY_RETRY_S = 1.0  # what a sender refused as busy is told to wait (the camera takes a few captures a second)
 BURST_S = 10.0  # a bucket holds this many seconds' worth of captures (never fewer than 3)
 
 
@@ -59,10 +60,10 @@ class Admission:
         self.pending_remote = 0  # remote captures accepted by request() and not yet taken
         self.refused: dict[str, int] = {}  # code -> count, for stats and tests
 
-    def _refuse(self, code: str, message: str) -> CommandError:
+    def _refuse(self, code: str, message: str, retry_after: float | None = None) -> CommandError:
         with self._lock:
             self.refused[code] = self.refused.get(code, 0) + 1
-        return CommandError(code, message)
+        return CommandError(code, message, retry_after)
 
     def admit_remote(self, source: str) -> None:
         """At request time, before the capture waits for the camera: the rate limit and the waiting bound."""
@@ -74,6 +75,7 @@ class Admission:
                 f"too many remote captures from {source}: at most "
                 f"{q.remote_rate_per_min} a minute (queue.remote_rate_per_min); "
                 f"try again in {wait:.0f} s",
+                wait,
             )
         with self._lock:
             if self.pending_remote >= MAX_PENDING_REMOTE:
@@ -82,7 +84,9 @@ class Admission:
                 busy = False
                 self.pending_remote += 1
         if busy:
-            raise self._refuse("busy", f"{MAX_PENDING_REMOTE} remote captures are already waiting for the camera")
+            raise self._refuse(
+                "busy", f"{MAX_PENDING_REMOTE} remote captures are already waiting for the camera", BUSY_RETRY_S
+            )
 
     def taken(self) -> None:
         """A remote capture admitted by `admit_remote` left the waiting line (taken, or refused later)."""

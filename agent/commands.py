@@ -54,10 +54,11 @@ class CommandError(Exception):
         "limit": 429,
     }
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.retry_after = retry_after  # seconds the sender should wait, when the refusal knows (HTTP Retry-After)
 
     @property
     def http_status(self) -> int:

@@ -726,6 +726,12 @@ def test_quirk_progress_missing(make_sim, client):
     assert e["status"] and h["status"] and g["status"]
 
 
+def test_quirk_no_time_remained(make_sim, client):
+    sim = make_sim(quirks={"no_time_remained"}, latency=0.3)
+    e = client.get(f"{sim.url}/v1/ai/result/{easyai_submit(client, sim)['task_id']}").json()
+    assert e["status"] and "time_remained" not in e and "progress" in e
+
+
 def test_quirk_progress_garbage(make_sim, client):
     sim = make_sim(quirks={"progress_garbage"}, latency=0.3)
     tid = easyai_submit(client, sim)["task_id"]

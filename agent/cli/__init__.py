@@ -24,6 +24,7 @@ from agent.cli.queue import cmd_queue
 from agent.cli.stats import cmd_stats
 from agent.cli.status import cmd_status
 from agent.cli.tools import cmd_demo, cmd_simulate
+from agent.memory import tune_malloc
 
 
 def _number(v: str) -> float:
@@ -207,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    tune_malloc()  # before any thread: the heap settings of agent/memory.py hold for every command
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func

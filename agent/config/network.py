@@ -25,7 +25,15 @@ class _PlatformBase(_Model):
     read_timeout_s: float = Field(
         60.0, gt=0, le=600, description="how long to wait for an answer (sync edits are slow)"
     )
-    poll_interval_s: float = Field(2.0, gt=0, le=120, description="how often an async task is asked about")
+    poll_interval_s: float = Field(
+        2.0, gt=0, le=120, description="how often an async task is asked about while nothing tells when it ends"
+    )
+    poll_min_s: float = Field(
+        0.1, gt=0, le=60, description="the shortest gap between polls of a task (near its expected end)"
+    )
+    poll_max_s: float = Field(
+        15.0, gt=0, le=600, description="the longest gap between polls of a task (while its end is far)"
+    )
     max_download_mb: int = Field(100, ge=1, le=4096, description="an output larger than this is refused")
     download_deadline_s: float = Field(
         120.0, gt=0, le=3600, description="a download (headers and body) taking longer than this in all is cut off"

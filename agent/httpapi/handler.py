@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import math
 import mimetypes
 import os
 import re
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 COMMAND_TIMEOUT_S = 30.0
+REFUSAL_RETRY_S = 5.0  # Retry-After of a 429/503 refusal that does not know better (the queue is full)
 # full job ids only (a UUID, any case): a 4-hex prefix could be brute-forced (the CLI's `queue` takes prefixes)
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _JOB_ROUTE = re.compile(rf"^/api/jobs/(?:({_UUID})|([^/]*))(?:/(cancel|retry|print))?$")
@@ -179,7 +181,12 @@ class Handler(BaseHTTPRequestHandler):
         try:
             result = fut.result(timeout=COMMAND_TIMEOUT_S)
         except CommandError as e:
-            self.send_error_json(e.http_status, e.code, e.message)
+            # a refusal for now (429, 503) says when to try again, as the connection-level refusals do
+            wait = e.retry_after if e.retry_after is not None else REFUSAL_RETRY_S
+            later = None
+            if e.retry_after is not None or e.http_status in (429, 503):
+                later = {"Retry-After": str(max(1, math.ceil(wait)))}
+            self.send_error_json(e.http_status, e.code, e.message, later)
             return
         except FutureTimeout:
             self.send_error_json(504, "timeout", "the agent did not answer in time")

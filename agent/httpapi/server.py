@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import io
 import logging
+import selectors
 import socket
 import sys
+import threading
 import time
 from http.server import ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -48,14 +50,79 @@ def _refusal(status: int) -> bytes:
     )
 
 
+LINGER_S = 2.0  # how long a refused client may take to finish sending what it sent before it read our answer
+LINGER_MAX = 128  # refused connections lingering at once; beyond it, closed at once
+
+
+class Closer:
+    """Closes refused connections gracefully, off the accept thread: our side is shut after the answer, and what
+    the client still sends (its request, a body) is read and dropped until it closes or LINGER_S passes. Closing a
+    socket with unread data in it makes the kernel send a reset, which can destroy the 503 before the client has
+    read it (a burst of triggers saw "connection reset" and "broken pipe" instead of Retry-After)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sel = selectors.DefaultSelector()
+        self._until: dict[socket.socket, float] = {}
+        self._thread: threading.Thread | None = None
+
+    def close(self, sock: socket.socket) -> None:
+        try:
+            sock.shutdown(socket.SHUT_WR)  # the answer is followed by our FIN, never by a reset
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            return
+        with self._lock:
+            if len(self._until) >= LINGER_MAX:
+                sock.close()
+                return
+            self._sel.register(sock, selectors.EVENT_READ)
+            self._until[sock] = time.monotonic() + LINGER_S
+            if self._thread is None:  # started on demand, ends when nothing lingers: no idle thread
+                self._thread = threading.Thread(target=self._run, name="http-closer", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            for key, _ in self._sel.select(0.1):
+                sock = key.fileobj
+                assert isinstance(sock, socket.socket)
+                try:
+                    if sock.recv(65536):
+                        continue
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    pass
+                self._drop(sock)
+            now = time.monotonic()
+            with self._lock:
+                late = [s for s, t in self._until.items() if t <= now]
+            for sock in late:
+                self._drop(sock)
+            with self._lock:
+                if not self._until:
+                    self._thread = None
+                    return
+
+    def _drop(self, sock: socket.socket) -> None:
+        with self._lock:
+            if self._until.pop(sock, None) is None:
+                return
+            self._sel.unregister(sock)
+        sock.close()
+
+
 class ApiServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-    request_queue_size = 64  # the accept loop is quick; refusals are answered there
+    request_queue_size = 256  # a burst of clients connecting at once: none dropped by a full backlog
 
     def __init__(self, addr: tuple[str, int], handler: type, api: HttpApi) -> None:
         self.api = api
         self.slots = Slots("connections", MAX_CONNECTIONS, LOCAL_RESERVED, MAX_PER_CLIENT, MAX_PER_OWN_CLIENT)
+        self.closer = Closer()
         if ":" in addr[0]:
             self.address_family = socket.AF_INET6
         super().__init__(addr, handler)
@@ -73,8 +140,9 @@ class ApiServer(ThreadingHTTPServer):
                 request.settimeout(1.0)  # never let a refused client stall the accept loop
                 request.sendall(_refusal(status))
             except OSError:
-                pass
-            self.shutdown_request(request)
+                self.shutdown_request(request)
+                return
+            self.closer.close(request)
             return
         try:
             super().process_request(request, client_address)

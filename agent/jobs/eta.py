@@ -5,6 +5,11 @@ download, as the guest waits for them. The last ``KEEP`` runs of each profile ar
 table (``eta.<profile>``: a JSON list of seconds), so the estimate survives restarts and is shared by ``once`` and
 the daemon. The estimate is their median (one slow run on a busy evening does not move it far), and only from
 ``MIN_RUNS`` runs on: before that the device does not know, and says nothing rather than a guess.
+
+A second series per profile (``eta.task.<profile>``) times the platform's part alone: from the submit's reply to
+the moment a poll saw the task finished (less half the last gap between polls). The poll pacer
+(agent/scheduler/pacing.py) reads it to poll fast only around the expected end; the whole-run series would put that
+end too late by the upload and the download.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ log = logging.getLogger(__name__)
 KEEP = 15
 MIN_RUNS = 3
 _KEY = "eta.{}"
+_TASK_KEY = "eta.task.{}"
 
 
 def run_started_at(job: Job) -> float | None:
@@ -42,21 +48,22 @@ class EtaModel:
     def __init__(self, store: JobStore) -> None:
         self.store = store
         self._lock = threading.Lock()
-        self._runs: dict[str, list[float]] = {}  # read once per profile, then kept in step with the store
+        self._runs: dict[str, list[float]] = {}  # meta key -> runs: read once, then kept in step with the store
 
-    def runs(self, profile: str) -> list[float]:
+    def runs(self, profile: str, key: str = _KEY) -> list[float]:
+        name = key.format(profile)
         with self._lock:
-            if profile not in self._runs:
-                self._runs[profile] = self._load(profile)
-            return list(self._runs[profile])
+            if name not in self._runs:
+                self._runs[name] = self._load(name)
+            return list(self._runs[name])
 
-    def _load(self, profile: str) -> list[float]:
+    def _load(self, name: str) -> list[float]:
         try:
-            raw = self.store.meta_get(_KEY.format(profile))
+            raw = self.store.meta_get(name)
             values = json.loads(raw) if raw else []
             return [float(v) for v in values if isinstance(v, (int, float)) and v >= 0][-KEEP:]
         except Exception:  # a damaged row costs the estimate, never a job
-            log.warning("ETA history of profile %s unreadable; starting afresh", profile, exc_info=True)
+            log.warning("ETA history %s unreadable; starting afresh", name, exc_info=True)
             return []
 
     def typical(self, profile: str) -> float | None:
@@ -69,14 +76,27 @@ class EtaModel:
         started = run_started_at(job)
         if started is None or job.finished_at is None or job.finished_at < started:
             return
-        runs = self.runs(job.profile) + [round(job.finished_at - started, 2)]
-        runs = runs[-KEEP:]
+        self._add(job.profile, _KEY, job.finished_at - started)
+
+    def record_task(self, profile: str, seconds: float) -> None:
+        """A task was seen finished `seconds` after its submit was answered."""
+        if seconds >= 0:
+            self._add(profile, _TASK_KEY, seconds)
+
+    def task_times(self, profile: str) -> list[float]:
+        """The platform's part of this profile's last runs (seconds), oldest first; [] below MIN_RUNS."""
+        runs = self.runs(profile, _TASK_KEY)
+        return runs if len(runs) >= MIN_RUNS else []
+
+    def _add(self, profile: str, key: str, seconds: float) -> None:
+        name = key.format(profile)
+        runs = (self.runs(profile, key) + [round(seconds, 2)])[-KEEP:]
         with self._lock:
-            self._runs[job.profile] = runs
+            self._runs[name] = runs
         try:
-            self.store.meta_set(_KEY.format(job.profile), json.dumps(runs))
+            self.store.meta_set(name, json.dumps(runs))
         except Exception:  # the estimate is a courtesy: never fail a delivered job over it
-            log.warning("could not keep the ETA history of profile %s", job.profile, exc_info=True)
+            log.warning("could not keep the ETA history %s", name, exc_info=True)
 
     def estimate(self, job: Job, now: float) -> float | None:
         """Seconds left for `job` by this device's history (None: not enough history). Before the submit: a whole

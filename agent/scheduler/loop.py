@@ -33,8 +33,10 @@ from agent.jobs.lifecycle import Lifecycle
 from agent.jobs.model import PRIORITY_BACKLOG, PRIORITY_GUEST, PRIORITY_REMOTE, Job, JobState
 from agent.jobs.retry import WAIT_NETWORK, Phase, RetryPolicy
 from agent.jobs.store import JobStore
+from agent.memory import release_free_memory
 from agent.platforms.base import PlatformClient
 from agent.scheduler.diskguard import DiskGuard, is_disk_full
+from agent.scheduler.pacing import Bounds, PollPacer
 from agent.scheduler.reachability import Reachability
 from agent.scheduler.sweep import Sweeper
 from agent.steps import Advance, Error, Fail, Outcome, Running
@@ -91,6 +93,7 @@ class Scheduler:
             lambda code, message: self.on_alarm(code, "", message),
         )
         self.eta = EtaModel(store)  # this device's run times per profile: the ETA when the platform gives none
+        self.pacer = PollPacer(self.eta)  # when each submitted task is polled next
         self.sweeper = Sweeper(store, lifecycle, config, self._cancel_later)
         self.reach = Reachability(self._probe_platform, self._platform_back, lambda: self.config.queue.probe_interval_s)
 
@@ -317,16 +320,25 @@ class Scheduler:
             self._on_error(job, phase, outcome.error)
             return
         if isinstance(outcome, Fail):
+            self.pacer.forget(job.id)
             lc.fail(job.id, outcome.reason, only_from=(job.state,))
             return
         self.reach.answered(platform)
         if isinstance(outcome, Running):
             now = clock.now()
+            gap, _ = self.pacer.polled(
+                job,
+                self._bounds(platform, now),
+                now,
+                eta_s=outcome.eta_s,
+                progress=outcome.progress,
+                queue=outcome.queue_position,
+            )
             lc.progress(
                 job,
                 progress=outcome.progress,
                 queue_position=outcome.queue_position,
-                next_poll_at=now + self._poll_interval(platform),
+                next_poll_at=now + gap,
                 step=outcome.step,
                 eta_s=round(outcome.eta_s) if outcome.eta_s is not None else self.eta.estimate(job, now),
             )
@@ -334,20 +346,24 @@ class Scheduler:
         assert isinstance(outcome, Advance)
         v = outcome.values
         if outcome.move == "submitted":
-            moved = lc.submitted(
-                job.id, v["task_id"], next_poll_at=clock.now() + self._poll_interval(platform), since=job.submitted_at
-            )
+            now = clock.now()
+            gap = self.pacer.submitted(job, self._bounds(platform, now), now)
+            moved = lc.submitted(job.id, v["task_id"], next_poll_at=now + gap, since=job.submitted_at)
             if moved is None:  # cancelled while the request was on the wire: do not leave the task running
                 cancel_remote(client, replace(job, remote_task_id=v["task_id"]))
         elif outcome.move == "task_done":
             if job.state == S.SUBMITTING and lc.submitted(job.id, None, next_poll_at=clock.now()) is None:
                 return  # a sync endpoint answered, but the job was cancelled while the request was on the wire
+            if phase == "poll":
+                self.pacer.finished(job, clock.now())
             lc.task_done(job.id, v["remote_outputs"], note=v.get("note"))
         elif outcome.move == "finished":
             done = lc.finished(job.id, v["outputs"], present=self.present)
             if done is not None:
                 self.eta.record(done)
+            release_free_memory()  # the job's pictures are gone: their pages go back to the system
         elif outcome.move == "cancel":
+            self.pacer.forget(job.id)
             lc.cancel(job.id, v["note"], only_from=(S.SUBMITTED,))
         else:  # pragma: no cover - a step returned a move the scheduler does not know
             raise ValueError(f"unknown move {outcome.move!r}")
@@ -366,7 +382,11 @@ class Scheduler:
         )
         # the answer belongs to the step that ran in `job.state`: a job cancelled or retried meanwhile is not moved
         # (the CAS loses), but what the answer says about the platform still counts
+        if phase == "poll" and getattr(error, "status", None) == 429:
+            now = clock.now()
+            self.pacer.rate_limited(platform, self._bounds(platform, now), now)
         if not decision.retry:
+            self.pacer.forget(job.id)
             self.lifecycle.fail(job.id, decision.reason, only_from=(job.state,))
         elif decision.resubmit and job.state == S.SUBMITTED:
             self.lifecycle.resubmit(job, decision.reason, delay=decision.delay, wait_kind=decision.wait_kind)
@@ -387,9 +407,12 @@ class Scheduler:
 
     # ------------------------------------------------------------------------------------------ connectivity
 
-    def _poll_interval(self, platform: str) -> float:
+    def _bounds(self, platform: str, now: float) -> Bounds:
+        """How often this platform's tasks may be polled: its config, raised for a while after a 429."""
         p = self.config.platforms.get(platform)
-        return p.poll_interval_s if p else 2.0
+        if p is None:
+            return Bounds.of(2.0, 2.0, 2.0)
+        return self.pacer.bounds(platform, p.poll_min_s, p.poll_interval_s, p.poll_max_s, now)
 
     def _platform_down(self, name: str, reason: str) -> None:
         if not self.reach.went_down(name):

@@ -23,6 +23,7 @@ QUIRKS: frozenset[str] = frozenset(
         "node_warnings",  # Haiyi: outputs mix media with warning/error strings from other nodes
         "bare_filenames",  # Haiyi: outputs are bare file names, fetched via /api/view?type=output&filename=
         "progress_missing",  # no progress field at all
+        "no_time_remained",  # EasyAI: results carry no time_remained (the client must judge the end itself)
         "progress_garbage",  # progress present but not a number ("94%", null, {"total_progress": "n/a"})
         "inactive_cluster",  # Haiyi: the cluster list starts with an inactive cluster (0/0 nodes)
         "octet_stream",  # downloads served as application/octet-stream

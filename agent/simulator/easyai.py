@@ -332,6 +332,8 @@ def result(sim: Simulator, req: Request) -> Reply:
 
 
 def _progress_quirks(req: Request, body: dict[str, Any], polls: int) -> None:
+    if "no_time_remained" in req.cfg.quirks:
+        body.pop("time_remained", None)
     if "progress_missing" in req.cfg.quirks:
         body.pop("progress", None)
     elif "progress_garbage" in req.cfg.quirks:

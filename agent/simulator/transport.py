@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("agent.simulator")
 
+ONE_WRITE_MAX = 4 * 1024 * 1024  # a file up to this size goes out with its headers in one write
 DRAIN_LIMIT = 256 * 1024 * 1024  # an oversized body up to this size is read and discarded before the 413
 
 
@@ -73,7 +74,7 @@ class RequestHandler(BaseHTTPRequestHandler):
     server_version = "edge-agent-simulator"
     sys_version = ""
     timeout = 120  # an idle keep-alive connection or a stalled upload is closed after this
-    disable_nagle_algorithm = True  # headers and body go out in separate writes: no 40 ms delayed-ACK stall
+    disable_nagle_algorithm = True  # TCP_NODELAY, as production servers set it
     server: SimServer
 
     def do_GET(self) -> None:
@@ -124,14 +125,20 @@ class RequestHandler(BaseHTTPRequestHandler):
         if reply.close:
             self.send_header("Connection", "close")
             self.close_connection = True
-        self.end_headers()
+        # headers and body leave in one write, as a production server sends them: two small writes would make
+        # the client's delayed ACK hold the second one back (40 ms on Linux) whenever Nagle is on at either end
+        pending: list[bytes] = vars(self)["_headers_buffer"]  # the stdlib's header lines, not yet written
+        pending.append(b"\r\n")
         if head:
+            self.flush_headers()
             return
-        if reply.file is not None:
+        if reply.file is not None and size > ONE_WRITE_MAX:
+            self.flush_headers()
             with reply.file.open("rb") as fh:
                 shutil.copyfileobj(fh, self.wfile, 64 * 1024)
-        else:
-            self.wfile.write(reply.body)
+            return
+        pending.append(reply.file.read_bytes() if reply.file is not None else reply.body)
+        self.flush_headers()
 
     # ----------------------------------------------------------------------------------------- body
 
