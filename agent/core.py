@@ -235,9 +235,9 @@ class Agent:
             raise CommandError("bad_request", f"unknown action {cmd.action!r}")
         return handler[cmd.action](cmd)
 
-    def _refuse(self, code: str, message: str, source: str) -> CommandError:
+    def _refuse(self, code: str, message: str, source: str, retry_after: float | None = None) -> CommandError:
         self.events.publish("capture.refused", code=code, message=message, source=source)
-        return CommandError(code, message)
+        return CommandError(code, message, retry_after)
 
     def _capture(self, cmd: Command, image: bytes | None = None) -> dict[str, Any]:
         cfg = self.config
@@ -259,7 +259,7 @@ class Agent:
             if is_remote(cmd.source):
                 self.admission.check_queue()  # a person at the booth is served while there is disk
         except CommandError as e:
-            raise self._refuse(e.code, e.message, cmd.source) from None
+            raise self._refuse(e.code, e.message, cmd.source, e.retry_after) from None
         self.events.publish("capture.started", source=cmd.source)
         ok = False
         try:
