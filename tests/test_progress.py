@@ -133,6 +133,8 @@ def test_eta_from_this_devices_history(make_agent, sim) -> None:
         assert typical is not None and 0.5 < typical < 10
         assert len(EtaModel(agent.store).runs("tryon")) == MIN_RUNS  # kept in the store, not only in memory
 
+        # a slower task than usual: the polls (few, with adaptive polling) see it running, and the ETA counts down
+        sim.configure(latency=2.5)
         jid = agent.request(Command("capture", "cli", profile="tryon")).result(10)["job_id"]
         agent.wait_for(jid, 20)
         mine = [e for e in iter(lambda: sub.get(timeout=0.5), None) if e.data.get("job_id") == jid]
