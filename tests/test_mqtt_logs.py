@@ -13,11 +13,13 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.support.configs import TEST_KEY, base_config, write_config
 from tests.support.daemon import DaemonProcess
 from tests.support.mqtt import Watcher, reply_props, response_to
+from tests.support.proc import wait_until
 
 pytest_plugins = ("tests.support.mqtt_fixtures",)
 
@@ -69,6 +71,12 @@ def test_a_request_id_a_topic_or_a_platform_message_cannot_forge_log_lines(tmp_p
     w = Watcher(broker.port, [f"{B}/response/+", f"{B}/events"])
     daemon.start()
     try:
+        # commands sent before the bridge has subscribed would be lost (a first connection has no session yet)
+        wait_until(
+            lambda: httpx.get(f"{daemon.url}/api/state", timeout=5).json().get("mqtt") == "connected",
+            20,
+            what="the daemon's MQTT bridge",
+        )
         for i, brk in enumerate(BREAKS):  # a request_id with a line break in it
             w.publish(f"{B}/cmd/capture", {"request_id": f"r{i}{brk}{FORGED} by a request_id"})
         # a Response Topic outside the allowed prefix is refused and logged (Mosquitto refuses C0/C1 in topics)
