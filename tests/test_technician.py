@@ -146,3 +146,13 @@ def test_an_unusable_state_dir_is_named_without_errno(config_file, tmp_path: Pat
         r = run_cli(*cmd, "-c", str(cfg), timeout=30)
         assert r.returncode == 1 and "/proc/edge-agent-test" in r.stderr and "state_dir" in r.stderr, cmd
         assert "[Errno" not in r.stderr and "Traceback" not in r.stderr
+
+
+def test_status_with_the_daemon_stopped_still_says_camera_and_printer(config_file) -> None:
+    r = run_cli("status", "-c", str(config_file()), "--json")
+    st = json.loads(r.stdout)
+    assert r.returncode == 0 and st["daemon"] == "stopped"
+    assert st["camera"]["state"] == "stopped" and "doctor" in st["camera"]["detail"]
+    assert st["printer"] == {"state": "off", "detail": "[printer] enabled = false"}
+    text = run_cli("status", "-c", str(config_file())).stdout
+    assert "camera    stopped" in text and "printer   off" in text

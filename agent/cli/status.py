@@ -12,6 +12,14 @@ from agent import __version__
 from agent.cli.common import EXIT_OK, age, api_client, daemon_url, load, open_store, print_json
 
 
+def _printer_now(loaded: Any) -> dict[str, Any]:
+    from agent.printing.printer_state import OFF, look
+
+    cfg = loaded.config.printer
+    view = look(cfg.queue) if cfg.enabled else OFF
+    return {"state": view.state, "detail": view.detail}
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     loaded = load(args)
     url = daemon_url(loaded)
@@ -41,6 +49,9 @@ def cmd_status(args: argparse.Namespace) -> int:
             "last_error_at": err["at"] if err else None,
             "version": __version__,
             "device": loaded.config.device.id,
+            # nothing holds them now: say so (doctor tries the camera), and ask CUPS itself about the printer
+            "camera": {"state": "stopped", "detail": "the daemon is not running; `edge-agent doctor` tries the camera"},
+            "printer": _printer_now(loaded),
         }
     if args.json:
         print_json(state)
