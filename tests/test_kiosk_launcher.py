@@ -53,10 +53,29 @@ def test_a_killed_browser_is_marked_clean(tmp_path: Path) -> None:
 
 def test_gives_up_when_no_agent_answers(config_file: Any, tmp_path: Path) -> None:
     cfg = config_file(http={"listen": "127.0.0.1:9"})  # nothing listens on the discard port
-    p = kiosk(["--browser", CHROMIUM, "--wait", "1.5"], cfg, tmp_path / "k.log")
+    headless = [f"--browser-arg={a}" for a in HEADLESS]
+    p = kiosk(["--browser", CHROMIUM, "--wait", "1.5", *headless], cfg, tmp_path / "k.log")
     assert p.wait(20) == 1
     text = (tmp_path / "k.log").read_text()
     assert "waiting for the agent" in text and "did not answer" in text and "Traceback" not in text
+
+
+def test_no_screen_or_root_is_said_before_anything_starts(config_file: Any, tmp_path: Path, monkeypatch) -> None:
+    """Run over ssh, or from a service, Chromium has nowhere to show the page: a hint, not a restart loop."""
+    import os
+
+    cfg = config_file()
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    p = kiosk(["--browser", CHROMIUM, "--wait", "1"], cfg, tmp_path / "k.log")
+    assert p.wait(20) == 2
+    text = (tmp_path / "k.log").read_text()
+    assert "no screen to show the kiosk on" in text and "labwc/autostart" in text and "Traceback" not in text
+    if os.geteuid() == 0:
+        monkeypatch.setenv("DISPLAY", ":0")
+        p = kiosk(["--browser", CHROMIUM, "--wait", "1"], cfg, tmp_path / "k2.log")
+        assert p.wait(20) == 2
+        assert "does not run as root" in (tmp_path / "k2.log").read_text()
 
 
 def test_runs_chromium_on_the_page_and_restarts_it(api: Any, config_file: Any, tmp_path: Path) -> None:

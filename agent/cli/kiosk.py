@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from agent.cli.common import EXIT_FAILED, CliError, load, setup_logging
+from agent.cli.common import EXIT_FAILED, EXIT_USAGE, CliError, load, setup_logging
 
 
 def kiosk_url(listen_host: str, port: int) -> str:
@@ -26,6 +26,19 @@ def cmd_kiosk(args: argparse.Namespace) -> int:
         raise CliError(
             f"no browser found ({args.browser or 'chromium'}): install it with `sudo apt install chromium` "
             "or give --browser PATH"
+        )
+    extra = list(args.browser_arg or [])
+    headless = any(a.startswith("--headless") for a in extra)
+    if not headless and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise CliError(
+            "no screen to show the kiosk on (neither DISPLAY nor WAYLAND_DISPLAY is set): run it in the desktop "
+            "session, e.g. from ~/.config/labwc/autostart (see the README), not over ssh or from a service",
+            EXIT_USAGE,
+        )
+    if os.geteuid() == 0 and "--no-sandbox" not in extra:
+        raise CliError(
+            "Chromium does not run as root: start the kiosk as the desktop user (the one logged in on the screen)",
+            EXIT_USAGE,
         )
     launcher = KioskLauncher(browser, url, Path(args.profile_dir).expanduser(), args.browser_arg)
     if not wait_for_agent(url, args.wait, launcher.stop_event):
