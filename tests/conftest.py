@@ -56,17 +56,10 @@ def make_agent(config_file):
 @pytest.fixture
 def api(config_file):
     """(agent, HttpApi): a started Agent with its local HTTP API on a free loopback port."""
-    from agent.config import load_config
-    from agent.core import Agent
-    from agent.httpapi import HttpApi
+    from tests.support.http import api_booths
 
-    agent = Agent(load_config(config_file()))
-    agent.start()
-    server = HttpApi(agent)
-    server.start()
-    yield agent, server
-    server.stop()
-    agent.stop()
+    with api_booths() as start:
+        yield start(config_file())
 
 
 @pytest.fixture

@@ -14,29 +14,15 @@ import pytest
 from PIL import Image
 
 from agent import preview as preview_mod
-from agent.config import load_config
-from agent.core import Agent
-from agent.httpapi import HttpApi
+from tests.support.http import api_booths
 
 BOUNDARY = b"--edgeagentframe\r\n"
 
 
 @pytest.fixture
 def booth(config_file):
-    made: list[tuple[Agent, HttpApi]] = []
-
-    def make(**over) -> tuple[Agent, HttpApi]:
-        agent = Agent(load_config(config_file(**over)))
-        agent.start()
-        api = HttpApi(agent)
-        api.start()
-        made.append((agent, api))
-        return agent, api
-
-    yield make
-    for agent, api in made:
-        api.stop()
-        agent.stop()
+    with api_booths() as start:
+        yield lambda **over: start(config_file(**over))
 
 
 def read_parts(url: str, seconds: float, out: list[bytes], ready: threading.Event | None = None) -> None:

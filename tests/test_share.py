@@ -13,33 +13,20 @@ from typing import Any
 import httpx
 import pytest
 
-from agent.config import load_config
-from agent.core import Agent
 from agent.httpapi import HttpApi
 from tests.support.browser import PHONE, chromium, shoot
 from tests.support.configs import base_config, merge, write_config
-from tests.support.http import PROOF, raw_request, status_of
+from tests.support.http import PROOF, api_booths, raw_request, status_of
 
 PHONE_ADDR = "127.0.0.10"  # stands for a phone on the booth's network
 
 
 @pytest.fixture
 def booth(tmp_path: Path, sim: Any) -> Iterator[Any]:
-    made: list[tuple[Agent, HttpApi]] = []
-
-    def make(**display: Any) -> tuple[Agent, HttpApi]:
-        data = merge(base_config(tmp_path, sim.url), {"display": display})
-        agent = Agent(load_config(write_config(tmp_path / "config.toml", data)))
-        agent.start()
-        api = HttpApi(agent)
-        api.start()
-        made.append((agent, api))
-        return agent, api
-
-    yield make
-    for agent, api in made:
-        api.stop()
-        agent.stop()
+    with api_booths() as start:
+        yield lambda **display: start(
+            write_config(tmp_path / "config.toml", merge(base_config(tmp_path, sim.url), {"display": display}))
+        )
     sim.configure(latency=0.2)
 
 

@@ -116,29 +116,17 @@ def current_job(page: Any) -> str:
 def kiosk_booths(tmp_path: Path, sim_url: str, display: dict[str, Any]) -> Iterator[Any]:
     """make(**config overrides) -> (agent, base url): an Agent with its HTTP API on the simulator, with the
     given [display] settings under the test's own; all stopped at the end."""
-    from agent.config import load_config
-    from agent.core import Agent
-    from agent.httpapi import HttpApi
     from tests.support.configs import base_config, merge, write_config
+    from tests.support.http import api_booths
 
-    made: list[tuple[Any, Any]] = []
+    with api_booths() as start:
 
-    def make(**over: Any) -> tuple[Any, str]:
-        over = {**over, "display": {**display, **over.get("display", {})}}
-        cfg = write_config(tmp_path / "config.toml", merge(base_config(tmp_path, sim_url), over))
-        agent = Agent(load_config(cfg))
-        agent.start()
-        api = HttpApi(agent)
-        api.start()
-        made.append((agent, api))
-        return agent, api.url
+        def make(**over: Any) -> tuple[Any, str]:
+            over = {**over, "display": {**display, **over.get("display", {})}}
+            agent, api = start(write_config(tmp_path / "config.toml", merge(base_config(tmp_path, sim_url), over)))
+            return agent, api.url
 
-    try:
         yield make
-    finally:
-        for agent, api in made:
-            api.stop()
-            agent.stop()
 
 
 @contextmanager

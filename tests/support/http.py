@@ -8,6 +8,9 @@ the CLI on the device itself. Nothing here ever leaves loopback.
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 # the same-origin proof a cross-site page cannot send without a CORS preflight (which the agent never grants)
@@ -71,3 +74,29 @@ def post(
         lines.append(f"Content-Length: {len(body)}")
     data = ("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b"")
     return raw_request(port, data, source=source)
+
+
+@contextmanager
+def api_booths() -> Iterator[Callable[[Path], tuple[Any, Any]]]:
+    """start(config path) -> (agent, HttpApi): a started Agent with its local HTTP API on the config's (free
+    loopback) port; every one started is stopped at the end."""
+    from agent.config import load_config
+    from agent.core import Agent
+    from agent.httpapi import HttpApi
+
+    made: list[tuple[Any, Any]] = []
+
+    def start(cfg: Path) -> tuple[Any, Any]:
+        agent = Agent(load_config(cfg))
+        agent.start()
+        api = HttpApi(agent)
+        api.start()
+        made.append((agent, api))
+        return agent, api
+
+    try:
+        yield start
+    finally:
+        for agent, api in made:
+            api.stop()
+            agent.stop()
