@@ -1,6 +1,8 @@
 """The agent's own time per job: a trigger to the result on disk through the agent (capture made durable, the
-upload prepared, submit, download, job.json), minus a bare httpx client doing the same calls (upload the same JPEG,
-download the output to a file) against the same instantly answering simulator (latency 0, sync images.edits).
+upload prepared, submit, download, job.json), minus a bare httpx client doing the same calls against the same
+instantly answering simulator (latency 0, sync images.edits): it uploads the very JPEGs the agent uploaded (the
+agent's captures, prepared as the agent prepares them: the simulator's work depends on the picture) and downloads
+the output to a file. The simulator runs in its own process, as a platform does.
 
 Jobs run one after another; agent and bare batches alternate over --rounds rounds. Where the agent's time goes is
 read from each job's history (timestamps of its moves): trigger -> captured (camera + durable photo), -> submitting
@@ -11,7 +13,6 @@ read from each job's history (timestamps of its moves): trigger -> captured (cam
 
 from __future__ import annotations
 
-import io
 import sys
 import tempfile
 import time
@@ -21,26 +22,21 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import KEY, Table, booth_config, median, parser, spread
+from common import KEY, SimProcess, Table, booth_config, median, parser, spread
 
 from agent.commands import Command
 from agent.config import load_config
 from agent.core import Agent
 from agent.jobs.model import JobState
-from agent.simulator import SimConfig, Simulator
+from agent.steps.prepare import prepare_upload
 
 STAGES = ("captured", "submitting", "downloading", "done")
 
 
-def photo() -> bytes:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.new("RGB", (320, 240), (90, 120, 150)).save(buf, "JPEG", quality=85)
-    return buf.getvalue()
-
-
-def agent_batch(agent: Agent, n: int, times: list[float], stages: dict[str, list[float]]) -> None:
+def agent_batch(
+    agent: Agent, n: int, times: list[float], stages: dict[str, list[float]], uploads: list[bytes]
+) -> None:
+    up = agent.config.upload
     for _ in range(n):
         t0 = time.time()
         jid = agent.request(Command("capture", "button")).result(30)["job_id"]
@@ -53,11 +49,12 @@ def agent_batch(agent: Agent, n: int, times: list[float], stages: dict[str, list
             ts = next(e["ts"] for e in job.history if e["state"] == st)
             stages[st].append(ts - prev)
             prev = ts
+        uploads.append(prepare_upload(Path(job.capture_path).read_bytes(), up.max_edge, up.jpeg_quality))
 
 
-def bare_batch(url: str, image: bytes, out: Path, n: int, times: list[float]) -> None:
+def bare_batch(url: str, uploads: list[bytes], out: Path, times: list[float]) -> None:
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {KEY}"}, timeout=30) as c:
-        for i in range(n):
+        for i, image in enumerate(uploads):
             t0 = time.time()
             r = c.post(
                 "/v1/images/edits",
@@ -77,22 +74,22 @@ def main() -> int:
     args = ap.parse_args()
     n = args.jobs or (10 if args.quick else 30)
     rounds = args.rounds or (1 if args.quick else 3)
-    sim = Simulator(SimConfig(port=0, api_keys=(KEY,), latency=0.0, workers=8, seed=1))
-    sim.start()
+    sim = SimProcess(latency=0.0, workers=8)
     agent_t: list[float] = []
     bare_t: list[float] = []
     stages: dict[str, list[float]] = {s: [] for s in STAGES}
-    image = photo()
     try:
         with tempfile.TemporaryDirectory() as d:
             agent = Agent(load_config(booth_config(Path(d), sim.url, endpoint="images.edits")))
             agent.start()
             try:
-                agent_batch(agent, 3, [], {s: [] for s in STAGES})  # warm-up: imports, connections
-                bare_batch(sim.url, image, Path(d), 3, [])
+                warm: list[bytes] = []
+                agent_batch(agent, 3, [], {s: [] for s in STAGES}, warm)  # warm-up: imports, connections
+                bare_batch(sim.url, warm, Path(d), [])
                 for _ in range(rounds):
-                    agent_batch(agent, n, agent_t, stages)
-                    bare_batch(sim.url, image, Path(d), n, bare_t)
+                    uploads: list[bytes] = []
+                    agent_batch(agent, n, agent_t, stages, uploads)
+                    bare_batch(sim.url, uploads, Path(d), bare_t)
             finally:
                 agent.stop()
     finally:
@@ -107,7 +104,7 @@ def main() -> int:
         "320x240 synthetic camera); the agent's stages are read from the jobs' histories.",
     )
     table.add(
-        "bare httpx client (baseline): upload, download to a file",
+        "bare httpx client (baseline): upload the agent's JPEGs, download to a file",
         median(bare_t) * ms,
         spread([x * ms for x in bare_t]),
     )

@@ -172,3 +172,34 @@ class Daemon:
             self.proc.wait(5)
         self.notify.close()
         shutil.rmtree(self.sockdir, ignore_errors=True)
+
+
+class SimProcess:
+    """The simulator in its own process (`edge-agent simulate`), as a platform is: what it spends serving does not
+    compete with the agent for the interpreter lock (on 2 cores it still shares the CPU, as any load does)."""
+
+    def __init__(self, latency: float = 0.0, workers: int = 8, seed: int = 1) -> None:
+        import subprocess
+
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "agent.cli", "simulate", "--port", "0", "--latency", str(latency)]
+            + ["--workers", str(workers), "--seed", str(seed), "--key", KEY],
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            cwd=str(ROOT),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()  # "simulator listening on http://127.0.0.1:PORT"
+        if "listening on " not in line:
+            self.proc.kill()
+            raise RuntimeError(f"the simulator did not start: {line!r}")
+        self.url = line.rsplit(" ", 1)[1].strip()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except Exception:
+            self.proc.kill()

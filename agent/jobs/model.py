@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import enum
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 
@@ -82,11 +83,17 @@ class Job:
     history: list[dict[str, Any]] = field(default_factory=list)  # transitions and errors, for job.json
 
     def public(self) -> dict[str, Any]:
-        """What the API, MQTT and job.json show (no internals that could hold paths of secrets)."""
-        d = asdict(self)
+        """What the API, MQTT and job.json show (no internals that could hold paths of secrets). Built field by
+        field: ``dataclasses.asdict`` deep-copies every value, and this runs on every move of every job."""
+        d = {name: getattr(self, name) for name in _PUBLIC_FIELDS}
         d["state"] = self.state.value
-        d.pop("remote_outputs", None)
+        d["outputs"] = [dict(vars(o)) for o in self.outputs]
+        d["params"] = copy.deepcopy(self.params)  # remote overrides may nest; a caller's edit must not reach the job
+        d["history"] = [dict(e) for e in self.history]
         return d
 
     def to_json(self) -> str:
         return json.dumps(self.public(), indent=2, sort_keys=True)
+
+
+_PUBLIC_FIELDS = tuple(f.name for f in fields(Job) if f.name != "remote_outputs")

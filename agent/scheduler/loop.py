@@ -244,6 +244,19 @@ class Scheduler:
     # ------------------------------------------------------------------------------------------ one step
 
     def _run(self, job: Job) -> None:
+        current: Job | None = job
+        try:
+            while current is not None:
+                self._run_step(current)
+                current = self._follow_on(current.id)
+        finally:
+            with self._lock:
+                self._running.pop(job.id, None)
+            self._wake.set()
+
+    def _run_step(self, job: Job) -> None:
+        with self._lock:
+            self._running[job.id] = time.monotonic()  # each step gets the full time a step may take
         try:
             self._step(job)
         except Exception as e:
@@ -253,10 +266,19 @@ class Scheduler:
             # a bug must fail one job with a reason, never kill the scheduler or lose the job
             log.exception("job %s: unexpected error in state %s", job.id, job.state.value)
             self.lifecycle.fail(job.id, f"internal error: {type(e).__name__}: {e}", only_from=(job.state, S.SUBMITTING))
-        finally:
-            with self._lock:
-                self._running.pop(job.id, None)
-            self._wake.set()
+
+    def _follow_on(self, job_id: str) -> Job | None:
+        """The job's next step when it may run at once on this thread: the download after a sync answer or a
+        poll that saw the task finished (it needs no platform slot). Going back through the loop would cost a
+        wake-up, a round of queries and a hand-off to another thread, for a decision already known."""
+        if self._stop.is_set() or self.disk.paused():
+            return None
+        job = self.store.get(job_id)
+        if job is None or job.state != S.DOWNLOADING or job.next_attempt_at > clock.now():
+            return None
+        if (self.own_jobs is not None and job.id not in self.own_jobs) or (job.platform or "") in self.reach.offline:
+            return None
+        return job
 
     def _step(self, job: Job) -> None:
         cfg = self.config

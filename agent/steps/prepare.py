@@ -273,9 +273,15 @@ _STD_CHROMA = (
 ) + (99,) * 32
 
 
-def _scaled(table: tuple[int, ...], q: int) -> list[int]:
+def _scaled(table: tuple[int, ...], q: int) -> tuple[int, ...]:
     factor = 5000 // q if q < 50 else 200 - 2 * q  # jpeg_quality_scaling()
-    return [min(255, max(1, (v * factor + 50) // 100)) for v in table]
+    return tuple(min(255, max(1, (v * factor + 50) // 100)) for v in table)
+
+
+# the qualities of each luma table, highest first, computed once (a few qualities share a table)
+_LUMA_QUALITIES: dict[tuple[int, ...], list[int]] = {}
+for _q in range(100, 0, -1):
+    _LUMA_QUALITIES.setdefault(_scaled(_STD_LUMA, _q), []).append(_q)
 
 
 def estimate_jpeg_quality(im: Image.Image) -> int | None:
@@ -284,8 +290,8 @@ def estimate_jpeg_quality(im: Image.Image) -> int | None:
     luma, chroma = tables.get(0), tables.get(1)
     if luma is None or len(luma) != 64:
         return None
-    for q in range(100, 0, -1):
-        if list(luma) == _scaled(_STD_LUMA, q) and (chroma is None or list(chroma) == _scaled(_STD_CHROMA, q)):
+    for q in _LUMA_QUALITIES.get(tuple(luma), ()):
+        if chroma is None or tuple(chroma) == _scaled(_STD_CHROMA, q):
             return q
     return None
 

@@ -2,7 +2,8 @@
 
 Every capture differs (moving shapes, a capture counter, the time to the millisecond), so uploads hash
 differently and a technician can tell one result from the next. The gradient and the colour bars are drawn once
-per size and copied, which keeps a 1920x1080 capture cheap.
+per size and copied, with the fixed caption; the changing text is pasted from cached glyphs (a stroked FreeType
+render of a whole line cost more than the rest of the capture). No numpy: the demo booth does not need it loaded.
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageChops, ImageDraw, ImageFont
 
 from hardware.camera.base import Camera, CameraSpec, fit_within
 
@@ -29,6 +29,7 @@ class SyntheticCamera(Camera):
         self._numbers = itertools.count(1)
         self._backgrounds: dict[tuple[int, int], Image.Image] = {}
         self._fonts: dict[int, ImageFont.FreeTypeFont | ImageFont.ImageFont] = {}
+        self._glyphs: dict[tuple[str, int], tuple[Image.Image, Image.Image, int]] = {}  # (char, px) -> fill, edge, advance
 
     def _open_handle(self) -> Any:
         return "synthetic"  # nothing to open
@@ -66,40 +67,64 @@ class SyntheticCamera(Camera):
         draw.polygon(tri, fill=(230, 60, 90))
 
         stamp = datetime.fromtimestamp(now).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-        self._text(draw, (60 * unit, 50 * unit), label, round(200 * unit))
-        self._text(draw, (64 * unit, 290 * unit), stamp, round(72 * unit))
-        self._text(
-            draw,
-            (64 * unit, 380 * unit),
-            f"edge-agent synthetic camera {self.cfg.width}x{self.cfg.height}",
-            round(40 * unit),
-        )
+        self._line(im, (60 * unit, 50 * unit), label, round(200 * unit))
+        self._line(im, (64 * unit, 290 * unit), stamp, round(72 * unit))
         return im
 
     def _background(self, w: int, h: int) -> Image.Image:
         bg = self._backgrounds.get((w, h))
         if bg is None:
-            x = np.linspace(0.0, 1.0, w, dtype=np.float32)[None, :]
-            y = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None]
-            rgb = np.empty((h, w, 3), dtype=np.uint8)
-            rgb[..., 0] = 30 + 150 * x * (1 - 0.5 * y)
-            rgb[..., 1] = 40 + 110 * y
-            rgb[..., 2] = 150 - 90 * x + 60 * y
-            bg = Image.fromarray(rgb)
+            bg = _gradient(w, h)
             draw = ImageDraw.Draw(bg)
             bar_w, top = w / len(_BARS), h * 0.9
             for i, colour in enumerate(_BARS):
                 draw.rectangle((round(i * bar_w), round(top), round((i + 1) * bar_w) - 1, h - 1), fill=colour)
+            unit = min(w / 1920, h / 1080)
+            caption = f"edge-agent synthetic camera {self.cfg.width}x{self.cfg.height}"
+            self._text(draw, (64 * unit, 380 * unit), caption, round(40 * unit))
             if len(self._backgrounds) >= 4:  # still + preview sizes in practice; never let odd sizes pile up
                 self._backgrounds.clear()
             self._backgrounds[(w, h)] = bg
         return bg
 
-    def _text(self, draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, px: int) -> None:
-        px = max(8, px)
+    def _font(self, px: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
         font = self._fonts.get(px)
         if font is None:
             font = self._fonts[px] = ImageFont.load_default(size=px)
+        return font
+
+    def _line(self, im: Image.Image, xy: tuple[float, float], text: str, px: int) -> None:
+        """White text with a black edge, glyph by glyph from the cache (no kerning: a test card needs none)."""
+        px = max(8, px)
+        if not isinstance(self._font(px), ImageFont.FreeTypeFont):
+            self._text(ImageDraw.Draw(im), xy, text, px)
+            return
+        x, y = round(xy[0]), round(xy[1])
+        for ch in text:
+            fill, edge, advance = self._glyph(ch, px)
+            im.paste((0, 0, 0), (x, y), edge)
+            im.paste((255, 255, 255), (x, y), fill)
+            x += advance
+
+    def _glyph(self, ch: str, px: int) -> tuple[Image.Image, Image.Image, int]:
+        got = self._glyphs.get((ch, px))
+        if got is None:
+            font = self._font(px)
+            stroke = max(1, px // 24)
+            left, top, right, bottom = font.getbbox(ch, stroke_width=stroke)
+            size = (max(1, right), max(1, bottom))
+            fill, edge = Image.new("L", size, 0), Image.new("L", size, 0)
+            ImageDraw.Draw(edge).text((0, 0), ch, font=font, fill=255, stroke_width=stroke, stroke_fill=255)
+            ImageDraw.Draw(fill).text((0, 0), ch, font=font, fill=255)
+            got = (fill, edge, round(font.getlength(ch)))
+            if len(self._glyphs) >= 512:  # a few sizes of ~20 characters; odd sizes must not pile up
+                self._glyphs.clear()
+            self._glyphs[(ch, px)] = got
+        return got
+
+    def _text(self, draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, px: int) -> None:
+        px = max(8, px)
+        font = self._font(px)
         if isinstance(font, ImageFont.FreeTypeFont):
             draw.text(xy, text, font=font, fill=(255, 255, 255), stroke_width=max(1, px // 24), stroke_fill=(0, 0, 0))
             return
@@ -110,3 +135,14 @@ class SyntheticCamera(Camera):
         scale = max(1, px // max(1, bottom))
         mask = mask.resize((right * scale, bottom * scale), Image.Resampling.NEAREST)
         draw.bitmap((round(xy[0]), round(xy[1])), mask, fill=(255, 255, 255))
+
+
+def _gradient(w: int, h: int) -> Image.Image:
+    """The test card's colour field: red grows to the right (less towards the bottom), green downwards, blue
+    towards the bottom left."""
+    across = Image.linear_gradient("L").rotate(90).resize((w, h))
+    down = Image.linear_gradient("L").resize((w, h))
+    red = ImageChops.multiply(across, down.point(lambda v: 255 - v // 2)).point(lambda v: 30 + v * 150 // 255)
+    green = down.point(lambda v: 40 + v * 110 // 255)
+    blue = ImageChops.add(across.point(lambda v: 150 - v * 90 // 255), down.point(lambda v: v * 60 // 255))
+    return Image.merge("RGB", (red, green, blue))
