@@ -33,9 +33,7 @@ from agent.steps.prepare import prepare_upload
 STAGES = ("captured", "submitting", "downloading", "done")
 
 
-def agent_batch(
-    agent: Agent, n: int, times: list[float], stages: dict[str, list[float]], uploads: list[bytes]
-) -> None:
+def agent_batch(agent: Agent, n: int, times: list[float], stages: dict[str, list[float]], uploads: list[bytes]) -> None:
     up = agent.config.upload
     for _ in range(n):
         t0 = time.time()

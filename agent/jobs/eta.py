@@ -94,7 +94,7 @@ class EtaModel:
         with self._lock:
             self._runs[name] = runs
         try:
-            self.store.meta_set(name, json.dumps(runs))
+            self.store.meta_set(name, json.dumps(runs), durable=False)  # a courtesy: not worth a disk sync
         except Exception:  # the estimate is a courtesy: never fail a delivered job over it
             log.warning("could not keep the ETA history %s", name, exc_info=True)
 

@@ -65,6 +65,9 @@ TRANSITIONS: dict[str, dict[JobState, JobState]] = {
 # task_done, backoff) write job.json atomically but unsynced: losing one costs at most a repeated poll or download,
 # or the resubmit the at-least-once window already allows, and saves two fsyncs each on a Pi's SD card.
 LIGHT_MOVES = frozenset({"start_submit", "task_done", "backoff"})  # (resubmit is synced: it forgets a task id)
+# Their queue rows are committed without waiting for the disk too (store._Tx), but for start_submit: a photo that
+# may be on the platform must be counted (`resubmits`) if it is submitted again after a power cut.
+ROW_SYNCED_LIGHT_MOVES = frozenset({"start_submit"})
 # `captured` and `adopt` create a job (no state before); every other move is one of these edges
 ALLOWED_EDGES: frozenset[tuple[JobState, JobState]] = frozenset(
     (frm, to) for edges in TRANSITIONS.values() for frm, to in edges.items()
@@ -133,11 +136,12 @@ class Lifecycle:
             note = self.redact(note)
         if isinstance(changes.get("error"), str):
             changes["error"] = self.redact(changes["error"])
-        job = self.store.move(job_id, edges, note=note, **changes)
+        # `submitted` without a task id (a sync endpoint's answer) holds nothing a rebuild must not lose
+        light = move in LIGHT_MOVES or (move == "submitted" and not changes.get("remote_task_id"))
+        sync_row = not light or move in ROW_SYNCED_LIGHT_MOVES
+        job = self.store.move(job_id, edges, note=note, durable=sync_row, **changes)
         if job is not None:
             log_transition(job, move, note)
-            # `submitted` without a task id (a sync endpoint's answer) holds nothing a rebuild must not lose
-            light = move in LIGHT_MOVES or (move == "submitted" and not job.remote_task_id)
             self._after(job, durable=not light)
         return job
 
@@ -249,6 +253,7 @@ class Lifecycle:
         job = self.store.update(
             before.id,
             (S.SUBMITTED,),
+            durable=False,  # a lost poll result is polled again
             next_attempt_at=next_poll_at,
             failures=0,
             wait_kind=WAIT_POLL,

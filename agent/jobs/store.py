@@ -79,8 +79,8 @@ class JobStore:
 
     # ------------------------------------------------------------------------------------------ plumbing
 
-    def _tx(self) -> _Tx:
-        return _Tx(self)
+    def _tx(self, durable: bool = True) -> _Tx:
+        return _Tx(self, durable)
 
     def close(self) -> None:
         with self._lock:
@@ -112,16 +112,25 @@ class JobStore:
         Only edges of the lifecycle table are allowed (InvalidTransition otherwise)."""
         return self.move(job_id, {JobState(f): to_state for f in from_states}, note=note, **changes)
 
-    def move(self, job_id: str, edges: dict[JobState, JobState], note: str | None = None, **changes: Any) -> Job | None:
+    def move(
+        self,
+        job_id: str,
+        edges: dict[JobState, JobState],
+        note: str | None = None,
+        *,
+        durable: bool = True,
+        **changes: Any,
+    ) -> Job | None:
         """Compare-and-set: if the job is in one of `edges`' states, move it to that edge's target with `changes`
-        (one transaction); None when it is not (someone else moved it first). Callers: agent/jobs/lifecycle.py."""
+        (one transaction); None when it is not (someone else moved it first). Callers: agent/jobs/lifecycle.py.
+        `durable=False`: committed without waiting for the disk (see _Tx)."""
         for frm, to in edges.items():
             check_edges((frm,), to)
-        states = [JobState(s).value for s in edges]
+        states = [_state_value(s) for s in edges]
         if not states:
             return None
         now = clock.now()
-        with self._tx():
+        with self._tx(durable):
             row = self._db.execute(
                 f"SELECT * FROM jobs WHERE id = ? AND state IN ({','.join('?' * len(states))})", [job_id, *states]
             ).fetchone()
@@ -143,18 +152,18 @@ class JobStore:
             self._write(job)
             return job
 
-    def update(self, job_id: str, in_states: Iterable[JobState], **changes: Any) -> Job | None:
+    def update(self, job_id: str, in_states: Iterable[JobState], *, durable: bool = True, **changes: Any) -> Job | None:
         """Change fields without a state change (progress, next poll time), only while in `in_states`. A state
-        only ever changes through `move` (the lifecycle's table)."""
+        only ever changes through `move` (the lifecycle's table). `durable=False`: see _Tx."""
         if changes.keys() & _STATE_FIELDS:
             raise InvalidTransition(
                 f"update() cannot change {', '.join(sorted(changes.keys() & _STATE_FIELDS))}; use a lifecycle move"
             )
         states = list(in_states)
-        with self._tx():
+        with self._tx(durable):
             row = self._db.execute(
                 f"SELECT * FROM jobs WHERE id = ? AND state IN ({','.join('?' * len(states))})",
-                [job_id, *[JobState(s).value for s in states]],
+                [job_id, *[_state_value(s) for s in states]],
             ).fetchone()
             if row is None:
                 return None
@@ -188,7 +197,7 @@ class JobStore:
         """Delete these jobs (only while in `only_states`, when given; with `keep_printing`, never one whose print
         is not out yet, checked in the same transaction); returns the ids really deleted."""
         ids = list(job_ids)
-        states = [JobState(s).value for s in only_states] if only_states is not None else None
+        states = [_state_value(s) for s in only_states] if only_states is not None else None
         gone: list[str] = []
         with self._tx():
             has_prints = (
@@ -262,7 +271,7 @@ class JobStore:
         only_ids: Iterable[str] | None = None,
         priority: int | None = None,
     ) -> tuple[str, list[Any]]:
-        st = [JobState(s).value for s in states]
+        st = [_state_value(s) for s in states]
         where = [f"state IN ({','.join('?' * len(st))})"]
         args: list[Any] = list(st)
         for col, values in (("id", list(exclude)), ("platform", list(skip_platforms))):
@@ -324,7 +333,7 @@ class JobStore:
             ).rowcount
 
     def count_in(self, states: Iterable[JobState], priority: int | None = None) -> int:
-        st = [JobState(s).value for s in states]
+        st = [_state_value(s) for s in states]
         q = f"SELECT COUNT(*) FROM jobs WHERE state IN ({','.join('?' * len(st))})"
         args: list[Any] = list(st)
         if priority is not None:
@@ -360,7 +369,7 @@ class JobStore:
         q = "SELECT * FROM jobs"
         args: list[Any] = []
         if states is not None:
-            st = [JobState(s).value for s in states]
+            st = [_state_value(s) for s in states]
             q += f" WHERE state IN ({','.join('?' * len(st))})"
             args += st
         q += f" ORDER BY created_at {'DESC' if newest_first else 'ASC'} LIMIT ?"
@@ -391,8 +400,8 @@ class JobStore:
             row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
-    def meta_set(self, key: str, value: str) -> None:
-        with self._tx():
+    def meta_set(self, key: str, value: str, durable: bool = True) -> None:
+        with self._tx(durable):
             self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
     def data_version(self) -> int:
@@ -416,16 +425,27 @@ class JobStore:
 
 
 class _Tx:
-    """BEGIN IMMEDIATE ... COMMIT under the store's thread lock (a writer never waits half-way)."""
+    """BEGIN IMMEDIATE ... COMMIT under the store's thread lock (a writer never waits half-way).
 
-    def __init__(self, store: JobStore) -> None:
+    A durable transaction waits for the disk (synchronous = FULL). One that is not (synchronous = NORMAL for that
+    commit only) is just as atomic and the database as consistent after a power cut, but the change itself may be
+    lost there: for the steps between milestones (a poll's progress, a sync answer, "the task is done", the ETA
+    history), where losing it costs a repeated poll or download, or the resubmit the at-least-once window already
+    allows. The next durable commit makes every earlier one durable too (the WAL is written in order). On an SD
+    card a sync costs milliseconds, and a job makes a dozen of them."""
+
+    def __init__(self, store: JobStore, durable: bool = True) -> None:
         self.store = store
+        self.durable = durable
 
     def __enter__(self) -> None:
         self.store._lock.acquire()
         try:
+            if not self.durable:
+                self.store._db.execute("PRAGMA synchronous = NORMAL")
             self.store._db.execute("BEGIN IMMEDIATE")
         except BaseException:
+            self._relax_back()
             self.store._lock.release()
             raise
 
@@ -436,7 +456,19 @@ class _Tx:
             else:
                 self.store._db.execute("ROLLBACK")
         finally:
-            self.store._lock.release()
+            try:
+                self._relax_back()
+            finally:
+                self.store._lock.release()
+
+    def _relax_back(self) -> None:
+        if not self.durable:
+            self.store._db.execute("PRAGMA synchronous = FULL")
 
 
 __all__ = ["JobStore", "StoreError", "WORK_STATES", "ACTIVE_STATES"]  # re-exported for callers
+
+
+def _state_value(s: JobState | str) -> str:
+    # JobState(...) is slow (an enum lookup), and the states are mostly given as JobState already
+    return s.value if isinstance(s, JobState) else JobState(s).value

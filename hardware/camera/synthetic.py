@@ -29,7 +29,9 @@ class SyntheticCamera(Camera):
         self._numbers = itertools.count(1)
         self._backgrounds: dict[tuple[int, int], Image.Image] = {}
         self._fonts: dict[int, ImageFont.FreeTypeFont | ImageFont.ImageFont] = {}
-        self._glyphs: dict[tuple[str, int], tuple[Image.Image, Image.Image, int]] = {}  # (char, px) -> fill, edge, advance
+        self._glyphs: dict[
+            tuple[str, int], tuple[Image.Image, Image.Image, int]
+        ] = {}  # (char, px) -> fill, edge, advance
 
     def _open_handle(self) -> Any:
         return "synthetic"  # nothing to open
@@ -112,7 +114,7 @@ class SyntheticCamera(Camera):
             font = self._font(px)
             stroke = max(1, px // 24)
             left, top, right, bottom = font.getbbox(ch, stroke_width=stroke)
-            size = (max(1, right), max(1, bottom))
+            size = (max(1, int(right)), max(1, int(bottom)))
             fill, edge = Image.new("L", size, 0), Image.new("L", size, 0)
             ImageDraw.Draw(edge).text((0, 0), ch, font=font, fill=255, stroke_width=stroke, stroke_fill=255)
             ImageDraw.Draw(fill).text((0, 0), ch, font=font, fill=255)
