@@ -21,10 +21,10 @@ class ResultLayout:
         day = time.strftime("%Y-%m-%d", time.localtime(created_at))
         return self.root / day / job_id
 
-    def write_job_json(self, job: Job, *, durable: bool = True) -> None:
-        """The job's copy for a rebuilt queue. `durable=False` (steps between milestones): atomic, not fsynced."""
+    def write_job_json(self, job: Job) -> None:
+        """The job's copy for a rebuilt queue, at its milestones (agent/jobs/lifecycle.py): atomic and fsynced."""
         if job.result_dir:
-            write_durable(Path(job.result_dir) / JOB_JSON, job.to_json().encode(), sync=durable)
+            write_durable(Path(job.result_dir) / JOB_JSON, job.to_json().encode())
 
     def find_file(self, job: Job, name: str) -> Path | None:
         """A file of this job's folder, by plain name only (never a path that could climb out of it)."""

@@ -72,16 +72,18 @@ def test_store_refuses_a_transition_not_in_the_table(lc: Lifecycle) -> None:
     assert lc.store.get(job.id).state == S.CAPTURED  # nothing changed
 
 
-def test_every_move_writes_job_json_and_masks_its_reason(lc: Lifecycle) -> None:
+def test_every_milestone_writes_job_json_and_masks_its_reason(lc: Lifecycle) -> None:
     job = new_job(lc)
     assert job_json(job)["state"] == "captured"
     j = lc.start_submit(job.id, platform="easy", endpoint="ai.generations", attempts=1)
-    assert job_json(j)["state"] == "submitting" and job_json(j)["endpoint"] == "ai.generations"
+    assert job_json(j)["state"] == "captured"  # a step between milestones: the row only
     j = lc.backoff(j, f"HTTP 503 from host: key {SECRET} refused", delay=0.5, wait_kind="network")
     assert j.state == S.CAPTURED and job_json(j)["state"] == "captured"
     lc.start_submit(job.id, platform="easy", endpoint="ai.generations", attempts=2)
     j = lc.submitted(job.id, "task-1", next_poll_at=time.time())
-    assert job_json(j)["remote_task_id"] == "task-1"
+    assert job_json(j)["remote_task_id"] == "task-1" and job_json(j)["state"] == "submitted"
+    j = lc.task_done(job.id, [{"type": "image", "url": "http://127.0.0.1:9/r.png"}])
+    assert j is not None and job_json(j)["state"] == "submitted"
     j = lc.fail(job.id, f"the platform echoed {SECRET}")
     on_disk = (Path(j.result_dir) / "job.json").read_text()
     assert job_json(j)["state"] == "failed" and SECRET not in on_disk and "***" in on_disk

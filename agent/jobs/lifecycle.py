@@ -60,10 +60,11 @@ TRANSITIONS: dict[str, dict[JobState, JobState]] = {
     "cancel": {s: S.CANCELLED for s in WORK_STATES},
     "retry": {S.FAILED: S.CAPTURED, S.EXPIRED: S.CAPTURED, S.CANCELLED: S.CAPTURED},
 }
-# Moves whose job.json is fsynced: what a queue rebuilt from job.json files must know after a power cut (the photo,
-# the task id that must never be submitted again, every ending, a retry). The steps in between (start_submit,
-# task_done, backoff) write job.json atomically but unsynced: losing one costs at most a repeated poll or download,
-# or the resubmit the at-least-once window already allows, and saves two fsyncs each on a Pi's SD card.
+# job.json is written, and fsynced, at the milestones a queue rebuilt from these files must know after a power cut
+# (the photo, the task id that must never be submitted again, every ending, a retry). The steps in between
+# (start_submit, task_done, backoff, a sync answer) leave it as the last milestone wrote it: a queue rebuilt from
+# it repeats at most a poll, a download, or the resubmit the at-least-once window already allows - and a job
+# saves three file writes (on an SD card, a write and a rename are not free).
 LIGHT_MOVES = frozenset({"start_submit", "task_done", "backoff"})  # (resubmit is synced: it forgets a task id)
 # Their queue rows are committed without waiting for the disk too (store._Tx), but for start_submit: a photo that
 # may be on the platform must be counted (`resubmits`) if it is submitted again after a power cut.
@@ -142,16 +143,17 @@ class Lifecycle:
         job = self.store.move(job_id, edges, note=note, durable=sync_row, **changes)
         if job is not None:
             log_transition(job, move, note)
-            self._after(job, durable=not light)
+            self._after(job, write=not light)
         return job
 
     def _after(
-        self, job: Job, *, announce: bool = True, present: Callable[[Job], None] | None = None, durable: bool = True
+        self, job: Job, *, announce: bool = True, present: Callable[[Job], None] | None = None, write: bool = True
     ) -> None:
-        """job.json, then (for a finished job) the presentation, then the announcement."""
+        """job.json (at a milestone: `write`), then (for a finished job) the presentation, then the announcement."""
         full: OSError | None = None
         try:
-            self.layout.write_job_json(job, durable=durable)
+            if write:
+                self.layout.write_job_json(job)
         except OSError as e:  # the queue row is the truth; job.json is its copy for a rebuild
             if e.errno in (errno.ENOSPC, errno.EDQUOT):
                 full = e
