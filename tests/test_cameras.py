@@ -53,6 +53,26 @@ def test_synthetic_captures_differ_and_have_the_configured_size():
     assert cam.describe() == "synthetic 1280x720"
 
 
+def _hook_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "camera-synthetic"]
+
+
+def test_one_hook_thread_serves_every_call_and_a_closed_camera_keeps_none():
+    before = len(_hook_threads())
+    cam = make_camera(CameraSpec(driver="synthetic", width=320, height=240))
+    for _ in range(10):
+        cam.capture()
+        cam.preview_jpeg(max_edge=160)
+    assert len(_hook_threads()) == before + 1  # not a thread per frame
+    cam.close()
+    deadline = time.monotonic() + 5
+    while len(_hook_threads()) > before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(_hook_threads()) == before
+    assert cam.capture().width == 320  # usable again: a new hook thread
+    cam.close()
+
+
 def test_preview_is_small_and_open_is_idempotent():
     cam = make_camera(CameraSpec(driver="synthetic"))
     cam.open()

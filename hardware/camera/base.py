@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import logging
+import queue
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -97,6 +98,7 @@ class Camera(ABC):
         self._is_open = False
         self._last_preview: bytes | None = None
         self.abandoned_calls = 0  # driver calls that never came back; each left a thread behind
+        self._hooks: _HookThread | None = None  # made on first use; replaced when a call gets stuck in the driver
 
     # ------------------------------------------------------------------------------------------ driver hooks
 
@@ -168,6 +170,9 @@ class Camera(ABC):
             if self._is_open:
                 handle, self._handle, self._is_open = self._handle, None, False
                 self._close_quietly(handle)
+            if self._hooks is not None:  # a closed camera keeps no thread (it makes one if used again)
+                self._hooks.retire()
+                self._hooks = None
         finally:
             self._lock.release()
 
@@ -214,7 +219,7 @@ class Camera(ABC):
             self._is_open = True
 
     def _call(self, what: str, fn: Callable[..., T], *args: Any) -> T:
-        """Run one driver hook on a helper thread, waiting at most timeout_s for it."""
+        """Run one driver hook on the camera's hook thread, waiting at most timeout_s for it."""
         box: dict[str, Any] = {}
         done = threading.Event()
 
@@ -226,10 +231,14 @@ class Camera(ABC):
             finally:
                 done.set()
 
-        worker = threading.Thread(target=run, name=f"camera-{what}", daemon=True)
-        worker.start()
+        if self._hooks is None:
+            self._hooks = _HookThread(f"camera-{self.driver}")
+        hooks = self._hooks
+        hooks.run(run)
         if not done.wait(self._budget(what)):
-            self._abandon(worker, box, what)
+            self._hooks = None  # that thread is stuck in the driver: the next call gets a fresh one
+            hooks.retire()
+            self._abandon(done, box, what)
             raise CameraError(f"camera did not answer within {self.timeout_s} s ({what}, {self.describe()})")
         err = box.get("error")
         if err is None:
@@ -242,7 +251,7 @@ class Camera(ABC):
             raise CameraError(f"camera did not answer within {self.timeout_s} s ({what}, {self.describe()})")
         raise CameraError(f"camera {what} failed ({self.describe()}): {type(err).__name__}: {err}") from err
 
-    def _abandon(self, worker: threading.Thread, box: dict[str, Any], what: str) -> None:
+    def _abandon(self, done: threading.Event, box: dict[str, Any], what: str) -> None:
         """A hook never came back: forget its handle now, close it once (if ever) the stuck call returns."""
         self.abandoned_calls += 1
         old = self._handle if self._is_open else None
@@ -256,7 +265,7 @@ class Camera(ABC):
         )
 
         def reap() -> None:
-            worker.join()
+            done.wait()
             handle = box.get("value") if what == "open" else old
             if handle is not None:
                 try:
@@ -277,6 +286,26 @@ class Camera(ABC):
             self._call("close", self._close_handle, handle)
         except CameraError as e:
             log.warning("camera %s: close: %s", self.describe(), e)
+
+
+class _HookThread:
+    """One long-lived thread that runs the driver's hooks, one at a time: a thread per call (a preview frame is
+    one, 8-15 times a second) would cost a thread start each, and a Pi Zero has little to spare. A thread stuck in
+    the driver is retired: it ends when (if ever) that call returns, and the camera starts another."""
+
+    def __init__(self, name: str) -> None:
+        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        threading.Thread(target=self._serve, name=name, daemon=True).start()
+
+    def run(self, fn: Callable[[], None]) -> None:
+        self._jobs.put(fn)
+
+    def retire(self) -> None:
+        self._jobs.put(None)
+
+    def _serve(self) -> None:
+        while (fn := self._jobs.get()) is not None:
+            fn()
 
 
 # --------------------------------------------------------------------------------------------- image helpers
