@@ -41,7 +41,7 @@ class CommandError(Exception):
         "bad_request": 400,
         "not_found": 404,
         "invalid_state": 409,
-        "busy": 409,
+        "busy": 503,  # overloaded for now (the camera's waiting line, a push being applied): Retry-After says when
         "disk_full": 507,
         "camera": 503,
         "unavailable": 503,

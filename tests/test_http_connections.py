@@ -314,3 +314,48 @@ def test_full_server_answers_503_with_retry_after(api) -> None:
         ),
         what="slots freed",
     )
+
+
+def test_a_burst_of_100_captures_is_answered_every_one(api) -> None:
+    """100 phones press at the same instant, each on its own connection from its own address: every one gets an
+    answer - accepted (202), or refused with a status and Retry-After (busy 503, rate 429) - never a reset."""
+    agent, server = api
+    body = b"{}"
+    request = (
+        b"POST /api/capture HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Edge-Agent: 1\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+        + body
+    )
+    gate = threading.Barrier(100)
+    answers: list[tuple[int, dict[str, str]] | str] = []
+
+    def press(source: str) -> None:
+        try:
+            s = connect(server.port, source, timeout=30)
+        except OSError as e:
+            answers.append(type(e).__name__)
+            return
+        with s:
+            gate.wait()
+            try:
+                s.sendall(request)
+                reply = b""
+                while chunk := s.recv(65536):
+                    reply += chunk
+            except OSError as e:  # a reset or a broken pipe: the phone got no answer
+                answers.append(type(e).__name__)
+                return
+        answers.append((status_of(reply), headers_of(reply)))
+
+    threads = [threading.Thread(target=press, args=(f"127.0.1.{i + 1}",)) for i in range(100)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    failures = [a for a in answers if isinstance(a, str)]
+    assert not failures and len(answers) == 100, failures
+    statuses = [a[0] for a in answers if not isinstance(a, str)]
+    assert statuses.count(202) >= 1
+    refused = [a for a in answers if not isinstance(a, str) and a[0] != 202]
+    assert all(status in (429, 503) and "retry-after" in headers for status, headers in refused), refused[:3]
+    assert sum(agent.store.counts().values()) == statuses.count(202)  # every accepted press is a job
