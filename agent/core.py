@@ -35,7 +35,8 @@ from agent.platforms import make_client
 from agent.results import ResultLayout
 from agent.scheduler import Scheduler
 from agent.status import booth_state
-from agent.steps.capture import check_disk, check_remote_params, store_capture
+from agent.steps.ahead import settings_of
+from agent.steps.capture import check_disk, check_remote_params, new_job_id, store_capture
 from agent.steps.present import present
 
 log = logging.getLogger(__name__)
@@ -269,6 +270,10 @@ class Agent:
                 except Exception as e:
                     raise self._refuse("camera", f"camera failed: {e}", cmd.source) from None
             offline = self.scheduler.offline
+            job_id = new_job_id()
+            if profile.platform not in offline and profile.sends_photo():
+                # made while the photo is saved (the disk waits, the CPU works): ready when the job is picked
+                self.scheduler.ahead.start(job_id, image, settings_of(cfg.upload))
             try:
                 job = store_capture(
                     self.layout,
@@ -280,6 +285,7 @@ class Agent:
                     backlog=profile.platform in offline,
                     choice=choice.id if choice is not None else None,
                     eta_s=self.scheduler.eta.typical(profile.name),
+                    job_id=job_id,
                 )
                 self.lifecycle.captured(job)  # committed: the photo is now in the durable queue
                 if job.priority and profile.platform in offline:
@@ -292,6 +298,7 @@ class Agent:
                     if full
                     else f"could not save the photo: {e}"
                 )
+                self.scheduler.ahead.forget(job_id)
                 raise self._refuse("disk_full" if full else "storage", msg, cmd.source) from None
             ok = True
         finally:

@@ -40,9 +40,10 @@ from agent.scheduler.pacing import Bounds, PollPacer
 from agent.scheduler.reachability import Reachability
 from agent.scheduler.sweep import Sweeper
 from agent.steps import Advance, Error, Fail, Outcome, Running
+from agent.steps.ahead import PrepareAhead, settings_of
 from agent.steps.fetch import Budget, fetch
 from agent.steps.poll import poll
-from agent.steps.prepare import Orientation, build_request
+from agent.steps.prepare import build_request
 from agent.steps.submit import submit
 
 if TYPE_CHECKING:
@@ -80,6 +81,7 @@ class Scheduler:
         pool_size = config().queue.max_in_flight + 2  # a thread pool cannot grow: sized from the first snapshot
         self._pool = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="job")
         self._pool_size = pool_size
+        self.ahead = PrepareAhead(self._pool.submit)  # uploads prepared while their photos are saved
         self._running: dict[str, float] = {}  # job id -> when its step started (time.monotonic())
         self._heartbeat = time.monotonic()  # the loop's last round (a blocked loop stops the watchdog)
         self.own_jobs: set[str] | None = None  # when set, only these jobs are worked on (`edge-agent once`)
@@ -295,9 +297,9 @@ class Scheduler:
                 )
                 return
             try:
-                up = cfg.upload
-                turn = Orientation.of(up.rotate, up.mirror, up.crop_aspect)
-                req = build_request(job, profile, up.max_edge, up.jpeg_quality, turn)
+                settings = settings_of(cfg.upload)
+                ready = self.ahead.take(job.id, settings)
+                req = build_request(job, profile, *settings, prepared=ready)
             except Exception as e:  # PermanentError (photo gone, unreadable) or a bug in prepare
                 self.lifecycle.fail(job.id, str(e), only_from=(S.CAPTURED,))
                 return

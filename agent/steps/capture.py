@@ -73,6 +73,10 @@ def check_disk(config: Config) -> None:
             )
 
 
+def new_job_id() -> str:
+    return str(uuid.uuid4())
+
+
 def store_capture(
     layout: ResultLayout,
     jpeg: bytes,
@@ -84,11 +88,12 @@ def store_capture(
     backlog: bool = False,
     choice: str | None = None,
     eta_s: float | None = None,
+    job_id: str | None = None,
 ) -> Job:
     """Write capture.jpg durably and describe the new job; `Lifecycle.captured` then writes its first job.json and
     commits the row (Agent._capture). Nothing half-written stays behind on failure."""
     now = clock.now()
-    job_id = str(uuid.uuid4())
+    job_id = job_id or new_job_id()
     job_dir = layout.job_dir(job_id, now)
     make_dirs_durable(job_dir)
     capture = job_dir / CAPTURE_NAME

@@ -297,17 +297,25 @@ def estimate_jpeg_quality(im: Image.Image) -> int | None:
 
 
 def build_request(
-    job: Job, profile: Any, max_edge: int, jpeg_quality: int, orientation: Orientation | None = None
+    job: Job,
+    profile: Any,
+    max_edge: int,
+    jpeg_quality: int,
+    orientation: Orientation | None = None,
+    prepared: bytes | None = None,
 ) -> SubmitRequest:
     """What the platform is sent for this job: the prepared photo (none for a text-only endpoint), the effective
     profile (the job's choice applied: ``with_choice``), and the prompt and params with the job's allowed remote
-    overrides. Raises PermanentError when the photo is gone or unreadable, or the choice no longer exists."""
+    overrides. Raises PermanentError when the photo is gone or unreadable, or the choice no longer exists.
+    `prepared`: the upload already made from this photo with these settings (agent/steps/ahead.py)."""
     try:
         profile = with_choice(profile, job.choice)
     except KeyError as e:
         raise PermanentError(str(e.args[0]), kind="error") from None
     upload = b""
-    if profile.sends_photo():
+    if profile.sends_photo() and prepared is not None:
+        upload = prepared
+    elif profile.sends_photo():
         try:
             photo = Path(job.capture_path).read_bytes()
         except FileNotFoundError:
