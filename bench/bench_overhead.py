@@ -5,8 +5,9 @@ agent's captures, prepared as the agent prepares them: the simulator's work depe
 the output to a file. The simulator runs in its own process, as a platform does.
 
 Jobs run one after another; agent and bare batches alternate over --rounds rounds. Where the agent's time goes is
-read from each job's history (timestamps of its moves): trigger -> captured (camera + durable photo), -> submitting
-(scheduler pick, prepare), -> downloading (the submit request), -> done (download, job.json, present).
+read from each job's history (timestamps of its moves): trigger -> captured (the camera), -> submitting (the photo
+and job.json made durable, the row committed, the scheduler's pick; the upload is prepared meanwhile), ->
+downloading (the submit request), -> done (download, job.json, present).
 
     .venv/bin/python bench/bench_overhead.py [--quick] [--json FILE]
 """
@@ -109,8 +110,8 @@ def main() -> int:
     table.add("agent: trigger to result on disk", median(agent_t) * ms, spread([x * ms for x in agent_t]))
     table.add("agent's own time (difference)", own, "-")
     labels = {
-        "captured": "  of which: trigger -> captured (camera, photo made durable)",
-        "submitting": "  captured -> submitting (pick, prepare the upload)",
+        "captured": "  of which: trigger -> captured (the camera)",
+        "submitting": "  captured -> submitting (photo and job.json made durable, row committed, pick; upload prepared meanwhile)",
         "downloading": "  submitting -> task done (the submit request)",
         "done": "  task done -> done (download, job.json, present)",
     }
