@@ -16,6 +16,7 @@ from typing import Any
 from agent import __version__
 from agent.config import LoadedConfig
 from agent.durable import write_durable
+from agent.memory import release_owed_memory
 from agent.runtime import CannotStart, Runtime
 
 log = logging.getLogger(__name__)
@@ -133,6 +134,7 @@ def run(loaded: LoadedConfig) -> int:
     status_line, status_at = "", 0.0
     try:
         while not stop.wait(tick):
+            release_owed_memory()  # the heap pages the last jobs of a burst freed
             if time.monotonic() - status_at >= STATUS_EVERY_S:  # `systemctl status` shows how the booth is
                 status_at = time.monotonic()
                 line = status_text(rt.agent)

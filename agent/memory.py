@@ -74,19 +74,30 @@ def tune_malloc() -> bool:
 
 _trim_lock = threading.Lock()
 _last_trim = 0.0
+_owed = False  # a trim was asked for within TRIM_EVERY_S of the last one and skipped
 TRIM_EVERY_S = 2.0
 
 
 def release_free_memory() -> None:
     """Give the heap's free pages back to the system (malloc_trim), at most every TRIM_EVERY_S: called when a
-    job has let go of its pictures."""
-    global _last_trim
+    job has let go of its pictures. One asked for sooner is owed (see release_owed_memory)."""
+    global _last_trim, _owed
     now = time.monotonic()
     with _trim_lock:
-        if now - _last_trim < TRIM_EVERY_S or _libc is None:
+        if _libc is None:
             return
-        _last_trim = now
+        if now - _last_trim < TRIM_EVERY_S:
+            _owed = True
+            return
+        _last_trim, _owed = now, False
     _libc.malloc_trim(0)
 
 
-__all__ = ["release_free_memory", "tune_malloc"]
+def release_owed_memory() -> None:
+    """The trim skipped by the rate limit, once it is allowed: without it the pages the last jobs of a burst
+    freed stay held until the next job. Cheap when nothing is owed (the daemon's main loop calls it every tick)."""
+    if _owed:
+        release_free_memory()
+
+
+__all__ = ["release_free_memory", "release_owed_memory", "tune_malloc"]

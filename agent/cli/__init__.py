@@ -8,6 +8,7 @@ lives in its own module: `jobs` (once, trigger), `status`, `queue`, `admin` (run
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
 import os
@@ -15,16 +16,39 @@ import sys
 from collections.abc import Callable, Sequence
 
 from agent import __version__
-from agent.cli.admin import cmd_check_config, cmd_config, cmd_doctor, cmd_reload, cmd_run
 from agent.cli.common import EXIT_OK, CliError
-from agent.cli.jobs import cmd_once, cmd_trigger
-from agent.cli.kiosk import add_kiosk_args, cmd_kiosk
+from agent.cli.kiosk import add_kiosk_args
 from agent.cli.printing import add_print_commands
-from agent.cli.queue import cmd_queue
-from agent.cli.stats import cmd_stats
-from agent.cli.status import cmd_status
-from agent.cli.tools import cmd_demo, cmd_simulate
 from agent.memory import tune_malloc
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def _lazy(module: str, name: str) -> Command:
+    """A command whose module is imported only when it runs: `edge-agent run` (on a 512 MB Pi, for days) does not
+    keep the other commands' code and libraries in memory."""
+
+    def command(args: argparse.Namespace) -> int:
+        func: Command = getattr(importlib.import_module(f"agent.cli.{module}"), name)
+        return func(args)
+
+    command.__name__ = command.__qualname__ = name
+    return command
+
+
+cmd_run = _lazy("admin", "cmd_run")
+cmd_reload = _lazy("admin", "cmd_reload")
+cmd_check_config = _lazy("admin", "cmd_check_config")
+cmd_doctor = _lazy("admin", "cmd_doctor")
+cmd_config = _lazy("admin", "cmd_config")
+cmd_once = _lazy("jobs", "cmd_once")
+cmd_trigger = _lazy("jobs", "cmd_trigger")
+cmd_kiosk = _lazy("kiosk", "cmd_kiosk")
+cmd_queue = _lazy("queue", "cmd_queue")
+cmd_stats = _lazy("stats", "cmd_stats")
+cmd_status = _lazy("status", "cmd_status")
+cmd_demo = _lazy("tools", "cmd_demo")
+cmd_simulate = _lazy("tools", "cmd_simulate")
 
 
 def _number(v: str) -> float:

@@ -8,12 +8,12 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from agent.config import ConfigError, LoadedConfig, config_path_from_env, load_config
 from agent.jobs.model import Job
 
 if TYPE_CHECKING:
+    import httpx
+
     from agent.core import Agent
     from agent.jobs.store import JobStore
 
@@ -83,6 +83,8 @@ def daemon_url(loaded: LoadedConfig) -> str | None:
 
 def api_client(loaded: LoadedConfig) -> tuple[httpx.Client, str]:
     """A client for the running daemon's HTTP API (with the token), or CliError when no daemon runs."""
+    import httpx
+
     url = daemon_url(loaded)
     if url is None:
         raise CliError(

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from agent.cli.common import EXIT_FAILED, EXIT_OK, CliError, api_client, load, open_store, print_json, resolve_job
-from agent.printing.store import PrintStore
+
+if TYPE_CHECKING:  # imported where used: the parser (built for every command) needs none of it
+    from agent.printing.store import PrintStore
 
 WAIT_STEP_S = 0.5
 
@@ -41,6 +41,8 @@ def add_print_commands(add: Any, common: argparse.ArgumentParser, fmt: Any) -> N
 
 
 def _prints(loaded: Any) -> PrintStore:
+    from agent.printing.store import PrintStore
+
     store = open_store(loaded)  # the same database: says clearly when there is none yet
     store.close()
     return PrintStore(loaded.config.device.state_dir / "jobs.db")
@@ -54,6 +56,8 @@ def cmd_print(args: argparse.Namespace) -> int:
         job = resolve_job(store, args.job)
     finally:
         store.close()
+    import httpx
+
     body: dict[str, Any] = {"source": "cli"}
     if args.copies is not None:
         body["copies"] = args.copies

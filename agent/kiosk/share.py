@@ -9,8 +9,6 @@ import re
 from functools import lru_cache
 from typing import Any
 
-import segno
-
 from agent import clock
 from agent.jobs.model import Job, JobState
 from agent.jobs.store import JobStore
@@ -85,6 +83,8 @@ def output_names(job: Job) -> set[str]:
 def qr_code(url: str, kind: str) -> bytes:
     """The QR code of `url` as SVG or PNG (segno: no Pillow, no network); medium error correction survives a
     scratched or glare-lit screen."""
+    import segno  # here: a booth whose guests never open a share page does not keep it in memory
+
     qr = segno.make(url, error="m")
     buf = io.BytesIO()
     if kind == "svg":
