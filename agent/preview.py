@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +135,8 @@ def placeholder_jpeg(reason: str, width: int, height: int) -> bytes:
     key = (reason, width, height)
     if key in _PLACEHOLDERS:
         return _PLACEHOLDERS[key]
+    from PIL import ImageDraw, ImageFont  # FreeType and HarfBuzz (~1.5 MB) only for a booth whose camera is down
+
     im = Image.new("RGB", (width, height), (32, 32, 40))
     draw = ImageDraw.Draw(im)
     big = max(12, height // 12)

@@ -18,6 +18,7 @@ from PIL import Image, ImageChops, ImageDraw, ImageFont
 
 from hardware.camera.base import Camera, CameraSpec, fit_within
 
+KEEP_PIXELS = 640 * 480  # backgrounds this small are kept (preview frames); larger ones are made per still
 _BARS = [(235, 235, 235), (235, 235, 16), (16, 235, 235), (16, 235, 16), (235, 16, 235), (235, 16, 16), (16, 16, 235)]
 
 
@@ -50,7 +51,9 @@ class SyntheticCamera(Camera):
 
     def _render(self, w: int, h: int, label: str) -> Image.Image:
         now = time.time()
-        im = self._background(w, h).copy()
+        im = self._background(w, h)
+        if (w, h) in self._backgrounds:
+            im = im.copy()  # the kept one stays clean
         draw = ImageDraw.Draw(im)
         unit = min(w / 1920, h / 1080)  # everything is laid out for 1920x1080 and scaled
         t = now % 3600.0
@@ -74,6 +77,8 @@ class SyntheticCamera(Camera):
         return im
 
     def _background(self, w: int, h: int) -> Image.Image:
+        """The card without the moving parts. Kept for preview sizes (many frames a second); a still's is made
+        again each time (at 1920x1080 it is 8 MB, and a still is taken a few times a minute)."""
         bg = self._backgrounds.get((w, h))
         if bg is None:
             bg = _gradient(w, h)
@@ -83,10 +88,11 @@ class SyntheticCamera(Camera):
                 draw.rectangle((round(i * bar_w), round(top), round((i + 1) * bar_w) - 1, h - 1), fill=colour)
             unit = min(w / 1920, h / 1080)
             caption = f"edge-agent synthetic camera {self.cfg.width}x{self.cfg.height}"
-            self._text(draw, (64 * unit, 380 * unit), caption, round(40 * unit))
-            if len(self._backgrounds) >= 4:  # still + preview sizes in practice; never let odd sizes pile up
-                self._backgrounds.clear()
-            self._backgrounds[(w, h)] = bg
+            self._line(bg, (64 * unit, 380 * unit), caption, round(40 * unit))
+            if w * h <= KEEP_PIXELS:
+                if len(self._backgrounds) >= 4:  # never let odd sizes pile up
+                    self._backgrounds.clear()
+                self._backgrounds[(w, h)] = bg
         return bg
 
     def _font(self, px: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
@@ -141,10 +147,12 @@ class SyntheticCamera(Camera):
 
 def _gradient(w: int, h: int) -> Image.Image:
     """The test card's colour field: red grows to the right (less towards the bottom), green downwards, blue
-    towards the bottom left."""
-    across = Image.linear_gradient("L").rotate(90).resize((w, h))
-    down = Image.linear_gradient("L").resize((w, h))
+    towards the bottom left. Made at an eighth of the size and scaled up: it is smooth, and that is ten times
+    cheaper."""
+    sw, sh = max(2, w // 8), max(2, h // 8)
+    across = Image.linear_gradient("L").rotate(90).resize((sw, sh))
+    down = Image.linear_gradient("L").resize((sw, sh))
     red = ImageChops.multiply(across, down.point(lambda v: 255 - v // 2)).point(lambda v: 30 + v * 150 // 255)
     green = down.point(lambda v: 40 + v * 110 // 255)
     blue = ImageChops.add(across.point(lambda v: 150 - v * 90 // 255), down.point(lambda v: v * 60 // 255))
-    return Image.merge("RGB", (red, green, blue))
+    return Image.merge("RGB", (red, green, blue)).resize((w, h), Image.Resampling.BILINEAR)
