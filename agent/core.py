@@ -82,7 +82,7 @@ class Agent:
         self.admission = Admission(self.store, lambda: self.live.config)
         self._captures = PriorityWorker("capture")  # a guest's capture goes before remote ones
         self._control_pool = ThreadPoolExecutor(1, thread_name_prefix="control")
-        self._waiters: dict[str, list[threading.Event]] = {}
+        self._waiters: dict[str, list[_Waiter]] = {}
         self._emitted: dict[str, str] = {}  # job id -> last state announced (insertion-ordered, bounded)
         self._watcher: threading.Thread | None = None
         self._stopped = False
@@ -378,8 +378,9 @@ class Agent:
                 pass
         self.events.publish("job.progress" if progress_only else f"job.{job.state.value}", **data)
         if job.state.final:
-            for ev in self._waiters.pop(job.id, []):
-                ev.set()
+            for w in self._waiters.pop(job.id, []):
+                w.job = job
+                w.done.set()
 
     def _alarm(self, code: str, platform: str, message: str) -> None:
         self.events.publish("alarm", code=code, platform=platform, message=self.scrub(message))
@@ -390,15 +391,29 @@ class Agent:
 
     def wait_for(self, job_id: str, timeout: float | None = None) -> Job:
         """Block until the job reaches a final state (or timeout); returns the job as it is then."""
-        ev = threading.Event()
-        self._waiters.setdefault(job_id, []).append(ev)
+        w = _Waiter()
+        self._waiters.setdefault(job_id, []).append(w)
         job = self.store.get(job_id)
         if job is not None and not job.state.final:
-            ev.wait(timeout)
-        job = self.store.get(job_id)
+            w.done.wait(timeout)
+            job = w.job or self.store.get(job_id)  # the finished job as it was announced: no second read
+        if w.job is None:  # ended before (or timed out): nobody will pop this waiter
+            waiting = self._waiters.get(job_id)
+            if waiting is not None and w in waiting:
+                waiting.remove(w)
+                if not waiting:
+                    self._waiters.pop(job_id, None)
         if job is None:
             raise KeyError(job_id)
         return job
+
+
+class _Waiter:
+    __slots__ = ("done", "job")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.job: Job | None = None
 
 
 def _failed(e: Exception) -> Future[dict[str, Any]]:

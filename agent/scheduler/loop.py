@@ -249,44 +249,44 @@ class Scheduler:
         current: Job | None = job
         try:
             while current is not None:
-                self._run_step(current)
-                current = self._follow_on(current.id)
+                current = self._follow_on(self._run_step(current))
         finally:
             with self._lock:
                 self._running.pop(job.id, None)
             self._wake.set()
 
-    def _run_step(self, job: Job) -> None:
+    def _run_step(self, job: Job) -> Job | None:
+        """One step; the job as that step left it when it may go on at once (see _follow_on), else None."""
         with self._lock:
             self._running[job.id] = time.monotonic()  # each step gets the full time a step may take
         try:
-            self._step(job)
+            return self._step(job)
         except Exception as e:
             if is_disk_full(e):  # not the job's fault: pause everything, the job goes on when there is room
                 self.disk.hit(e)
-                return
+                return None
             # a bug must fail one job with a reason, never kill the scheduler or lose the job
             log.exception("job %s: unexpected error in state %s", job.id, job.state.value)
             self.lifecycle.fail(job.id, f"internal error: {type(e).__name__}: {e}", only_from=(job.state, S.SUBMITTING))
+            return None
 
-    def _follow_on(self, job_id: str) -> Job | None:
+    def _follow_on(self, job: Job | None) -> Job | None:
         """The job's next step when it may run at once on this thread: the download after a sync answer or a
         poll that saw the task finished (it needs no platform slot). Going back through the loop would cost a
         wake-up, a round of queries and a hand-off to another thread, for a decision already known."""
-        if self._stop.is_set() or self.disk.paused():
+        if job is None or self._stop.is_set() or self.disk.paused():
             return None
-        job = self.store.get(job_id)
-        if job is None or job.state != S.DOWNLOADING or job.next_attempt_at > clock.now():
+        if job.state != S.DOWNLOADING or job.next_attempt_at > clock.now():
             return None
         if (self.own_jobs is not None and job.id not in self.own_jobs) or (job.platform or "") in self.reach.offline:
             return None
         return job
 
-    def _step(self, job: Job) -> None:
+    def _step(self, job: Job) -> Job | None:
         cfg = self.config
         phase = _PHASES.get(job.state)
         if phase is None:
-            return
+            return None
         if phase == "submit":
             try:
                 profile = cfg.profile(job.profile)
@@ -295,14 +295,14 @@ class Scheduler:
                 self.lifecycle.fail(
                     job.id, f"profile {job.profile!r} is no longer in the config", only_from=(job.state,)
                 )
-                return
+                return None
             try:
                 settings = settings_of(cfg.upload)
                 ready = self.ahead.take(job.id, settings)
                 req = build_request(job, profile, *settings, prepared=ready)
             except Exception as e:  # PermanentError (photo gone, unreadable) or a bug in prepare
                 self.lifecycle.fail(job.id, str(e), only_from=(S.CAPTURED,))
-                return
+                return None
             started = self.lifecycle.start_submit(
                 job.id,
                 platform=profile.platform,
@@ -311,19 +311,18 @@ class Scheduler:
                 eta_s=self.eta.typical(job.profile),
             )
             if started is None:
-                return  # cancelled meanwhile
-            self._apply(started, phase, submit(client, req), client)
-            return
+                return None  # cancelled meanwhile
+            return self._apply(started, phase, submit(client, req), client)
         found = self.clients.get(job.platform or "")
         if found is None:
             self.lifecycle.fail(job.id, f"platform {job.platform!r} is no longer in the config", only_from=(job.state,))
-            return
+            return None
         if phase == "poll":
             endpoint = job.endpoint or self._endpoint_of(job)
-            self._apply(job, phase, poll(found, job.remote_task_id or "", endpoint), found)
+            return self._apply(job, phase, poll(found, job.remote_task_id or "", endpoint), found)
         else:
             budget = Budget(cfg.queue.max_result_mb * 1_048_576, self._deadline_of(job))
-            self._apply(job, phase, fetch(found, job, lambda name: self.url_for(job.id, name), budget), found)
+            return self._apply(job, phase, fetch(found, job, lambda name: self.url_for(job.id, name), budget), found)
 
     def _deadline_of(self, job: Job) -> float:
         """The job's task_deadline_s as a time.monotonic() instant: a download never runs past it."""
@@ -337,16 +336,17 @@ class Scheduler:
         except KeyError:
             return ""
 
-    def _apply(self, job: Job, phase: Phase, outcome: Outcome, client: PlatformClient) -> None:
+    def _apply(self, job: Job, phase: Phase, outcome: Outcome, client: PlatformClient) -> Job | None:
+        """Apply a step's outcome; the job as it is now when its next step may follow at once, else None."""
         lc = self.lifecycle
         platform = job.platform or ""
         if isinstance(outcome, Error):
             self._on_error(job, phase, outcome.error)
-            return
+            return None
         if isinstance(outcome, Fail):
             self.pacer.forget(job.id)
             lc.fail(job.id, outcome.reason, only_from=(job.state,))
-            return
+            return None
         self.reach.answered(platform)
         if isinstance(outcome, Running):
             now = clock.now()
@@ -366,7 +366,7 @@ class Scheduler:
                 step=outcome.step,
                 eta_s=round(outcome.eta_s) if outcome.eta_s is not None else self.eta.estimate(job, now),
             )
-            return
+            return None
         assert isinstance(outcome, Advance)
         v = outcome.values
         if outcome.move == "submitted":
@@ -376,11 +376,12 @@ class Scheduler:
             if moved is None:  # cancelled while the request was on the wire: do not leave the task running
                 cancel_remote(client, replace(job, remote_task_id=v["task_id"]))
         elif outcome.move == "task_done":
+            # a sync endpoint answered: through `submitted` too, as the contract's state sequence says
             if job.state == S.SUBMITTING and lc.submitted(job.id, None, next_poll_at=clock.now()) is None:
-                return  # a sync endpoint answered, but the job was cancelled while the request was on the wire
+                return None  # the job was cancelled while the request was on the wire
             if phase == "poll":
                 self.pacer.finished(job, clock.now())
-            lc.task_done(job.id, v["remote_outputs"], note=v.get("note"))
+            return lc.task_done(job.id, v["remote_outputs"], note=v.get("note"))
         elif outcome.move == "finished":
             done = lc.finished(job.id, v["outputs"], present=self.present)
             if done is not None:
@@ -391,6 +392,7 @@ class Scheduler:
             lc.cancel(job.id, v["note"], only_from=(S.SUBMITTED,))
         else:  # pragma: no cover - a step returned a move the scheduler does not know
             raise ValueError(f"unknown move {outcome.move!r}")
+        return None
 
     def _on_error(self, job: Job, phase: Phase, error: Any) -> None:
         platform = job.platform or ""
