@@ -53,13 +53,14 @@ def test_synthetic_captures_differ_and_have_the_configured_size():
     assert cam.describe() == "synthetic 1280x720"
 
 
-def _hook_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "camera-synthetic"]
+def _hook_threads(driver: str = "file") -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == f"camera-{driver}"]
 
 
-def test_one_hook_thread_serves_every_call_and_a_closed_camera_keeps_none():
+def test_one_hook_thread_serves_every_call_and_a_closed_camera_keeps_none(tmp_path: Path):
+    Image.new("RGB", (320, 240), (10, 120, 200)).save(tmp_path / "card.jpg")
     before = len(_hook_threads())
-    cam = make_camera(CameraSpec(driver="synthetic", width=320, height=240))
+    cam = make_camera(CameraSpec(driver="file", path=tmp_path / "card.jpg", width=320, height=240))
     for _ in range(10):
         cam.capture()
         cam.preview_jpeg(max_edge=160)
@@ -71,6 +72,9 @@ def test_one_hook_thread_serves_every_call_and_a_closed_camera_keeps_none():
     assert len(_hook_threads()) == before
     assert cam.capture().width == 320  # usable again: a new hook thread
     cam.close()
+    synthetic = make_camera(CameraSpec(driver="synthetic", width=320, height=240))
+    synthetic.capture()
+    assert _hook_threads("synthetic") == []  # drawing cannot hang: it runs on the caller's thread
 
 
 def test_preview_is_small_and_open_is_idempotent():

@@ -89,6 +89,7 @@ class Camera(ABC):
     """
 
     driver: ClassVar[str]
+    can_hang: ClassVar[bool] = True  # False: the hooks are plain computation (no device), run on the caller's thread
 
     def __init__(self, cfg: CameraSpec) -> None:
         self.cfg = cfg
@@ -231,15 +232,10 @@ class Camera(ABC):
             finally:
                 done.set()
 
-        if self._hooks is None:
-            self._hooks = _HookThread(f"camera-{self.driver}")
-        hooks = self._hooks
-        hooks.run(run)
-        if not done.wait(self._budget(what)):
-            self._hooks = None  # that thread is stuck in the driver: the next call gets a fresh one
-            hooks.retire()
-            self._abandon(done, box, what)
-            raise CameraError(f"camera did not answer within {self.timeout_s} s ({what}, {self.describe()})")
+        if not self.can_hang:
+            run()  # nothing to wait for: a thread hand-off would only add its latency
+        else:
+            self._run_guarded(run, done, box, what)
         err = box.get("error")
         if err is None:
             return box["value"]
@@ -250,6 +246,18 @@ class Camera(ABC):
         if isinstance(err, TimeoutError):  # a driver's own bounded wait (picamera2 wait=...) ran out
             raise CameraError(f"camera did not answer within {self.timeout_s} s ({what}, {self.describe()})")
         raise CameraError(f"camera {what} failed ({self.describe()}): {type(err).__name__}: {err}") from err
+
+    def _run_guarded(self, run: Callable[[], None], done: threading.Event, box: dict[str, Any], what: str) -> None:
+        """Run on the hook thread, waiting at most the call's budget; a stuck call is abandoned (CameraError)."""
+        if self._hooks is None:
+            self._hooks = _HookThread(f"camera-{self.driver}")
+        hooks = self._hooks
+        hooks.run(run)
+        if not done.wait(self._budget(what)):
+            self._hooks = None  # that thread is stuck in the driver: the next call gets a fresh one
+            hooks.retire()
+            self._abandon(done, box, what)
+            raise CameraError(f"camera did not answer within {self.timeout_s} s ({what}, {self.describe()})")
 
     def _abandon(self, done: threading.Event, box: dict[str, Any], what: str) -> None:
         """A hook never came back: forget its handle now, close it once (if ever) the stuck call returns."""

@@ -24,6 +24,7 @@ _BARS = [(235, 235, 235), (235, 235, 16), (16, 235, 235), (16, 235, 16), (235, 1
 
 class SyntheticCamera(Camera):
     driver = "synthetic"
+    can_hang = False  # drawing only: no device that could stop answering
 
     def __init__(self, cfg: CameraSpec) -> None:
         super().__init__(cfg)
