@@ -28,6 +28,12 @@ from agent.events import Event, EventBus
 ERROR_HOLD_S = 30.0  # the error indication stays this long after a failed job (then: ready)
 
 
+# job events after which the number of unfinished jobs may differ: a new job, an ending, a retried one (back to
+# captured); the steps in between (submitting, submitted, downloading, progress) leave it as it is. A queue changed
+# by another process comes through refresh(), which asks again.
+_COUNT_CHANGES = frozenset({"job.captured", "job.done", "job.failed", "job.cancelled", "job.expired"})
+
+
 @dataclass
 class _Failure:
     at: float
@@ -39,6 +45,7 @@ class ModeTracker:
     def __init__(self, events: EventBus, pending: Callable[[], int], offline: Callable[[], Iterable[str]]) -> None:
         self.events = events
         self._pending = pending  # jobs not yet final (a store query)
+        self._pending_n: int | None = None  # its last answer; asked again when a job may have begun or ended
         self._offline = offline  # the scheduler's unreachable platforms: the one truth (alarms only re-derive)
         self.mode = "starting"
         self.detail: str | None = None
@@ -52,7 +59,12 @@ class ModeTracker:
 
     def refresh(self, announce_state: bool = False) -> None:
         """Re-derive soon, on the bus thread (the error hold expiring, a queue changed by another process)."""
-        self.events.call_soon(lambda: self._derive(announce_state))
+
+        def again() -> None:
+            self._pending_n = None
+            self._derive(announce_state)
+
+        self.events.call_soon(again)
 
     def _on_event(self, ev: Event) -> None:
         d = ev.data
@@ -92,6 +104,8 @@ class ModeTracker:
                 self._failure = None  # a newer job got through: the booth works again
         elif not t.startswith("job."):
             return
+        if not t.startswith("job.") or t in _COUNT_CHANGES:
+            self._pending_n = None  # a job began or ended (a step between does not change how many wait)
         self._derive(announce_state=(t.startswith("job.") and t != "job.progress") or t in ("alarm", "camera.state"))
 
     def _compute(self) -> tuple[str, str | None]:
@@ -105,7 +119,9 @@ class ModeTracker:
             return "error", f"camera: {self.camera_down}"
         if self.alarms:
             return "error", "; ".join(self.alarms[p] for p in sorted(self.alarms))
-        pending = self._pending()
+        if self._pending_n is None:
+            self._pending_n = self._pending()
+        pending = self._pending_n
         offline = sorted(self._offline())
         if pending and offline:
             return "offline", f"platform unreachable: {', '.join(offline)}; {pending} waiting"
