@@ -24,6 +24,12 @@ def test_without_any_estimate_the_plain_interval_and_slower_while_queued() -> No
     assert gap_for(None, B, queue_position=100) == 15.0  # never beyond poll_max_s
 
 
+def test_a_queue_of_short_tasks_is_polled_by_their_typical_time() -> None:
+    assert gap_for(None, B, queue_position=1, task_s=0.5) == pytest.approx(0.5)  # not 3 s for half-second tasks
+    assert gap_for(None, B, queue_position=2, task_s=0.01) == B.floor  # never under poll_min_s
+    assert gap_for(None, B, queue_position=1, task_s=30.0) == pytest.approx(3.0)  # long tasks: the plain rule
+
+
 def test_far_from_the_end_it_sleeps_to_the_window_but_never_past_the_ceiling() -> None:
     assert gap_for(Estimate(8.5, 0.5, "platform"), B) == pytest.approx(8.0)
     assert gap_for(Estimate(100.0, 0.5, "platform"), B) == 15.0

@@ -14,7 +14,7 @@ With an estimate the next poll is at the opening of the window the end is expect
 of the window's half-width bounded by ``poll_min_s`` and ``poll_interval_s``: a tight estimate polls faster, but
 only for a short while. Of the estimates at hand the tightest is used; with none new, the last one, aged. Past the window the gap grows back to ``poll_interval_s``. Without any estimate, or while the task
 waits in the platform's queue, it is polled every ``poll_interval_s`` (stretched by the queue position, up to
-``poll_max_s``). A 429 from a platform raises that platform's floor (doubling, up to ``poll_interval_s`` x 4) for
+``poll_max_s``; with a history, no later than a typical task time per place ahead). A 429 from a platform raises that platform's floor (doubling, up to ``poll_interval_s`` x 4) for
 a minute; it decays back by itself.
 
 The pacer keeps a little per-job memory in this process (when its submit was answered, the last poll that saw it
@@ -54,11 +54,18 @@ class Estimate:
     source: str  # platform | progress | history
 
 
-def gap_for(est: Estimate | None, bounds: Bounds, *, queue_position: int | None = None) -> float:
-    """Seconds until the next poll (pure: the policy, tested on its own)."""
+def gap_for(
+    est: Estimate | None, bounds: Bounds, *, queue_position: int | None = None, task_s: float | None = None
+) -> float:
+    """Seconds until the next poll (pure: the policy, tested on its own). `task_s`: this profile's typical task
+    time, when known: a queued task waits about that long per place ahead of it (less with several workers), so
+    a queue of short tasks is not polled as slowly as one of long ones."""
     if est is None:
         if queue_position:
-            return min(bounds.ceiling, bounds.plain * (1 + 0.5 * queue_position))
+            gap = min(bounds.ceiling, bounds.plain * (1 + 0.5 * queue_position))
+            if task_s is not None:
+                gap = min(gap, max(bounds.floor, task_s * queue_position))
+            return gap
         return bounds.plain
     fast = min(bounds.plain, max(bounds.floor, est.spread / 3))
     opens = est.left - est.spread
@@ -132,7 +139,8 @@ class PollPacer:
         if est is not None:
             with self._lock:
                 seen.last = (now, est)
-        return gap_for(est, bounds, queue_position=queue), est
+        typical = self._history(job.profile, 0.0) if queue else None
+        return gap_for(est, bounds, queue_position=queue, task_s=typical.left if typical else None), est
 
     def finished(self, job: Job, now: float) -> None:
         """A poll saw the task finished: its time (less half the last gap) joins the profile's history."""
