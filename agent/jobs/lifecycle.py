@@ -68,7 +68,7 @@ TRANSITIONS: dict[str, dict[JobState, JobState]] = {
 LIGHT_MOVES = frozenset(
     {"start_submit", "task_done", "answered", "backoff"}
 )  # (resubmit is synced: it forgets a task id)
-# Their queue rows are committed without waiting for the disk too (store._Tx), but for start_submit: a photo that
+# Their queue rows are committed without waiting for the disk too (agent/jobs/sqlite.py, Tx), but for start_submit: a photo that
 # may be on the platform must be counted (`resubmits`) if it is submitted again after a power cut.
 ROW_SYNCED_LIGHT_MOVES = frozenset({"start_submit"})
 # `captured` and `adopt` create a job (no state before); every other move is one of these edges

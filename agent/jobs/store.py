@@ -19,6 +19,7 @@ from agent.jobs.lifecycle import InvalidTransition, check_edges
 from agent.jobs.model import ACTIVE_STATES, FINAL_STATES, WORK_STATES, Job, JobState
 from agent.jobs.progress import settle
 from agent.jobs.rows import ADDED_COLUMNS, ADDED_INDEXES, HISTORY_MAX, SCHEMA, SCHEMA_VERSION, from_row, to_row
+from agent.jobs.sqlite import Tx, state_value, where_clause
 
 _STATE_FIELDS = frozenset({"state", "history", "finished_at", "id"})  # written by moves only
 
@@ -79,8 +80,8 @@ class JobStore:
 
     # ------------------------------------------------------------------------------------------ plumbing
 
-    def _tx(self, durable: bool = True) -> _Tx:
-        return _Tx(self, durable)
+    def _tx(self, durable: bool = True) -> Tx:
+        return Tx(self._db, self._lock, durable)
 
     def close(self) -> None:
         with self._lock:
@@ -123,10 +124,10 @@ class JobStore:
     ) -> Job | None:
         """Compare-and-set: if the job is in one of `edges`' states, move it to that edge's target with `changes`
         (one transaction); None when it is not (someone else moved it first). Callers: agent/jobs/lifecycle.py.
-        `durable=False`: committed without waiting for the disk (see _Tx)."""
+        `durable=False`: committed without waiting for the disk (see agent/jobs/sqlite.py, Tx)."""
         for frm, to in edges.items():
             check_edges((frm,), to)
-        states = [_state_value(s) for s in edges]
+        states = [state_value(s) for s in edges]
         if not states:
             return None
         now = clock.now()
@@ -154,7 +155,7 @@ class JobStore:
 
     def update(self, job_id: str, in_states: Iterable[JobState], *, durable: bool = True, **changes: Any) -> Job | None:
         """Change fields without a state change (progress, next poll time), only while in `in_states`. A state
-        only ever changes through `move` (the lifecycle's table). `durable=False`: see _Tx."""
+        only ever changes through `move` (the lifecycle's table). `durable=False`: see sqlite.Tx."""
         if changes.keys() & _STATE_FIELDS:
             raise InvalidTransition(
                 f"update() cannot change {', '.join(sorted(changes.keys() & _STATE_FIELDS))}; use a lifecycle move"
@@ -163,7 +164,7 @@ class JobStore:
         with self._tx(durable):
             row = self._db.execute(
                 f"SELECT * FROM jobs WHERE id = ? AND state IN ({','.join('?' * len(states))})",
-                [job_id, *[_state_value(s) for s in states]],
+                [job_id, *[state_value(s) for s in states]],
             ).fetchone()
             if row is None:
                 return None
@@ -197,7 +198,7 @@ class JobStore:
         """Delete these jobs (only while in `only_states`, when given; with `keep_printing`, never one whose print
         is not out yet, checked in the same transaction); returns the ids really deleted."""
         ids = list(job_ids)
-        states = [_state_value(s) for s in only_states] if only_states is not None else None
+        states = [state_value(s) for s in only_states] if only_states is not None else None
         gone: list[str] = []
         with self._tx():
             has_prints = (
@@ -263,30 +264,6 @@ class JobStore:
             ).fetchall()
         return [from_row(r) for r in rows]
 
-    @staticmethod
-    def _filters(
-        states: Iterable[JobState],
-        exclude: Iterable[str] = (),
-        skip_platforms: Iterable[str] = (),
-        only_ids: Iterable[str] | None = None,
-        priority: int | None = None,
-    ) -> tuple[str, list[Any]]:
-        st = [_state_value(s) for s in states]
-        where = [f"state IN ({','.join('?' * len(st))})"]
-        args: list[Any] = list(st)
-        for col, values in (("id", list(exclude)), ("platform", list(skip_platforms))):
-            if values:
-                where.append(f"{col} NOT IN ({','.join('?' * len(values))})")
-                args += values
-        if only_ids is not None:
-            ids = list(only_ids) or [""]
-            where.append(f"id IN ({','.join('?' * len(ids))})")
-            args += ids
-        if priority is not None:
-            where.append("priority = ?")
-            args.append(priority)
-        return " AND ".join(where), args
-
     def due(
         self,
         now: float,
@@ -299,7 +276,7 @@ class JobStore:
     ) -> list[Job]:
         """Jobs in `states` whose time has come: guests waiting first (priority), then the oldest. The filters
         are applied in SQL, so jobs that cannot be worked on never crowd out those that can."""
-        where, args = self._filters(states, exclude, skip_platforms, only_ids, priority)
+        where, args = where_clause(states, exclude, skip_platforms, only_ids, priority)
         q = f"SELECT * FROM jobs WHERE {where} AND next_attempt_at <= ? ORDER BY priority DESC, created_at ASC LIMIT ?"
         with self._lock:
             rows = self._db.execute(q, [*args, now, limit]).fetchall()
@@ -313,13 +290,13 @@ class JobStore:
         only_ids: Iterable[str] | None = None,
         priority: int | None = None,
     ) -> float | None:
-        where, args = self._filters(states, exclude, skip_platforms, only_ids, priority)
+        where, args = where_clause(states, exclude, skip_platforms, only_ids, priority)
         with self._lock:
             row = self._db.execute(f"SELECT MIN(next_attempt_at) FROM jobs WHERE {where}", args).fetchone()
         return row[0]
 
     def count_by_platform(self, states: Iterable[JobState]) -> dict[str, int]:
-        where, args = self._filters(states)
+        where, args = where_clause(states)
         with self._lock:
             rows = self._db.execute(f"SELECT platform, COUNT(*) FROM jobs WHERE {where} GROUP BY platform", args)
             return {r[0]: r[1] for r in rows.fetchall()}
@@ -333,7 +310,7 @@ class JobStore:
             ).rowcount
 
     def count_in(self, states: Iterable[JobState], priority: int | None = None) -> int:
-        st = [_state_value(s) for s in states]
+        st = [state_value(s) for s in states]
         q = f"SELECT COUNT(*) FROM jobs WHERE state IN ({','.join('?' * len(st))})"
         args: list[Any] = list(st)
         if priority is not None:
@@ -369,7 +346,7 @@ class JobStore:
         q = "SELECT * FROM jobs"
         args: list[Any] = []
         if states is not None:
-            st = [_state_value(s) for s in states]
+            st = [state_value(s) for s in states]
             q += f" WHERE state IN ({','.join('?' * len(st))})"
             args += st
         q += f" ORDER BY created_at {'DESC' if newest_first else 'ASC'} LIMIT ?"
@@ -424,51 +401,4 @@ class JobStore:
             return {r[0] for r in self._db.execute("SELECT id FROM jobs")}
 
 
-class _Tx:
-    """BEGIN IMMEDIATE ... COMMIT under the store's thread lock (a writer never waits half-way).
-
-    A durable transaction waits for the disk (synchronous = FULL). One that is not (synchronous = NORMAL for that
-    commit only) is just as atomic and the database as consistent after a power cut, but the change itself may be
-    lost there: for the steps between milestones (a poll's progress, a sync answer, "the task is done", the ETA
-    history), where losing it costs a repeated poll or download, or the resubmit the at-least-once window already
-    allows. The next durable commit makes every earlier one durable too (the WAL is written in order). On an SD
-    card a sync costs milliseconds, and a job makes a dozen of them."""
-
-    def __init__(self, store: JobStore, durable: bool = True) -> None:
-        self.store = store
-        self.durable = durable
-
-    def __enter__(self) -> None:
-        self.store._lock.acquire()
-        try:
-            if not self.durable:
-                self.store._db.execute("PRAGMA synchronous = NORMAL")
-            self.store._db.execute("BEGIN IMMEDIATE")
-        except BaseException:
-            self._relax_back()
-            self.store._lock.release()
-            raise
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        try:
-            if exc_type is None:
-                self.store._db.execute("COMMIT")
-            else:
-                self.store._db.execute("ROLLBACK")
-        finally:
-            try:
-                self._relax_back()
-            finally:
-                self.store._lock.release()
-
-    def _relax_back(self) -> None:
-        if not self.durable:
-            self.store._db.execute("PRAGMA synchronous = FULL")
-
-
 __all__ = ["JobStore", "StoreError", "WORK_STATES", "ACTIVE_STATES"]  # re-exported for callers
-
-
-def _state_value(s: JobState | str) -> str:
-    # JobState(...) is slow (an enum lookup), and the states are mostly given as JobState already
-    return s.value if isinstance(s, JobState) else JobState(s).value
