@@ -83,6 +83,7 @@ class Agent:
         self._captures = PriorityWorker("capture")  # a guest's capture goes before remote ones
         self._control_pool = ThreadPoolExecutor(1, thread_name_prefix="control")
         self._waiters: dict[str, list[_Waiter]] = {}
+        self._waiters_lock = threading.Lock()
         self._emitted: dict[str, str] = {}  # job id -> last state announced (insertion-ordered, bounded)
         self._watcher: threading.Thread | None = None
         self._stopped = False
@@ -271,7 +272,12 @@ class Agent:
                     raise self._refuse("camera", f"camera failed: {e}", cmd.source) from None
             offline = self.scheduler.offline
             job_id = new_job_id()
-            if profile.platform not in offline and profile.sends_photo():
+            if (
+                not is_remote(cmd.source)
+                and profile.platform not in offline
+                and profile.sends_photo()
+                and self.scheduler.has_idle_thread()
+            ):
                 # made while the photo is saved (the disk waits, the CPU works): ready when the job is picked
                 self.scheduler.ahead.start(job_id, image, settings_of(cfg.upload))
             try:
@@ -378,7 +384,9 @@ class Agent:
                 pass
         self.events.publish("job.progress" if progress_only else f"job.{job.state.value}", **data)
         if job.state.final:
-            for w in self._waiters.pop(job.id, []):
+            with self._waiters_lock:
+                waiting = self._waiters.pop(job.id, [])
+            for w in waiting:
                 w.job = job
                 w.done.set()
 
@@ -392,17 +400,19 @@ class Agent:
     def wait_for(self, job_id: str, timeout: float | None = None) -> Job:
         """Block until the job reaches a final state (or timeout); returns the job as it is then."""
         w = _Waiter()
-        self._waiters.setdefault(job_id, []).append(w)
+        with self._waiters_lock:
+            self._waiters.setdefault(job_id, []).append(w)
         job = self.store.get(job_id)
         if job is not None and not job.state.final:
             w.done.wait(timeout)
             job = w.job or self.store.get(job_id)  # the finished job as it was announced: no second read
         if w.job is None:  # ended before (or timed out): nobody will pop this waiter
-            waiting = self._waiters.get(job_id)
-            if waiting is not None and w in waiting:
-                waiting.remove(w)
-                if not waiting:
-                    self._waiters.pop(job_id, None)
+            with self._waiters_lock:
+                waiting = self._waiters.get(job_id)
+                if waiting is not None and w in waiting:
+                    waiting.remove(w)
+                    if not waiting:
+                        self._waiters.pop(job_id, None)
         if job is None:
             raise KeyError(job_id)
         return job

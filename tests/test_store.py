@@ -6,6 +6,8 @@ import multiprocessing
 import time
 from pathlib import Path
 
+import pytest
+
 from agent.durable import write_durable
 from agent.jobs.model import Job, JobState
 from agent.jobs.retry import RetryPolicy
@@ -34,6 +36,20 @@ def test_pragmas(tmp_path: Path) -> None:
     assert s._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert s._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     assert s.integrity_check() == "ok"
+
+
+def test_each_commit_says_whether_it_waits_for_the_disk(tmp_path: Path) -> None:
+    s = JobStore(tmp_path / "q.db")
+    s.insert(mk(1))
+    level = lambda: s._db.execute("PRAGMA synchronous").fetchone()[0]
+    s.update("job-0001", (S.CAPTURED,), durable=False, progress=5)  # a poll's progress: NORMAL for that commit
+    assert level() == 1
+    s.insert(mk(2))  # a photo: FULL again, whatever came before
+    assert level() == 2
+    # a transaction opened inside another is a bug: refused clearly, and the store stays usable
+    with pytest.raises(Exception, match="already open"), s._tx(), s._tx(durable=False):
+        pass
+    assert s.get("job-0002") is not None and s.counts() == {"captured": 2}
 
 
 def test_transition_is_compare_and_set(tmp_path: Path) -> None:

@@ -65,11 +65,9 @@ TRANSITIONS: dict[str, dict[JobState, JobState]] = {
 # (start_submit, task_done, backoff, a sync answer) leave it as the last milestone wrote it: a queue rebuilt from
 # it repeats at most a poll, a download, or the resubmit the at-least-once window already allows - and a job
 # saves three file writes (on an SD card, a write and a rename are not free).
-LIGHT_MOVES = frozenset(
-    {"start_submit", "task_done", "answered", "backoff"}
-)  # (resubmit is synced: it forgets a task id)
-# Their queue rows are committed without waiting for the disk too (agent/jobs/sqlite.py, Tx), but for start_submit: a photo that
-# may be on the platform must be counted (`resubmits`) if it is submitted again after a power cut.
+LIGHT_MOVES = frozenset({"start_submit", "task_done", "backoff"})  # (resubmit is synced: it forgets a task id)
+# Their queue rows are committed without waiting for the disk too (agent/jobs/sqlite.py, Tx), but for start_submit:
+# a photo that may be on the platform must be counted (`resubmits`) if it is submitted again after a power cut.
 ROW_SYNCED_LIGHT_MOVES = frozenset({"start_submit"})
 # `captured` and `adopt` create a job (no state before); every other move is one of these edges
 ALLOWED_EDGES: frozenset[tuple[JobState, JobState]] = frozenset(

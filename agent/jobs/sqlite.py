@@ -27,11 +27,12 @@ class Tx:
     def __enter__(self) -> None:
         self.lock.acquire()
         try:
-            if not self.durable:
-                self.db.execute("PRAGMA synchronous = NORMAL")
+            if self.db.in_transaction:  # never nested (the PRAGMA below cannot change inside one): a bug, said so
+                raise sqlite3.OperationalError("a job store transaction is already open on this connection")
+            # every transaction says how it commits, so a level is never left behind by an earlier one
+            self.db.execute(f"PRAGMA synchronous = {'FULL' if self.durable else 'NORMAL'}")
             self.db.execute("BEGIN IMMEDIATE")
         except BaseException:
-            self._relax_back()
             self.lock.release()
             raise
 
@@ -41,15 +42,15 @@ class Tx:
                 self.db.execute("COMMIT")
             else:
                 self.db.execute("ROLLBACK")
+        except BaseException:
+            if self.db.in_transaction:  # a COMMIT that failed (disk full) leaves it open: close it
+                try:
+                    self.db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            raise
         finally:
-            try:
-                self._relax_back()
-            finally:
-                self.lock.release()
-
-    def _relax_back(self) -> None:
-        if not self.durable:
-            self.db.execute("PRAGMA synchronous = FULL")
+            self.lock.release()
 
 
 def where_clause(

@@ -149,6 +149,11 @@ class Scheduler(OutcomeMixin):
     def wake(self) -> None:
         self._wake.set()
 
+    def has_idle_thread(self) -> bool:
+        """Whether a step could start now (a job thread is free): else work done ahead would only wait."""
+        with self._lock:
+            return len(self._running) < self._pool_size
+
     # ------------------------------------------------------------------------------------------ scheduling
 
     def _loop(self) -> None:
@@ -276,6 +281,7 @@ class Scheduler(OutcomeMixin):
             return None
         if job.state != S.DOWNLOADING or job.next_attempt_at > clock.now():
             return None
+        self._wake.set()  # its platform slot is free now: a waiting capture need not wait for this download
         if (self.own_jobs is not None and job.id not in self.own_jobs) or (job.platform or "") in self.reach.offline:
             return None
         return job

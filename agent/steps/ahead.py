@@ -7,7 +7,8 @@ the longer of the two instead of both (a 12 MP photo: ~100 ms to prepare, tens o
 
 The prepared bytes are kept for the job's submit only: at most ``KEEP`` jobs (a backlog never fills memory with
 them; an evicted job prepares again from its file), and only for the settings they were made with (a reload that
-changes ``[upload]`` meanwhile makes the submit prepare again).
+changes ``[upload]`` meanwhile makes the submit prepare again). It is done for a guest's photo when a job thread
+is free (agent/core.py): a remote capture or a busy booth would only prepare twice.
 """
 
 from __future__ import annotations
@@ -34,19 +35,28 @@ class PrepareAhead:
     def __init__(self, run: Callable[[Callable[[], bytes]], Future[bytes]]) -> None:
         self._run = run
         self._lock = threading.Lock()
-        self._made: OrderedDict[str, tuple[Settings, Future[bytes]]] = OrderedDict()
+        self._made: OrderedDict[str, tuple[Settings, Future[bytes], list[bytes]]] = OrderedDict()
         self.used = 0  # submits that took their upload from here (the rest prepared from the file)
 
     def start(self, job_id: str, jpeg: bytes, settings: Settings) -> None:
         max_edge, quality, orientation = settings
+        photo = [jpeg]  # emptied when the job is evicted: a queued call must not keep the picture alive
+
+        def make() -> bytes:
+            if not photo:
+                raise LookupError("evicted")
+            return prepare_upload(photo.pop(), max_edge, quality, orientation=orientation)
+
         try:
-            fut = self._run(lambda: prepare_upload(jpeg, max_edge, quality, orientation=orientation))
+            fut = self._run(make)
         except RuntimeError:  # the pool is shutting down: the submit prepares from the file
             return
+        fut.add_done_callback(lambda _: photo.clear())
         with self._lock:
-            self._made[job_id] = (settings, fut)
+            self._made[job_id] = (settings, fut, photo)
             while len(self._made) > KEEP:
-                _, (_, old) = self._made.popitem(last=False)
+                _, (_, old, held) = self._made.popitem(last=False)
+                held.clear()
                 old.cancel()
 
     def take(self, job_id: str, settings: Settings) -> bytes | None:
@@ -68,6 +78,7 @@ class PrepareAhead:
         with self._lock:
             got = self._made.pop(job_id, None)
         if got is not None:
+            got[2].clear()
             got[1].cancel()
 
 
