@@ -127,18 +127,12 @@ def main() -> int:
         note=f"{n} jobs per batch x {rounds} round(s), one at a time, simulator answering at once (images.edits, "
         "320x240 synthetic camera); the agent's stages are read from the jobs' histories.",
     )
-    table.add(
-        "bare httpx client (baseline): upload the agent's JPEGs, download to a file",
-        median(bare_t) * ms,
-        spread([x * ms for x in bare_t]),
-        median(cpu["bare"]) * ms,
-    )
-    table.add(
-        "agent: trigger to result on disk",
-        median(agent_t) * ms,
-        spread([x * ms for x in agent_t]),
-        median(cpu["agent"]) * ms,
-    )
+
+    def path(label: str, times: list[float], cpu_s: list[float]) -> None:
+        table.add(label, median(times) * ms, spread([x * ms for x in times]), median(cpu_s) * ms)
+
+    path("bare httpx client (baseline): upload the agent's JPEGs, download to a file", bare_t, cpu["bare"])
+    path("agent: trigger to result on disk", agent_t, cpu["agent"])
     table.add("agent's own time (difference)", own, "-", "-")
     labels = {
         "captured": "  of which: trigger -> captured (the camera)",
@@ -148,12 +142,7 @@ def main() -> int:
     }
     for st in STAGES:
         table.add(labels[st], median(stages[st]) * ms, spread([x * ms for x in stages[st]]), "-")
-    table.add(
-        "the same agent, state and results in RAM (/dev/shm: the disk's syncs cost nothing)",
-        median(ram_t) * ms,
-        spread([x * ms for x in ram_t]),
-        median(cpu["ram"]) * ms,
-    )
+    path("the same agent, state and results in RAM (/dev/shm: the disk's syncs cost nothing)", ram_t, cpu["ram"])
     table.add("  its own time (difference): the agent without the disk", own_ram, "-", "-")
     table.goal("agent's own time per job < 6 ms, durability kept", f"{own:.1f} ms", own < 6.0)
     table.emit(args.json)
