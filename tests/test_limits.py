@@ -345,3 +345,41 @@ def test_a_2xx_submit_reply_that_is_not_json_is_not_resent_forever(tmp_path: Pat
             assert srv.hits["/v1/ai/generations"] == MAX_SUBMIT_TIMEOUTS == 3
         finally:
             agent.stop()
+
+
+def test_a_slot_freed_by_a_finished_task_goes_to_the_next_photo_at_once(tmp_path: Path, sim) -> None:
+    """One slot on the platform: each sync answer frees it while its result still downloads (slowly), and the
+    next waiting photo is submitted right then, not at the scheduler's next round."""
+    from tests.support.hostile import PNG_HEAD, HostileServer, drip, json_reply
+
+    posts: list[tuple[float, float]] = []  # (arrived, answered) of each submit
+
+    def edits(h, req) -> None:  # type: ignore[no-untyped-def]
+        arrived = time.monotonic()
+        time.sleep(0.4)  # the platform thinks
+        json_reply({"status": "success", "data": [{"url": f"{srv.url}/out.png"}]})(h, req)
+        posts.append((arrived, time.monotonic()))
+
+    with HostileServer() as srv:
+        srv.route("/v1/images/edits", edits)
+        srv.route("/out.png", drip(PNG_HEAD * 2, every_s=0.05, first=len(PNG_HEAD)))  # ~1.6 s per download
+        data = merge(
+            base_config(tmp_path, sim.url),
+            {
+                "platforms": {"one": {"kind": "easyai", "base_url": srv.url, "api_key_env": "EDGE_AGENT_TEST_KEY"}},
+                "profiles": [{"name": "p", "platform": "one", "endpoint": "images.edits", "model": "m", "prompt": "x"}],
+                "queue": {"max_in_flight": 1},
+            },
+        )
+        agent = Agent(load_config(write_config(tmp_path / "config.toml", data)))
+        agent.start()
+        try:
+            ids = [agent.request(Command("capture", "button", profile="p")).result(10)["job_id"] for _ in range(4)]
+            for jid in ids:
+                assert agent.wait_for(jid, timeout=60).state == JobState.DONE
+        finally:
+            agent.stop()
+    posts.sort()
+    waits = [round(nxt[0] - prev[1], 3) for prev, nxt in zip(posts, posts[1:])]
+    print(f"\nfrom one answer to the next submit: {waits} s")
+    assert len(posts) == 4 and max(waits) < 0.3, waits  # the loop's round is up to 1 s
