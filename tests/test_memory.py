@@ -17,7 +17,7 @@ from tests.support.sim import running_sim
 JOBS = 200
 PENDING = 8  # triggers ahead of deliveries, as a busy booth has
 GROWTH_LIMIT_MB = 10.0  # from the first quarter's plateau to the end
-RSS_LIMIT_MB = 90.0  # measured 74-78 after 200 jobs (bench_daemon); the goal is 80: this catches a regression
+RSS_LIMIT_MB = 75.0  # measured 58-62 MB; the goal is 80 (bench_daemon reports it): a regression fails here
 THREAD_LIMIT = 24
 
 
@@ -65,6 +65,7 @@ def test_resident_memory_levels_off_over_200_jobs(tmp_path: Path) -> None:
         finally:
             daemon.stop()
     rss = [s[0] for s in samples]
+    print(f"\nresident MB after each 50 jobs: {[round(x, 1) for x in rss]}, threads {[t for _, t in samples]}")
     assert max(t for _, t in samples) <= THREAD_LIMIT, samples
     assert rss[-1] - rss[0] < GROWTH_LIMIT_MB, f"resident MB after each 50 jobs: {rss}"
     assert max(rss) < RSS_LIMIT_MB, f"resident MB after each 50 jobs: {rss}"
