@@ -105,8 +105,9 @@ class SyntheticCamera(Camera):
     def _line(self, im: Image.Image, xy: tuple[float, float], text: str, px: int) -> None:
         """White text with a black edge, glyph by glyph from the cache (no kerning: a test card needs none)."""
         px = max(8, px)
-        if not isinstance(self._font(px), ImageFont.FreeTypeFont):
-            self._text(ImageDraw.Draw(im), xy, text, px)
+        font = self._font(px)
+        if not isinstance(font, ImageFont.FreeTypeFont):
+            self._bitmap_text(im, font, xy, text, px)
             return
         x, y = round(xy[0]), round(xy[1])
         for ch in text:
@@ -131,19 +132,15 @@ class SyntheticCamera(Camera):
             self._glyphs[(ch, px)] = got
         return got
 
-    def _text(self, draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, px: int) -> None:
-        px = max(8, px)
-        font = self._font(px)
-        if isinstance(font, ImageFont.FreeTypeFont):
-            draw.text(xy, text, font=font, fill=(255, 255, 255), stroke_width=max(1, px // 24), stroke_fill=(0, 0, 0))
-            return
-        # Pillow without FreeType: the small bitmap font, drawn once and scaled up.
+    @staticmethod
+    def _bitmap_text(im: Image.Image, font: ImageFont.ImageFont, xy: tuple[float, float], text: str, px: int) -> None:
+        """Pillow without FreeType: the small bitmap font, drawn once and scaled up."""
         left, top, right, bottom = font.getbbox(text)
-        mask = Image.new("L", (right, bottom), 0)
+        mask = Image.new("L", (int(right), int(bottom)), 0)
         ImageDraw.Draw(mask).text((0, 0), text, font=font, fill=255)
-        scale = max(1, px // max(1, bottom))
-        mask = mask.resize((right * scale, bottom * scale), Image.Resampling.NEAREST)
-        draw.bitmap((round(xy[0]), round(xy[1])), mask, fill=(255, 255, 255))
+        scale = max(1, px // max(1, int(bottom)))
+        mask = mask.resize((mask.width * scale, mask.height * scale), Image.Resampling.NEAREST)
+        ImageDraw.Draw(im).bitmap((round(xy[0]), round(xy[1])), mask, fill=(255, 255, 255))
 
 
 def _gradient(w: int, h: int) -> Image.Image:
